@@ -1,0 +1,10 @@
+//! The crate's error type.
+
+/// Everything that can go wrong in a stack.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// An I/O error on a LAN port or an XCF link.
+    #[error("I/O error: {0}")]
+    Io(#[from] std::io::Error),
+}

@@ -1,0 +1,9 @@
+//! TCP/IP stacks as emulated LPARs: a smoltcp interface per stack behind a datapath that owns
+//! the LAN port and the dynamic XCF links, PROFILE.TCPIP, DVIPA ownership and the displays.
+
+pub mod datapath;
+mod error;
+pub mod lan;
+pub mod profile;
+
+pub use error::Error;

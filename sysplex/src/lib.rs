@@ -1,0 +1,1 @@
+//! The emulated sysplex: topology files, the LPAR runner, the operator console and scenarios.

@@ -1,0 +1,3 @@
+//! `sysplex`: runs the emulated sysplex.
+
+fn main() {}
