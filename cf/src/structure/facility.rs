@@ -1,0 +1,235 @@
+//! The whole coupling facility as a pure state machine: structures by name, the systems that
+//! use them, fencing and failure detection. Every request goes through [`Facility::apply`].
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use super::codes::Reason;
+use super::ids::{ConId, ConToken, LinkId, StrName, SysName, Tod};
+use super::instance::ListStructure;
+use super::reply::{Delivery, Outcome, Reply, ReplyBody};
+use super::request::{ListOp, Request};
+
+/// Who sent a request and when: the server fills it in for every request.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Ctx {
+    /// The CF link the request came on. The server numbers links in increasing order; for a
+    /// server-issued Fence or Expire it passes the highest link number given so far.
+    pub link: LinkId,
+    /// The system the link authenticated as.
+    pub system: SysName,
+    /// The time of day.
+    pub now: Tod,
+}
+
+/// The identity of the CF, as displays show it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CfIdentity {
+    /// CFNAME.
+    pub name: String,
+    /// TYPE.MFG.PLANT.SEQUENCE.
+    pub node: String,
+    /// PARTITION (hex).
+    pub partition: u8,
+    /// CPCID (hex).
+    pub cpcid: u8,
+}
+
+impl Default for CfIdentity {
+    fn default() -> Self {
+        Self {
+            name: "CF01".into(),
+            node: "SIMDEV.IBM.ZS.0000000CF001".into(),
+            partition: 0x0F,
+            cpcid: 0x00,
+        }
+    }
+}
+
+/// What the CF knows about a system.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SystemStatus {
+    /// Time of its last heartbeat.
+    pub last_heartbeat: Tod,
+    /// Whether it is partitioned (until it heartbeats on a newer link).
+    pub fenced: bool,
+    /// Requests from links up to this one are refused with Fenced.
+    pub fenced_through: Option<LinkId>,
+}
+
+/// The coupling facility.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Facility {
+    pub(crate) cf: CfIdentity,
+    pub(crate) structures: BTreeMap<StrName, ListStructure>,
+    pub(crate) systems: BTreeMap<SysName, SystemStatus>,
+    pub(crate) next_allocation: u32,
+    pub(crate) next_connection: u32,
+    pub(crate) next_ticket: u64,
+}
+
+impl Default for Facility {
+    fn default() -> Self {
+        Self::new(CfIdentity::default())
+    }
+}
+
+impl Facility {
+    /// An empty CF.
+    pub fn new(cf: CfIdentity) -> Self {
+        Self {
+            cf,
+            structures: BTreeMap::new(),
+            systems: BTreeMap::new(),
+            next_allocation: 0,
+            next_connection: 0,
+            next_ticket: 1,
+        }
+    }
+
+    /// The CF's identity.
+    pub fn identity(&self) -> &CfIdentity {
+        &self.cf
+    }
+
+    /// Allocated structures, by name.
+    pub fn structures(&self) -> impl Iterator<Item = &ListStructure> {
+        self.structures.values()
+    }
+
+    /// The structure `name`, if allocated.
+    pub fn structure(&self, name: &StrName) -> Option<&ListStructure> {
+        self.structures.get(name)
+    }
+
+    /// Systems that heartbeat or were fenced, by name.
+    pub fn systems(&self) -> impl Iterator<Item = (&SysName, &SystemStatus)> {
+        self.systems.iter()
+    }
+
+    /// Applies one request. Deterministic: the same requests in the same order from the same
+    /// state give the same outcomes.
+    pub fn apply(&mut self, ctx: &Ctx, request: Request) -> Outcome {
+        let server_issued = matches!(
+            request,
+            Request::LinkDropped
+                | Request::Fence { .. }
+                | Request::Expire { .. }
+                | Request::Force { .. }
+        );
+        if !server_issued && self.is_fenced(ctx) {
+            return Outcome::reply(Reply::refused(Reason::Fenced));
+        }
+        match request {
+            Request::Connect(connect) => self.connect(ctx, connect),
+            Request::Disconnect { token } => self.disconnect(ctx, token),
+            Request::ReleaseConnection { token, conname } => self.release(ctx, token, &conname),
+            Request::List { token, op } => self.list_op(ctx, token, op),
+            Request::Force { structure } => self.force(&structure),
+            Request::LinkDropped => self.link_dropped(ctx.link),
+            Request::Fence { system } => {
+                let mut out = Vec::new();
+                self.fence(ctx, &system, &mut out);
+                Outcome {
+                    reply: Reply::ok(ReplyBody::Systems(vec![system])),
+                    deliveries: out,
+                }
+            }
+            Request::Heartbeat => {
+                let status = self
+                    .systems
+                    .entry(ctx.system.clone())
+                    .or_insert(SystemStatus {
+                        last_heartbeat: ctx.now,
+                        fenced: false,
+                        fenced_through: None,
+                    });
+                status.last_heartbeat = ctx.now;
+                status.fenced = false;
+                Outcome::reply(Reply::ok(ReplyBody::None))
+            }
+            Request::Expire { interval } => self.expire(ctx, interval),
+        }
+    }
+
+    fn is_fenced(&self, ctx: &Ctx) -> bool {
+        self.systems
+            .get(&ctx.system)
+            .and_then(|s| s.fenced_through)
+            .is_some_and(|through| ctx.link <= through)
+    }
+
+    /// Fences every system whose heartbeat is older than `interval` at `ctx.now`.
+    fn expire(&mut self, ctx: &Ctx, interval: u64) -> Outcome {
+        let overdue: Vec<SysName> = self
+            .systems
+            .iter()
+            .filter(|(_, s)| !s.fenced && ctx.now.0.saturating_sub(s.last_heartbeat.0) > interval)
+            .map(|(name, _)| name.clone())
+            .collect();
+        let mut out = Vec::new();
+        for system in &overdue {
+            out.push(Delivery::Console {
+                text: format!(
+                    "IXC105I SYSPLEX PARTITIONING HAS COMPLETED FOR {system}\n \
+                     - PRIMARY REASON: SYSTEM STATUS UPDATE MISSING"
+                ),
+            });
+            self.fence(ctx, system, &mut out);
+        }
+        Outcome {
+            reply: Reply::ok(ReplyBody::Systems(overdue)),
+            deliveries: out,
+        }
+    }
+
+    /// Partitions `system`: its connections fail and its links up to `ctx.link` (and any link
+    /// it has connections on) are refused from now on.
+    fn fence(&mut self, ctx: &Ctx, system: &SysName, out: &mut Vec<Delivery>) {
+        let newest_conn_link = self
+            .structures
+            .values()
+            .flat_map(|s| s.conns.iter())
+            .filter(|c| &c.system == system)
+            .map(|c| c.link)
+            .max();
+        let status = self.systems.entry(system.clone()).or_insert(SystemStatus {
+            last_heartbeat: ctx.now,
+            fenced: true,
+            fenced_through: None,
+        });
+        status.fenced = true;
+        status.fenced_through = [status.fenced_through, Some(ctx.link), newest_conn_link]
+            .into_iter()
+            .flatten()
+            .max();
+        self.fail_where(|c| &c.system == system, out);
+    }
+
+    fn list_op(&mut self, ctx: &Ctx, token: ConToken, op: ListOp) -> Outcome {
+        let Some((name, conid)) = self.find_token(ctx.link, token) else {
+            return Outcome::reply(Reply::refused(Reason::NotAuthorized));
+        };
+        let mut out = Vec::new();
+        let Some(structure) = self.structures.get_mut(&name) else {
+            return Outcome::reply(Reply::refused(Reason::NotAuthorized));
+        };
+        let reply = structure.run(conid, op, &mut self.next_ticket, &mut out);
+        structure.check_full_threshold(&self.cf.name, &mut out);
+        Outcome {
+            reply,
+            deliveries: out,
+        }
+    }
+
+    /// The structure and CONID of an active connection with `token` on `link`.
+    pub(crate) fn find_token(&self, link: LinkId, token: ConToken) -> Option<(StrName, ConId)> {
+        self.structures.values().find_map(|s| {
+            s.conns
+                .by_token(token)
+                .filter(|c| c.link == link)
+                .map(|c| (s.name.clone(), c.conid))
+        })
+    }
+}
