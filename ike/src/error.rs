@@ -3,4 +3,11 @@
 /// Everything that can go wrong in the IKE core.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
-pub enum Error {}
+pub enum Error {
+    /// A malformed or unsupported IKEv2 message.
+    #[error("IKE wire: {0}")]
+    Wire(#[from] crate::wire::Error),
+    /// A crypto failure: unsupported transform, bad key length, failed integrity check.
+    #[error("IKE crypto: {0}")]
+    Crypto(#[from] crate::crypto::CryptoError),
+}
