@@ -4,6 +4,9 @@
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
+    /// A malformed or unsupported IKEv2 message.
+    #[error("IKE wire: {0}")]
+    Wire(#[from] crate::wire::Error),
     /// A crypto failure: unsupported transform, bad key length, failed integrity check.
     #[error("IKE crypto: {0}")]
     Crypto(#[from] crate::crypto::CryptoError),
