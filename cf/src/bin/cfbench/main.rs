@@ -1,0 +1,645 @@
+//! `cfbench`: CF list requests against redis, same payloads and concurrency.
+//!
+//! Starts its own `cfsrv` (a child, next to this binary, or in-process with `--in-process`)
+//! and its own `redis-server` on free loopback ports, then for each payload size (64 B,
+//! 4 KiB), connector count (1, 16) and pipelining (depth 1, depth N) runs four phases of a
+//! few seconds each: write (IXLLSTE WRITE at the list head / LPUSH), read (READ of the head
+//! entry / LINDEX 0), move (MOVE tail to head of the same list / LMOVE RIGHT LEFT) and
+//! delete (read-and-delete of the head entry / LPOP). Prints ops/s, p50 and p99 per cell for
+//! both and the CF/redis throughput ratio. The main table uses `async` durability against a
+//! redis without persistence; the `sync` table compares against redis `appendfsync always`.
+
+mod resp;
+
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use cf::auth::Secret;
+use cf::client::{Client, Connection};
+use cf::structure::{
+    ConDisp, ConnectRequest, DeleteEntry, Durability, End, EntryType, KeySource, ListNumber,
+    ListOp, Locator, MoveEntry, ReadEntry, Reason, RefOption, StrDisp, StrName, StructureAttrs,
+    WriteEntry,
+};
+use clap::Parser;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+use self::resp::{Answer, Redis};
+
+#[derive(Debug, Parser)]
+#[command(about = "CF list requests against redis")]
+struct Cli {
+    /// Seconds per phase and cell.
+    #[arg(long, default_value_t = 1.0)]
+    secs: f64,
+    /// Requests in flight per connector when pipelining.
+    #[arg(long, default_value_t = 32)]
+    depth: usize,
+    /// The cfsrv binary (default: next to this one).
+    #[arg(long)]
+    cfsrv: Option<PathBuf>,
+    /// Run the CF server in this process instead of a child.
+    #[arg(long)]
+    in_process: bool,
+    /// The redis-server binary.
+    #[arg(long, default_value = "redis-server")]
+    redis_server: String,
+    /// Skip the sync durability table.
+    #[arg(long)]
+    no_sync: bool,
+}
+
+const SECRET: &[u8] = b"cfbench-sysplex-secret";
+const STRUCTURE_LISTS: u32 = 64;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Op {
+    Write,
+    Read,
+    Move,
+    Delete,
+}
+
+impl Op {
+    fn name(self) -> &'static str {
+        match self {
+            Self::Write => "write",
+            Self::Read => "read",
+            Self::Move => "move",
+            Self::Delete => "delete",
+        }
+    }
+}
+
+/// One measured cell.
+#[derive(Debug, Clone, Copy)]
+struct Figures {
+    ops_per_sec: f64,
+    p50: Duration,
+    p99: Duration,
+}
+
+/// What one worker measured.
+#[derive(Debug, Default)]
+struct Tally {
+    ops: u64,
+    latencies: Vec<Duration>,
+}
+
+fn figures(tallies: Vec<Tally>, elapsed: Duration) -> Figures {
+    let ops: u64 = tallies.iter().map(|t| t.ops).sum();
+    let mut latencies: Vec<Duration> = tallies.into_iter().flat_map(|t| t.latencies).collect();
+    latencies.sort_unstable();
+    let at = |percent: usize| {
+        let last = latencies.len().saturating_sub(1);
+        latencies
+            .get(last * percent / 100)
+            .copied()
+            .unwrap_or_default()
+    };
+    Figures {
+        #[allow(clippy::cast_precision_loss)]
+        ops_per_sec: ops as f64 / elapsed.as_secs_f64(),
+        p50: at(50),
+        p99: at(99),
+    }
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let dir = ScratchDir::new()?;
+    let secret = Secret::new(SECRET)?;
+    let phase = Duration::try_from_secs_f64(cli.secs).context("--secs")?;
+
+    let cf = CfServer::start(&cli, dir.path()).await?;
+    let redis = RedisServer::start(&cli.redis_server, dir.path(), false).await?;
+    println!(
+        "cfbench: {} s per phase, pipelined depth {}, cfsrv {}, redis {}",
+        cli.secs,
+        cli.depth,
+        if cli.in_process {
+            "in-process"
+        } else {
+            "child"
+        },
+        redis.addr
+    );
+    println!("\nasync durability (CF) vs redis without persistence");
+    run_table(
+        &cli,
+        cf.addr(),
+        &secret,
+        &redis,
+        Durability::Async,
+        phase,
+        &[Op::Write, Op::Read, Op::Move, Op::Delete],
+        &[64, 4096],
+    )
+    .await?;
+    drop(redis);
+    if !cli.no_sync {
+        let redis = RedisServer::start(&cli.redis_server, dir.path(), true).await?;
+        println!("\nsync durability (CF: flushed before the reply) vs redis appendfsync always");
+        run_table(
+            &cli,
+            cf.addr(),
+            &secret,
+            &redis,
+            Durability::Sync,
+            phase,
+            &[Op::Write, Op::Delete],
+            &[64],
+        )
+        .await?;
+    }
+    cf.stop().await?;
+    Ok(())
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn run_table(
+    cli: &Cli,
+    cf_addr: &str,
+    secret: &Secret,
+    redis: &RedisServer,
+    durability: Durability,
+    phase: Duration,
+    ops: &[Op],
+    sizes: &[usize],
+) -> anyhow::Result<()> {
+    println!(
+        "{:<7} {:>5} {:>5} {:>5} | {:>10} {:>8} {:>8} | {:>10} {:>8} {:>8} | {:>6} {:>6}",
+        "op",
+        "size",
+        "conns",
+        "depth",
+        "CF ops/s",
+        "p50",
+        "p99",
+        "redis/s",
+        "p50",
+        "p99",
+        "ratio",
+        "p50"
+    );
+    let mut group = 0u32;
+    for &size in sizes {
+        for conns in [1usize, 16] {
+            for depth in [1usize, cli.depth] {
+                group += 1;
+                let cf = cf_group(
+                    cf_addr, secret, durability, group, size, conns, depth, phase, ops,
+                )
+                .await?;
+                let rd = redis_group(&redis.addr, size, conns, depth, phase, ops).await?;
+                for ((op, c), (_, r)) in cf.iter().zip(&rd) {
+                    println!(
+                        "{:<7} {:>5} {:>5} {:>5} | {:>10.0} {:>8} {:>8} | {:>10.0} {:>8} {:>8} | {:>6.2} {:>6}",
+                        op.name(),
+                        size,
+                        conns,
+                        depth,
+                        c.ops_per_sec,
+                        micros(c.p50),
+                        micros(c.p99),
+                        r.ops_per_sec,
+                        micros(r.p50),
+                        micros(r.p99),
+                        c.ops_per_sec / r.ops_per_sec,
+                        if c.p50 <= r.p50 { "<=" } else { ">" },
+                    );
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A directory for the servers' files, removed at the end.
+#[derive(Debug)]
+struct ScratchDir(PathBuf);
+
+impl ScratchDir {
+    fn new() -> anyhow::Result<Self> {
+        let path = std::env::temp_dir().join(format!("cfbench-{}", std::process::id()));
+        std::fs::create_dir_all(&path)?;
+        Ok(Self(path))
+    }
+
+    fn path(&self) -> &std::path::Path {
+        &self.0
+    }
+}
+
+impl Drop for ScratchDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn micros(d: Duration) -> String {
+    format!("{:.0}us", d.as_secs_f64() * 1e6)
+}
+
+/// Most entries one write phase creates (memory bound), per payload size.
+fn write_cap(size: usize) -> u64 {
+    if size > 1024 { 150_000 } else { 600_000 }
+}
+
+// ---------------------------------------------------------------------------------------
+// CF side
+
+#[derive(Debug)]
+enum CfServer {
+    Child {
+        child: Child,
+        addr: String,
+    },
+    InProcess {
+        addr: String,
+        stop: tokio::sync::oneshot::Sender<()>,
+        task: tokio::task::JoinHandle<Result<(), cf::Error>>,
+    },
+}
+
+impl CfServer {
+    async fn start(cli: &Cli, dir: &std::path::Path) -> anyhow::Result<Self> {
+        let db = dir.join("cfdb");
+        if cli.in_process {
+            let store = cf::store::SledStore::open(&db, 500)?;
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+            let addr = listener.local_addr()?.to_string();
+            let mut config = cf::server::Config::new(Secret::new(SECRET)?);
+            config.interval = Duration::from_secs(60);
+            config.snapshot_every = 10_000_000;
+            let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+            let task = tokio::spawn(cf::server::run(listener, Arc::new(store), config, async {
+                let _ = stopped.await;
+            }));
+            return Ok(Self::InProcess { addr, stop, task });
+        }
+        let exe = match &cli.cfsrv {
+            Some(path) => path.clone(),
+            None => std::env::current_exe()?.with_file_name("cfsrv"),
+        };
+        let secret_file = dir.join("secret");
+        std::fs::write(&secret_file, SECRET)?;
+        let mut child = Command::new(&exe)
+            .args([
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--interval",
+                "60",
+                "--db",
+            ])
+            .arg(&db)
+            .arg("--secret-file")
+            .arg(&secret_file)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .with_context(|| format!("starting {}", exe.display()))?;
+        let stdout = child.stdout.take().context("cfsrv stdout")?;
+        let mut line = String::new();
+        BufReader::new(stdout).read_line(&mut line).await?;
+        let addr = line.trim().to_owned();
+        if addr.is_empty() {
+            bail!("cfsrv printed no address");
+        }
+        Ok(Self::Child { child, addr })
+    }
+
+    async fn stop(self) -> anyhow::Result<()> {
+        match self {
+            Self::Child { mut child, .. } => {
+                if let Some(pid) = child.id() {
+                    let _ = std::process::Command::new("kill")
+                        .arg(pid.to_string())
+                        .status();
+                }
+                child.wait().await?;
+            }
+            Self::InProcess { stop, task, .. } => {
+                let _ = stop.send(());
+                task.await??;
+            }
+        }
+        Ok(())
+    }
+
+    fn addr(&self) -> &str {
+        match self {
+            Self::Child { addr, .. } | Self::InProcess { addr, .. } => addr,
+        }
+    }
+}
+
+fn bench_attrs(durability: Durability) -> StructureAttrs {
+    StructureAttrs {
+        list_headers: STRUCTURE_LISTS,
+        lock_entries: 0,
+        adjunct: false,
+        elem_char: 0,
+        max_elem_num: 16,
+        entry_count: 4_000_000,
+        element_count: 40_000_000,
+        emc_count: 0,
+        ref_option: RefOption::None,
+        full_threshold: 0,
+        max_conn: 32,
+        durability,
+        ..StructureAttrs::default()
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn cf_group(
+    addr: &str,
+    secret: &Secret,
+    durability: Durability,
+    group: u32,
+    size: usize,
+    conns: usize,
+    depth: usize,
+    phase: Duration,
+    ops: &[Op],
+) -> anyhow::Result<Vec<(Op, Figures)>> {
+    let structure = StrName::new(&format!("CFBENCH{group:04}")).context("structure name")?;
+    let mut connections = Vec::new();
+    let mut keep_alives = Vec::new();
+    for worker in 0..conns {
+        let client = Client::connect(addr, secret, &format!("SYSB{worker:02}"), "CFBENCH").await?;
+        keep_alives.push(client.keep_alive(client.interval() / 3));
+        let connect = ConnectRequest {
+            structure: structure.clone(),
+            conname: None,
+            attrs: bench_attrs(durability),
+            condisp: ConDisp::Delete,
+            strdisp: StrDisp::Delete,
+            vector_len: 0,
+            jobname: "CFBENCH".into(),
+            asid: 0x40,
+        };
+        let connection = match client.connect_structure(connect).await? {
+            Ok(connection) => connection,
+            Err(reply) => bail!("IXLCONN refused: RC {} {:?}", reply.rc, reply.reason),
+        };
+        connections.push(connection);
+    }
+    let data = Arc::new(vec![0xC3u8; size]);
+    let mut results = Vec::new();
+    for &op in ops {
+        let deadline = Instant::now() + phase;
+        let start = Instant::now();
+        let cap = if op == Op::Write {
+            write_cap(size) / conns as u64
+        } else {
+            u64::MAX
+        };
+        let mut tasks = tokio::task::JoinSet::new();
+        for (worker, connection) in connections.iter().enumerate() {
+            let connection = connection.clone();
+            let data = Arc::clone(&data);
+            let list = ListNumber(u32::try_from(worker)?);
+            tasks.spawn(cf_worker(connection, op, list, data, depth, deadline, cap));
+        }
+        let mut tallies = Vec::new();
+        while let Some(tally) = tasks.join_next().await {
+            tallies.push(tally??);
+        }
+        results.push((op, figures(tallies, start.elapsed())));
+    }
+    for connection in connections {
+        let _ = connection.disconnect().await?;
+    }
+    drop(keep_alives);
+    Ok(results)
+}
+
+fn cf_op(op: Op, list: ListNumber, data: &[u8]) -> ListOp {
+    let head = Locator::Position {
+        list,
+        end: End::Head,
+    };
+    match op {
+        Op::Write => ListOp::Write(WriteEntry {
+            entry_type: EntryType::New,
+            list,
+            locator: None,
+            name: None,
+            leid: None,
+            key: KeySource::Keep,
+            end: End::Head,
+            data: data.to_vec(),
+            adjunct: None,
+            conditions: Default::default(),
+        }),
+        Op::Read => ListOp::Read(ReadEntry {
+            locator: head,
+            cursor: None,
+            conditions: Default::default(),
+        }),
+        Op::Move => ListOp::Move(MoveEntry {
+            locator: Locator::Position {
+                list,
+                end: End::Tail,
+            },
+            to: list,
+            end: End::Head,
+            key: KeySource::Keep,
+            read: false,
+            write: None,
+            conditions: Default::default(),
+        }),
+        Op::Delete => ListOp::Delete(DeleteEntry {
+            locator: head,
+            read: true,
+            conditions: Default::default(),
+        }),
+    }
+}
+
+async fn cf_worker(
+    connection: Connection,
+    op: Op,
+    list: ListNumber,
+    data: Arc<Vec<u8>>,
+    depth: usize,
+    deadline: Instant,
+    cap: u64,
+) -> anyhow::Result<Tally> {
+    let mut tally = Tally::default();
+    let mut batch = Vec::with_capacity(depth);
+    while Instant::now() < deadline && tally.ops < cap {
+        let sent = Instant::now();
+        batch.extend((0..depth).map(|_| connection.submit(cf_op(op, list, &data))));
+        let mut exhausted = false;
+        for pending in batch.drain(..) {
+            let reply = pending.await?;
+            let took = sent.elapsed();
+            if !reply.is_success() {
+                if op == Op::Delete && reply.reason == Reason::NoEntry {
+                    exhausted = true;
+                    continue;
+                }
+                bail!("{} failed: RC {} {:?}", op.name(), reply.rc, reply.reason);
+            }
+            tally.ops += 1;
+            tally.latencies.push(took);
+        }
+        if exhausted {
+            break;
+        }
+    }
+    Ok(tally)
+}
+
+// ---------------------------------------------------------------------------------------
+// redis side
+
+#[derive(Debug)]
+struct RedisServer {
+    _child: Child,
+    addr: String,
+}
+
+impl RedisServer {
+    async fn start(
+        binary: &str,
+        dir: &std::path::Path,
+        fsync_always: bool,
+    ) -> anyhow::Result<Self> {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?
+            .local_addr()?
+            .port();
+        let mut command = Command::new(binary);
+        command
+            .args([
+                "--port",
+                &port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+            ])
+            .arg("--dir")
+            .arg(dir)
+            .stdout(Stdio::null())
+            .kill_on_drop(true);
+        if fsync_always {
+            command.args(["--appendonly", "yes", "--appendfsync", "always"]);
+        } else {
+            command.args(["--appendonly", "no"]);
+        }
+        let child = command
+            .spawn()
+            .with_context(|| format!("starting {binary}"))?;
+        let addr = format!("127.0.0.1:{port}");
+        for _ in 0..100 {
+            if let Ok(mut redis) = Redis::connect(&addr).await {
+                redis.queue(&[b"PING"]);
+                if redis.flush().await.is_ok() && redis.answer().await.is_ok() {
+                    return Ok(Self {
+                        _child: child,
+                        addr,
+                    });
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        bail!("redis-server did not come up on {addr}")
+    }
+}
+
+async fn redis_group(
+    addr: &str,
+    size: usize,
+    conns: usize,
+    depth: usize,
+    phase: Duration,
+    ops: &[Op],
+) -> anyhow::Result<Vec<(Op, Figures)>> {
+    let mut admin = Redis::connect(addr).await?;
+    admin.queue(&[b"FLUSHALL"]);
+    admin.flush().await?;
+    admin.answer().await?;
+    let data = Arc::new(vec![0xC3u8; size]);
+    let mut clients = Vec::new();
+    for _ in 0..conns {
+        clients.push(Redis::connect(addr).await?);
+    }
+    let mut results = Vec::new();
+    for &op in ops {
+        let deadline = Instant::now() + phase;
+        let start = Instant::now();
+        let cap = if op == Op::Write {
+            write_cap(size) / conns as u64
+        } else {
+            u64::MAX
+        };
+        let mut tasks = tokio::task::JoinSet::new();
+        for (worker, client) in clients.drain(..).enumerate() {
+            let data = Arc::clone(&data);
+            tasks.spawn(redis_worker(client, op, worker, data, depth, deadline, cap));
+        }
+        let mut tallies = Vec::new();
+        while let Some(done) = tasks.join_next().await {
+            let (client, tally) = done??;
+            clients.push(client);
+            tallies.push(tally);
+        }
+        results.push((op, figures(tallies, start.elapsed())));
+    }
+    Ok(results)
+}
+
+async fn redis_worker(
+    mut redis: Redis,
+    op: Op,
+    worker: usize,
+    data: Arc<Vec<u8>>,
+    depth: usize,
+    deadline: Instant,
+    cap: u64,
+) -> anyhow::Result<(Redis, Tally)> {
+    let key = format!("cfbench:{worker}");
+    let key = key.as_bytes();
+    let mut tally = Tally::default();
+    while Instant::now() < deadline && tally.ops < cap {
+        let sent = Instant::now();
+        for _ in 0..depth {
+            match op {
+                Op::Write => redis.queue(&[b"LPUSH", key, &data]),
+                Op::Read => redis.queue(&[b"LINDEX", key, b"0"]),
+                Op::Move => redis.queue(&[b"LMOVE", key, key, b"RIGHT", b"LEFT"]),
+                Op::Delete => redis.queue(&[b"LPOP", key]),
+            }
+        }
+        redis.flush().await?;
+        let mut exhausted = false;
+        for _ in 0..depth {
+            let answer = redis.answer().await?;
+            let took = sent.elapsed();
+            if answer == Answer::Nil {
+                if op == Op::Delete {
+                    exhausted = true;
+                    continue;
+                }
+                bail!("redis {} found nothing", op.name());
+            }
+            tally.ops += 1;
+            tally.latencies.push(took);
+        }
+        if exhausted {
+            break;
+        }
+    }
+    Ok((redis, tally))
+}

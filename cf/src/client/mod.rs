@@ -1,0 +1,318 @@
+//! The connector side of a CF link: what a stack uses in place of the XES macros.
+//!
+//! A [`Client`] is one authenticated CF link for one job on one system. It is cheap to clone
+//! and usable from many tasks at once: requests are pipelined on the link and each waits for
+//! its own answer. [`Client::connect_structure`] (IXLCONN) gives a [`Connection`], whose
+//! methods are the list services (IXLLSTE, IXLLSTM, IXLLSTC) under that connection's CONTOKEN.
+//!
+//! Every call comes in two forms, as XES offers synchronous and asynchronous modes: the
+//! `async fn` waits for the answer (MODE=SYNCSUSPEND), and [`Client::submit`] returns a
+//! [`Pending`] answer at once, to be tested or awaited later (MODE=ASYNCTOKEN with IXLFCOMP).
+//! A lock request queued behind a held lock completes when the CF grants it; both forms wait.
+//!
+//! Events for the link's connections (the event exit's input) arrive on [`Client::events`].
+//! Errors are nested, as in sled: the outer `Result` says whether the CF link worked, the
+//! [`Reply`] inside carries the CF's return and reason codes.
+
+mod connection;
+mod dispatch;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use futures::StreamExt;
+use rand::rngs::OsRng;
+use tokio::io::AsyncWriteExt;
+use tokio::net::{TcpStream, ToSocketAddrs};
+use tokio::sync::mpsc;
+use tokio_util::codec::FramedRead;
+
+pub use self::connection::Connection;
+pub use self::dispatch::{ConnectorEvent, Events, Pending};
+use self::dispatch::{Dispatch, Waiter};
+use crate::Error;
+use crate::auth::{self, Nonce, Secret, Transcript};
+use crate::structure::{ConToken, ConnectRequest, LinkId, Reply, ReplyBody, Request, StrName};
+use crate::wire::{
+    CfMessage, ConnectorMessage, DEFAULT_MAX_FRAME, Hello, MessageCodec, PROTOCOL_VERSION,
+    RequestId, encode_frame,
+};
+
+/// Largest batch of queued requests written to the socket at once.
+const WRITE_BATCH: usize = 256 * 1024;
+
+/// An authenticated CF link. Clones share the link; it closes when the last clone is dropped,
+/// and the CF then fails the link's connections.
+#[derive(Debug, Clone)]
+pub struct Client {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    outbound: mpsc::UnboundedSender<Bytes>,
+    dispatch: Arc<Dispatch>,
+    next_id: AtomicU64,
+    link: LinkId,
+    sysname: String,
+    jobname: String,
+    interval: Duration,
+    reader: tokio::task::AbortHandle,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        self.reader.abort();
+    }
+}
+
+impl Client {
+    /// Opens a CF link to `addr` and authenticates as job `jobname` on system `sysname` with
+    /// the sysplex secret (and checks that the CF holds it too).
+    pub async fn connect(
+        addr: impl ToSocketAddrs,
+        secret: &Secret,
+        sysname: &str,
+        jobname: &str,
+    ) -> Result<Self, Error> {
+        auth::check_name("system", sysname)?;
+        auth::check_name("job", jobname)?;
+        let socket = TcpStream::connect(addr).await?;
+        socket.set_nodelay(true)?;
+        let (read, mut write) = socket.into_split();
+        let mut reader = FramedRead::new(
+            read,
+            MessageCodec::<CfMessage, ConnectorMessage>::new(DEFAULT_MAX_FRAME),
+        );
+
+        let hello = Hello {
+            version: PROTOCOL_VERSION,
+            sysname: sysname.to_owned(),
+            jobname: jobname.to_owned(),
+            nonce: Nonce::random(&mut OsRng),
+        };
+        let mut buf = BytesMut::new();
+        encode_frame(
+            &ConnectorMessage::Hello(hello.clone()),
+            &mut buf,
+            DEFAULT_MAX_FRAME,
+        )?;
+        write.write_all(&buf).await?;
+        let CfMessage::Challenge { nonce, proof } = next_handshake_message(&mut reader).await?
+        else {
+            return Err(Error::Protocol("expected a challenge".into()));
+        };
+        let transcript = Transcript {
+            sysname,
+            jobname,
+            connector_nonce: hello.nonce,
+            cf_nonce: nonce,
+        };
+        transcript.verify_cf(secret, &proof)?;
+        buf.clear();
+        encode_frame(
+            &ConnectorMessage::Proof(transcript.connector_proof(secret)),
+            &mut buf,
+            DEFAULT_MAX_FRAME,
+        )?;
+        write.write_all(&buf).await?;
+        let CfMessage::Welcome { link, interval_ms } = next_handshake_message(&mut reader).await?
+        else {
+            return Err(Error::Protocol("expected a welcome".into()));
+        };
+
+        let dispatch = Arc::new(Dispatch::default());
+        let reader = tokio::spawn(dispatch::read_loop(reader, Arc::clone(&dispatch)));
+        let (outbound, queue) = mpsc::unbounded_channel();
+        tokio::spawn(write_loop(write, queue));
+        Ok(Self {
+            inner: Arc::new(Inner {
+                outbound,
+                dispatch,
+                next_id: AtomicU64::new(1),
+                link,
+                sysname: sysname.to_owned(),
+                jobname: jobname.to_owned(),
+                interval: Duration::from_millis(interval_ms),
+                reader: reader.abort_handle(),
+            }),
+        })
+    }
+
+    /// The number the CF gave this link.
+    pub fn link(&self) -> LinkId {
+        self.inner.link
+    }
+
+    /// The system this link authenticated as.
+    pub fn sysname(&self) -> &str {
+        &self.inner.sysname
+    }
+
+    /// The job this link authenticated as.
+    pub fn jobname(&self) -> &str {
+        &self.inner.jobname
+    }
+
+    /// The CF's failure detection interval: heartbeat more often than this.
+    pub fn interval(&self) -> Duration {
+        self.inner.interval
+    }
+
+    /// IXLCONN: connects to a structure, allocating it with `connect.attrs` if it does not
+    /// exist. `Ok(Err(reply))` when the CF refuses the connection (return and reason code).
+    pub async fn connect_structure(
+        &self,
+        connect: ConnectRequest,
+    ) -> Result<Result<Connection, Reply>, Error> {
+        let reply = self.call(Request::Connect(connect)).await?;
+        match reply.body {
+            ReplyBody::Connected(connected) if reply.is_success() => Ok(Ok(Connection::new(
+                self.clone(),
+                connected,
+                reply.rc,
+                reply.reason,
+            ))),
+            _ => Ok(Err(reply)),
+        }
+    }
+
+    /// Sends any request and waits for its final reply (MODE=SYNCSUSPEND).
+    pub async fn call(&self, request: Request) -> Result<Reply, Error> {
+        self.submit(request).await
+    }
+
+    /// Sends any request and returns at once (MODE=ASYNCTOKEN); the [`Pending`] answer is
+    /// tested with [`Pending::test`] (IXLFCOMP) or awaited.
+    pub fn submit(&self, request: Request) -> Pending {
+        let token = request_token(&request);
+        let (waiter, pending) = Waiter::new(token);
+        let id = self.next_id();
+        self.send(id, waiter, ConnectorMessage::Request { id, request });
+        pending
+    }
+
+    /// The system is alive: a heartbeat, which must reach the CF more often than
+    /// [`Client::interval`] or the system is partitioned and fenced.
+    pub async fn heartbeat(&self) -> Result<Reply, Error> {
+        self.call(Request::Heartbeat).await
+    }
+
+    /// Sends a heartbeat every `period` until the returned guard is dropped (or the link
+    /// closes), as XCF updates its couple data set.
+    pub fn keep_alive(&self, period: Duration) -> KeepAlive {
+        let client = Arc::downgrade(&self.inner);
+        let task = tokio::spawn(async move {
+            let mut ticks = tokio::time::interval(period);
+            loop {
+                ticks.tick().await;
+                let Some(inner) = client.upgrade() else {
+                    return;
+                };
+                let pending = Client { inner }.submit(Request::Heartbeat);
+                if pending.await.is_err() {
+                    return;
+                }
+            }
+        });
+        KeepAlive { task }
+    }
+
+    /// SETXCF FORCE,STRUCTURE: frees a structure with no active connections.
+    pub async fn force(&self, structure: StrName) -> Result<Reply, Error> {
+        self.call(Request::Force { structure }).await
+    }
+
+    /// A deterministic dump of a structure (as `cfsrv dump` prints it).
+    pub async fn dump(&self, structure: StrName) -> Result<String, Error> {
+        let (waiter, pending) = Waiter::new(None);
+        let id = self.next_id();
+        self.send(id, waiter, ConnectorMessage::Dump { id, structure });
+        pending.answer().await?.into_text()
+    }
+
+    /// The events for this link's connections from now on (and, for the first caller, from
+    /// the start of the link). Each call gets its own stream of every event.
+    pub fn events(&self) -> Events {
+        self.inner.dispatch.subscribe()
+    }
+
+    fn next_id(&self) -> RequestId {
+        RequestId(self.inner.next_id.fetch_add(1, Ordering::Relaxed))
+    }
+
+    fn send(&self, id: RequestId, waiter: Waiter, message: ConnectorMessage) {
+        let mut frame = BytesMut::new();
+        if let Err(e) = encode_frame(&message, &mut frame, DEFAULT_MAX_FRAME) {
+            waiter.fail(e.into());
+            return;
+        }
+        if let Err(waiter) = self.inner.dispatch.expect(id, waiter) {
+            waiter.fail(Error::LinkLost);
+            return;
+        }
+        if self.inner.outbound.send(frame.freeze()).is_err() {
+            self.inner.dispatch.fail_one(id, Error::LinkLost);
+        }
+    }
+}
+
+/// The connection a request is made under, if any (for matching its completion).
+fn request_token(request: &Request) -> Option<ConToken> {
+    match request {
+        Request::List { token, .. }
+        | Request::Disconnect { token }
+        | Request::ReleaseConnection { token, .. } => Some(*token),
+        _ => None,
+    }
+}
+
+/// Sends heartbeats until dropped; see [`Client::keep_alive`].
+#[derive(Debug)]
+pub struct KeepAlive {
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for KeepAlive {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+async fn next_handshake_message(
+    reader: &mut FramedRead<
+        tokio::net::tcp::OwnedReadHalf,
+        MessageCodec<CfMessage, ConnectorMessage>,
+    >,
+) -> Result<CfMessage, Error> {
+    match reader.next().await {
+        None => Err(Error::LinkLost),
+        Some(Err(e)) => Err(e.into()),
+        Some(Ok(CfMessage::Closing(failure))) => Err(Error::LinkClosed(failure)),
+        Some(Ok(message)) => Ok(message),
+    }
+}
+
+/// Writes queued request frames, batching all that are ready into one write.
+async fn write_loop(
+    mut socket: tokio::net::tcp::OwnedWriteHalf,
+    mut queue: mpsc::UnboundedReceiver<Bytes>,
+) {
+    let mut buf = BytesMut::with_capacity(64 * 1024);
+    while let Some(frame) = queue.recv().await {
+        buf.extend_from_slice(&frame);
+        while buf.len() < WRITE_BATCH {
+            match queue.try_recv() {
+                Ok(frame) => buf.extend_from_slice(&frame),
+                Err(_) => break,
+            }
+        }
+        if socket.write_all(&buf).await.is_err() {
+            return;
+        }
+        buf.clear();
+    }
+    let _ = socket.shutdown().await;
+}

@@ -1,0 +1,126 @@
+//! The on-disk [`Store`], on sled 0.34.7.
+//!
+//! Tree `log` maps a big-endian sequence number to a record; the default tree holds the
+//! snapshot (`snapshot` = 8-byte sequence + image) and the incarnation counter. sled flushes in
+//! the background every `flush_every_ms` (the `async` durability); [`Store::flush`] forces it.
+
+use std::path::Path;
+
+use super::{Recovered, Snapshot, Store, StoreError, unbroken_after};
+
+const SNAPSHOT_KEY: &[u8] = b"snapshot";
+const INCARNATION_KEY: &[u8] = b"incarnation";
+
+/// A [`Store`] in a sled database directory. Only one process may open it at a time.
+#[derive(Debug, Clone)]
+pub struct SledStore {
+    db: sled::Db,
+    log: sled::Tree,
+}
+
+impl SledStore {
+    /// Opens (or creates) the database in `dir`, with sled's background flush every
+    /// `flush_every_ms` milliseconds.
+    pub fn open(dir: &Path, flush_every_ms: u64) -> Result<Self, StoreError> {
+        let db = sled::Config::new()
+            .path(dir)
+            .flush_every_ms(Some(flush_every_ms))
+            .open()?;
+        Self::from_db(db)
+    }
+
+    /// A store in a temporary database that disappears when dropped (tests).
+    pub fn temporary() -> Result<Self, StoreError> {
+        Self::from_db(sled::Config::new().temporary(true).open()?)
+    }
+
+    fn from_db(db: sled::Db) -> Result<Self, StoreError> {
+        let log = db.open_tree("log")?;
+        Ok(Self { db, log })
+    }
+}
+
+fn seq_from_key(key: &[u8]) -> Result<u64, StoreError> {
+    let bytes: [u8; 8] = key
+        .try_into()
+        .map_err(|_| StoreError::Corrupt(format!("log key of {} bytes", key.len())))?;
+    Ok(u64::from_be_bytes(bytes))
+}
+
+impl Store for SledStore {
+    fn append(&self, seq: u64, record: &[u8]) -> Result<(), StoreError> {
+        self.log.insert(seq.to_be_bytes(), record)?;
+        Ok(())
+    }
+
+    fn save_snapshot(&self, seq: u64, image: &[u8]) -> Result<(), StoreError> {
+        let mut value = Vec::with_capacity(8 + image.len());
+        value.extend_from_slice(&seq.to_be_bytes());
+        value.extend_from_slice(image);
+        self.db.insert(SNAPSHOT_KEY, value)?;
+        // The snapshot must be on disk before the records it replaces go.
+        self.db.flush()?;
+        let mut batch = sled::Batch::default();
+        for key in self.log.range(..=seq.to_be_bytes()).keys() {
+            batch.remove(key?);
+        }
+        self.log.apply_batch(batch)?;
+        Ok(())
+    }
+
+    fn load(&self) -> Result<Recovered, StoreError> {
+        let snapshot = match self.db.get(SNAPSHOT_KEY)? {
+            None => None,
+            Some(value) => {
+                let (seq, image) = value.split_at_checked(8).ok_or_else(|| {
+                    StoreError::Corrupt(format!("snapshot of {} bytes", value.len()))
+                })?;
+                Some(Snapshot {
+                    seq: seq_from_key(seq)?,
+                    image: image.to_vec(),
+                })
+            }
+        };
+        let after = snapshot.as_ref().map_or(0, |s| s.seq);
+        let mut records = Vec::new();
+        for item in self.log.range((after + 1).to_be_bytes()..) {
+            let (key, value) = item?;
+            records.push((seq_from_key(&key)?, value.to_vec()));
+        }
+        Ok(Recovered {
+            snapshot,
+            log: unbroken_after(after, records.into_iter()),
+        })
+    }
+
+    fn flush(&self) -> Result<(), StoreError> {
+        self.db.flush()?;
+        Ok(())
+    }
+
+    fn next_incarnation(&self) -> Result<u64, StoreError> {
+        let previous = match self.db.get(INCARNATION_KEY)? {
+            None => 0,
+            Some(value) => seq_from_key(&value)?,
+        };
+        let next = previous + 1;
+        self.db.insert(INCARNATION_KEY, &next.to_be_bytes())?;
+        self.db.flush()?;
+        Ok(next)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sled_store_behaves_like_a_store_across_restarts() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SledStore::open(dir.path(), 500).unwrap();
+        super::super::tests::behaves_like_a_store(store, |store| {
+            drop(store);
+            SledStore::open(dir.path(), 500).unwrap()
+        });
+    }
+}

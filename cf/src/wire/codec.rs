@@ -1,0 +1,241 @@
+//! Framing of CF link messages: a 4-byte big-endian length, then the postcard encoding of one
+//! message. Sans-IO ([`decode_frame`], [`encode_frame`]) with a tokio-util codec on top.
+
+use std::marker::PhantomData;
+
+use bytes::{Buf, BufMut, BytesMut};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use tokio_util::codec::{Decoder, Encoder};
+
+/// Length of the frame header (the body length), in bytes.
+pub const HEADER_LEN: usize = 4;
+
+/// Default largest frame body: room for a multi-entry reply of 64 KiB entries.
+pub const DEFAULT_MAX_FRAME: usize = 4 * 1024 * 1024;
+
+/// Why a frame could not be read or written.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum FrameError {
+    /// The header announces a body larger than the link allows.
+    #[error("frame of {len} bytes exceeds the maximum of {max}")]
+    TooLarge {
+        /// Announced body length.
+        len: usize,
+        /// The link's maximum.
+        max: usize,
+    },
+    /// The body is not a valid message.
+    #[error("malformed frame body: {0}")]
+    Malformed(#[from] postcard::Error),
+    /// The link failed underneath.
+    #[error("link I/O: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Decodes one frame from the start of `buf`: `Ok(None)` while it is incomplete (a partial
+/// frame is normal), else the message and the number of bytes it took.
+pub fn decode_frame<T: DeserializeOwned>(
+    buf: &[u8],
+    max: usize,
+) -> Result<Option<(T, usize)>, FrameError> {
+    let Some((header, rest)) = buf.split_first_chunk::<HEADER_LEN>() else {
+        return Ok(None);
+    };
+    let len = usize::try_from(u32::from_be_bytes(*header)).unwrap_or(usize::MAX);
+    if len > max {
+        return Err(FrameError::TooLarge { len, max });
+    }
+    let Some(body) = rest.get(..len) else {
+        return Ok(None);
+    };
+    let message = postcard::from_bytes(body)?;
+    Ok(Some((message, HEADER_LEN + len)))
+}
+
+/// Appends the frame of `message` to `dst`; refuses a body larger than `max`.
+pub fn encode_frame<T: Serialize>(
+    message: &T,
+    dst: &mut BytesMut,
+    max: usize,
+) -> Result<(), FrameError> {
+    let start = dst.len();
+    dst.put_u32(0);
+    let written = postcard::to_io(message, dst.writer()).map(|_| ());
+    let len = dst.len() - start - HEADER_LEN;
+    let checked = written.map_err(FrameError::from).and_then(|()| {
+        u32::try_from(len)
+            .ok()
+            .filter(|_| len <= max)
+            .ok_or(FrameError::TooLarge { len, max })
+    });
+    match checked {
+        Ok(len) => {
+            dst[start..start + HEADER_LEN].copy_from_slice(&len.to_be_bytes());
+            Ok(())
+        }
+        Err(e) => {
+            dst.truncate(start);
+            Err(e)
+        }
+    }
+}
+
+/// A tokio-util codec that reads messages of type `In` and writes messages of type `Out`.
+#[derive(Debug)]
+pub struct MessageCodec<In, Out> {
+    max_frame: usize,
+    types: PhantomData<fn(Out) -> In>,
+}
+
+impl<In, Out> MessageCodec<In, Out> {
+    /// A codec refusing frames larger than `max_frame` bytes in either direction.
+    pub fn new(max_frame: usize) -> Self {
+        Self {
+            max_frame,
+            types: PhantomData,
+        }
+    }
+}
+
+impl<In: DeserializeOwned, Out> Decoder for MessageCodec<In, Out> {
+    type Item = In;
+    type Error = FrameError;
+
+    fn decode(&mut self, src: &mut BytesMut) -> Result<Option<In>, FrameError> {
+        match decode_frame(src, self.max_frame)? {
+            Some((message, used)) => {
+                src.advance(used);
+                Ok(Some(message))
+            }
+            None => {
+                if let Some(header) = src.first_chunk::<HEADER_LEN>() {
+                    let len = usize::try_from(u32::from_be_bytes(*header)).unwrap_or(0);
+                    src.reserve((HEADER_LEN + len).saturating_sub(src.len()));
+                }
+                Ok(None)
+            }
+        }
+    }
+}
+
+impl<In, Out: Serialize> Encoder<&Out> for MessageCodec<In, Out> {
+    type Error = FrameError;
+
+    fn encode(&mut self, message: &Out, dst: &mut BytesMut) -> Result<(), FrameError> {
+        encode_frame(message, dst, self.max_frame)
+    }
+}
+
+impl<In, Out: Serialize> Encoder<Out> for MessageCodec<In, Out> {
+    type Error = FrameError;
+
+    fn encode(&mut self, message: Out, dst: &mut BytesMut) -> Result<(), FrameError> {
+        encode_frame(&message, dst, self.max_frame)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+    use serde::Deserialize;
+
+    use super::*;
+
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+    enum Sample {
+        Ping(u64),
+        Data { id: u32, bytes: Vec<u8> },
+    }
+
+    fn frame(sample: &Sample) -> BytesMut {
+        let mut buf = BytesMut::new();
+        encode_frame(sample, &mut buf, DEFAULT_MAX_FRAME).unwrap();
+        buf
+    }
+
+    #[test]
+    fn a_frame_is_a_length_then_postcard() {
+        let buf = frame(&Sample::Data {
+            id: 0x81,
+            bytes: vec![0xAA, 0xBB],
+        });
+        // variant 1, id 0x81 as varint 81 01, length 2, bytes.
+        assert_eq!(&buf[..], [0, 0, 0, 6, 1, 0x81, 0x01, 2, 0xAA, 0xBB]);
+    }
+
+    #[test]
+    fn an_incomplete_frame_is_not_an_error() {
+        let buf = frame(&Sample::Ping(7));
+        for cut in 0..buf.len() {
+            let got = decode_frame::<Sample>(&buf[..cut], DEFAULT_MAX_FRAME).unwrap();
+            assert!(got.is_none(), "cut at {cut}");
+        }
+    }
+
+    #[test]
+    fn an_oversized_header_is_refused_before_the_body_arrives() {
+        let buf = [0, 1, 0, 0];
+        assert!(matches!(
+            decode_frame::<Sample>(&buf, 1024),
+            Err(FrameError::TooLarge {
+                len: 65536,
+                max: 1024
+            })
+        ));
+    }
+
+    #[test]
+    fn a_garbage_body_is_malformed() {
+        let buf = [0, 0, 0, 2, 9, 9];
+        assert!(matches!(
+            decode_frame::<Sample>(&buf, 1024),
+            Err(FrameError::Malformed(_))
+        ));
+    }
+
+    #[test]
+    fn encoding_refuses_a_message_above_the_maximum_and_leaves_the_buffer() {
+        let mut buf = BytesMut::from(&b"keep"[..]);
+        let big = Sample::Data {
+            id: 1,
+            bytes: vec![0; 100],
+        };
+        assert!(matches!(
+            encode_frame(&big, &mut buf, 64),
+            Err(FrameError::TooLarge { .. })
+        ));
+        assert_eq!(&buf[..], b"keep");
+    }
+
+    #[test]
+    fn the_codec_yields_pipelined_frames_in_order() {
+        let mut codec = MessageCodec::<Sample, Sample>::new(DEFAULT_MAX_FRAME);
+        let mut buf = BytesMut::new();
+        for i in 0..3 {
+            codec.encode(Sample::Ping(i), &mut buf).unwrap();
+        }
+        for i in 0..3 {
+            assert_eq!(codec.decode(&mut buf).unwrap(), Some(Sample::Ping(i)));
+        }
+        assert_eq!(codec.decode(&mut buf).unwrap(), None);
+        assert!(buf.is_empty());
+    }
+
+    proptest! {
+        #[test]
+        fn decode_inverts_encode(id in any::<u32>(), bytes in proptest::collection::vec(any::<u8>(), 0..300)) {
+            let sample = Sample::Data { id, bytes };
+            let buf = frame(&sample);
+            let (back, used) = decode_frame::<Sample>(&buf, DEFAULT_MAX_FRAME).unwrap().unwrap();
+            prop_assert_eq!(back, sample);
+            prop_assert_eq!(used, buf.len());
+        }
+
+        #[test]
+        fn decoding_arbitrary_bytes_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..64)) {
+            let _ = decode_frame::<Sample>(&bytes, 32);
+        }
+    }
+}

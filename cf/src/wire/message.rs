@@ -1,0 +1,178 @@
+//! The messages of the CF link, one per frame.
+//!
+//! A link opens with the handshake of [`crate::auth`] (Hello, Challenge, Proof, Welcome).
+//! After that the connector sends requests, each with its own [`RequestId`], and the CF
+//! answers each once, in any order, and pushes events and deferred completions in between.
+//! A [`CfMessage::Closing`] is the CF's last word before it closes the link.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::auth::{Nonce, Proof};
+use crate::structure::{ConToken, Event, LinkId, Reply, Request, StrName, Ticket};
+
+/// Version of this protocol; a Hello with another one is refused.
+pub const PROTOCOL_VERSION: u16 = 1;
+
+/// Chosen by the connector for each request; the answer carries it back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct RequestId(pub u64);
+
+/// The first message of a link: who is connecting.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Hello {
+    /// [`PROTOCOL_VERSION`] of the connector.
+    pub version: u16,
+    /// The system the connector runs on (SYSNAME).
+    pub sysname: String,
+    /// The connector's job name.
+    pub jobname: String,
+    /// The connector's nonce.
+    pub nonce: Nonce,
+}
+
+/// A message from a connector to the CF.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum ConnectorMessage {
+    /// Opens the handshake.
+    Hello(Hello),
+    /// Answers the CF's challenge.
+    Proof(Proof),
+    /// A structure request (XES service), answered by [`CfMessage::Reply`].
+    Request {
+        /// The request's id.
+        id: RequestId,
+        /// The request.
+        request: Request,
+    },
+    /// A deterministic dump of one structure, answered by [`CfMessage::Text`].
+    Dump {
+        /// The request's id.
+        id: RequestId,
+        /// The structure.
+        structure: StrName,
+    },
+}
+
+/// A message from the CF to a connector.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum CfMessage {
+    /// The CF's nonce and its proof of holding the secret.
+    Challenge {
+        /// The CF's nonce.
+        nonce: Nonce,
+        /// HMAC over the transcript, role CF.
+        proof: Proof,
+    },
+    /// The link is authenticated.
+    Welcome {
+        /// The number the CF gave the link.
+        link: LinkId,
+        /// The failure detection interval (INTERVAL), in milliseconds: a system must send a
+        /// heartbeat more often than this or be partitioned.
+        interval_ms: u64,
+    },
+    /// The answer to a request.
+    Reply {
+        /// The request answered.
+        id: RequestId,
+        /// Its reply.
+        reply: Reply,
+    },
+    /// The text answer to a dump.
+    Text {
+        /// The request answered.
+        id: RequestId,
+        /// The text.
+        text: String,
+    },
+    /// A request the CF will not carry out; the link stays up.
+    Refused {
+        /// The request refused.
+        id: RequestId,
+        /// Why.
+        refusal: Refusal,
+    },
+    /// An event for one of this link's connections (the event exit's input).
+    Event {
+        /// The connection told.
+        token: ConToken,
+        /// What happened.
+        event: Event,
+    },
+    /// The final reply of an earlier request that was queued (say, behind a held lock).
+    Completion {
+        /// The connection the request was made under.
+        token: ConToken,
+        /// The ticket of its queued reply.
+        ticket: Ticket,
+        /// The final reply.
+        reply: Reply,
+    },
+    /// The CF closes the link after this message.
+    Closing(LinkFailure),
+}
+
+/// Why a request was refused without closing the link.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub enum Refusal {
+    /// No structure of that name is allocated.
+    NoSuchStructure,
+    /// Only the CF itself may issue this request (link drop, fence, expiry).
+    ServerOnly,
+    /// The reply would not fit in a frame; ask for fewer entries.
+    ReplyTooLarge,
+}
+
+impl fmt::Display for Refusal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::NoSuchStructure => f.write_str("no such structure"),
+            Self::ServerOnly => f.write_str("request reserved to the CF"),
+            Self::ReplyTooLarge => f.write_str("reply too large for a frame"),
+        }
+    }
+}
+
+/// Why the CF closes a link.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub enum LinkFailure {
+    /// A frame larger than the link allows.
+    FrameTooLarge {
+        /// Announced length.
+        len: u64,
+        /// The maximum.
+        max: u64,
+    },
+    /// A frame that does not decode.
+    Malformed,
+    /// A request before the handshake finished, or a handshake message out of place.
+    NotAuthenticated,
+    /// The connector's proof does not match the sysplex secret.
+    BadProof,
+    /// The Hello was not acceptable (version, names).
+    BadHello(String),
+    /// The CF is shutting down.
+    Shutdown,
+    /// The CF's store failed; it stops.
+    StoreFailed,
+}
+
+impl fmt::Display for LinkFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::FrameTooLarge { len, max } => {
+                write!(f, "frame of {len} bytes exceeds the maximum of {max}")
+            }
+            Self::Malformed => f.write_str("malformed frame"),
+            Self::NotAuthenticated => f.write_str("link not authenticated"),
+            Self::BadProof => f.write_str("authentication failed"),
+            Self::BadHello(why) => write!(f, "hello refused: {why}"),
+            Self::Shutdown => f.write_str("CF shutting down"),
+            Self::StoreFailed => f.write_str("CF store failed"),
+        }
+    }
+}

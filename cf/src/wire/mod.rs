@@ -1,0 +1,10 @@
+//! The CF link protocol: framing ([`codec`]) and the messages each side sends ([`message`]).
+//!
+//! Every request carries a [`RequestId`] chosen by the connector, so requests can be pipelined
+//! and answered out of order; events and deferred completions arrive on the same link.
+
+pub mod codec;
+pub mod message;
+
+pub use codec::{DEFAULT_MAX_FRAME, FrameError, MessageCodec, decode_frame, encode_frame};
+pub use message::*;
