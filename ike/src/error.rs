@@ -10,4 +10,7 @@ pub enum Error {
     /// A crypto failure: unsupported transform, bad key length, failed integrity check.
     #[error("IKE crypto: {0}")]
     Crypto(#[from] crate::crypto::CryptoError),
+    /// A policy file that cannot be used.
+    #[error("IPSec policy: {0}")]
+    Policy(#[from] crate::policy::PolicyError),
 }
