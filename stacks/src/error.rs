@@ -7,6 +7,9 @@ pub enum Error {
     /// An I/O error on a LAN port or an XCF link.
     #[error("I/O error: {0}")]
     Io(#[from] std::io::Error),
+    /// A request to a running stack failed.
+    #[error(transparent)]
+    Stack(#[from] crate::stack::StackError),
     /// A PROFILE.TCPIP statement was rejected (the z/OS console message).
     #[error("{0}")]
     Profile(#[from] crate::profile::Message),

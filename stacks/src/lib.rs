@@ -1,9 +1,11 @@
 //! TCP/IP stacks as emulated LPARs: a smoltcp interface per stack behind a datapath that owns
 //! the LAN port and the dynamic XCF links, PROFILE.TCPIP, DVIPA ownership and the displays.
 
+pub mod apps;
 pub mod datapath;
 mod error;
 pub mod lan;
 pub mod profile;
+pub mod stack;
 
 pub use error::Error;

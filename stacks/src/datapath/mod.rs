@@ -1,0 +1,613 @@
+//! The datapath of one stack: the smoltcp [`Device`] between the stack's interface and its LAN
+//! port and dynamic XCF links (the middleware pattern of smoltcp's `PcapWriter`).
+//!
+//! ```text
+//!            LAN port                       XCF link (UDP)
+//!               │ frames                        │ IPv4 packets
+//!   ingress:  ARP policy ── IPv4 for us? ── stages ── rx queue ──▶ smoltcp Interface
+//!   egress:   smoltcp ──▶ ARP sender fix / IPv4 ── stages ──▶ LAN port │ XCF link
+//! ```
+//!
+//! Inbound ARP requests reach smoltcp only for HOME addresses and advertised DVIPAs (see
+//! [`arp`]); IPv4 packets only when this stack holds their destination. The datapath sends the
+//! gratuitous ARPs of addresses it takes over. It never routes: a packet for an address it does
+//! not hold is dropped and counted.
+
+pub mod addresses;
+pub mod arp;
+pub mod garp;
+pub mod stage;
+pub mod xcf;
+
+use std::collections::{BTreeMap, VecDeque};
+use std::io;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use smoltcp::phy::{self, Device, DeviceCapabilities, Medium};
+use smoltcp::time::Instant;
+use smoltcp::wire::{
+    ArpPacket, ArpRepr, EthernetAddress, EthernetFrame, EthernetProtocol, EthernetRepr, Ipv4Cidr,
+    Ipv4Packet,
+};
+
+use crate::lan::{LanPort, SendOutcome};
+use addresses::{AddressBook, DvipaRole};
+use arp::{ArpIgnored, ArpVerdict};
+use garp::{GarpSchedule, GarpTimers};
+use stage::{Origin, PacketStage, StageSlot, Stages, Verdict};
+use xcf::{XcfDatagram, XcfLink, XcfSend};
+
+/// Frames or datagrams taken from one source per [`Datapath::poll_ingress`] call, so that one
+/// busy source cannot starve the stack's other work.
+const INGRESS_BUDGET: usize = 64;
+
+/// The source MAC of frames that carry packets which came over dynamic XCF (locally
+/// administered; smoltcp learns no neighbour from IPv4 frames, so it never ends in a cache).
+pub const XCF_PSEUDO_MAC: EthernetAddress = EthernetAddress([0x02, 0x58, 0x43, 0x46, 0x00, 0x00]);
+
+/// How the datapath behaves.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DatapathConfig {
+    /// The MAC address of the stack's LAN interface.
+    pub mac: EthernetAddress,
+    /// The IP MTU of the LAN (1500 on Ethernet).
+    pub ip_mtu: usize,
+    /// Gratuitous ARPs sent when an address is taken.
+    pub garp: GarpSchedule,
+    /// Whether a gratuitous ARP for an on-link address makes smoltcp's neighbour cache follow
+    /// (what a Linux host does); on for remote hosts, harmless for stacks.
+    pub learn_gratuitous_arp: bool,
+}
+
+impl DatapathConfig {
+    /// A datapath with MAC `mac`, a 1500-byte MTU, the default GARP schedule, learning GARPs.
+    pub fn new(mac: EthernetAddress) -> Self {
+        Self {
+            mac,
+            ip_mtu: 1500,
+            garp: GarpSchedule::default(),
+            learn_gratuitous_arp: true,
+        }
+    }
+}
+
+/// Counters of one datapath.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct DatapathStats {
+    /// Frames received from the LAN.
+    pub lan_frames_in: u64,
+    /// Frames sent to the LAN.
+    pub lan_frames_out: u64,
+    /// Frames the LAN port dropped on send.
+    pub lan_send_drops: u64,
+    /// Errors sending to the LAN.
+    pub lan_send_errors: u64,
+    /// Frames handed to smoltcp.
+    pub delivered: u64,
+    /// ARP requests handed to smoltcp for answering.
+    pub arp_passed: u64,
+    /// ARP requests for target-only DVIPAs, not answered.
+    pub arp_target_only: u64,
+    /// ARP packets about addresses not held here.
+    pub arp_not_ours: u64,
+    /// Gratuitous ARPs sent.
+    pub garp_sent: u64,
+    /// Gratuitous ARPs from others that smoltcp was made to follow.
+    pub garp_learned: u64,
+    /// Gratuitous ARPs from others ignored.
+    pub garp_ignored: u64,
+    /// ARP packets from another station claiming an address this stack answers for.
+    pub arp_conflicts: u64,
+    /// ARP requests smoltcp sent from a target-only address, rewritten to the HOME address.
+    pub arp_sender_rewritten: u64,
+    /// IPv4 packets for addresses this stack does not hold.
+    pub not_for_us: u64,
+    /// Frames that are neither ARP nor IPv4, or are malformed.
+    pub unsupported_frames: u64,
+    /// XCF datagrams received.
+    pub xcf_in: u64,
+    /// Packets sent over XCF.
+    pub xcf_out: u64,
+    /// XCF datagrams that did not parse.
+    pub xcf_malformed: u64,
+    /// Packets for XCF partners with no known link, or that the link dropped.
+    pub xcf_send_failures: u64,
+    /// Packets consumed by a stage.
+    pub stage_consumed: u64,
+    /// Packets dropped by a stage, by reason.
+    pub stage_drops: BTreeMap<&'static str, u64>,
+}
+
+/// The datapath of one stack; the smoltcp device its interface polls.
+#[derive(Debug)]
+pub struct Datapath {
+    config: DatapathConfig,
+    lan: Box<dyn LanPort>,
+    xcf: Option<XcfLink>,
+    book: AddressBook,
+    garp: GarpTimers,
+    stages: Stages,
+    rx_queue: VecDeque<Bytes>,
+    stats: DatapathStats,
+}
+
+impl Datapath {
+    /// A datapath for a stack with HOME addresses `home` on LAN port `lan`.
+    pub fn new(config: DatapathConfig, home: Vec<Ipv4Cidr>, lan: Box<dyn LanPort>) -> Self {
+        let garp = GarpTimers::new(config.garp);
+        Self {
+            config,
+            lan,
+            xcf: None,
+            book: AddressBook::new(home),
+            garp,
+            stages: Stages::default(),
+            rx_queue: VecDeque::new(),
+            stats: DatapathStats::default(),
+        }
+    }
+
+    /// Attaches the stack's dynamic XCF link.
+    pub fn attach_xcf(&mut self, link: XcfLink) {
+        self.xcf = Some(link);
+    }
+
+    /// The stack's XCF link, if it has one.
+    pub fn xcf(&self) -> Option<&XcfLink> {
+        self.xcf.as_ref()
+    }
+
+    /// Records the link endpoint of an XCF partner; false when this stack has no XCF link.
+    pub fn add_xcf_partner(&mut self, xcf: Ipv4Addr, endpoint: SocketAddr) -> bool {
+        match &mut self.xcf {
+            Some(link) => {
+                link.add_partner(xcf, endpoint);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// The MAC address of the stack's LAN interface.
+    pub fn mac(&self) -> EthernetAddress {
+        self.config.mac
+    }
+
+    /// The addresses the stack holds.
+    pub fn addresses(&self) -> &AddressBook {
+        &self.book
+    }
+
+    /// Counters so far.
+    pub fn stats(&self) -> &DatapathStats {
+        &self.stats
+    }
+
+    /// Announces a HOME address (or re-announces any held address) with gratuitous ARP.
+    pub fn announce(&mut self, addr: Ipv4Addr, now: Instant) {
+        self.garp.announce(addr, now);
+    }
+
+    /// Makes `addr` an advertised DVIPA: answered in ARP and announced with gratuitous ARP.
+    pub fn advertise(&mut self, addr: Ipv4Addr, now: Instant) {
+        self.book.set_dvipa(addr, DvipaRole::Advertised);
+        self.garp.announce(addr, now);
+    }
+
+    /// Holds `addr` as a distributor target: accepted, never answered in ARP nor announced.
+    pub fn hold_as_target(&mut self, addr: Ipv4Addr) {
+        self.book.set_dvipa(addr, DvipaRole::Target);
+        self.garp.cancel(addr);
+    }
+
+    /// Gives up a DVIPA; returns the role it had.
+    pub fn release(&mut self, addr: Ipv4Addr) -> Option<DvipaRole> {
+        self.garp.cancel(addr);
+        self.book.remove_dvipa(addr)
+    }
+
+    /// Installs the stage of a slot of the packet walk.
+    pub fn install_stage(&mut self, slot: StageSlot, stage: Box<dyn PacketStage>) {
+        self.stages.install(slot, stage);
+    }
+
+    /// Sends the gratuitous ARPs due at `now`.
+    pub fn poll_timers(&mut self, now: Instant) {
+        for addr in self.garp.due(now) {
+            let frame = arp::gratuitous_arp(self.config.mac, addr);
+            self.stats.garp_sent += 1;
+            self.send_lan(frame);
+        }
+    }
+
+    /// When the datapath next needs [`Datapath::poll_timers`].
+    pub fn poll_at(&self) -> Option<Instant> {
+        self.garp.poll_at()
+    }
+
+    /// Takes what the LAN port and the XCF link have received, walks it and queues what is for
+    /// smoltcp. Ready with the number of frames and datagrams taken, once there was any.
+    pub fn poll_ingress(&mut self, cx: &mut Context<'_>, now: Instant) -> Poll<io::Result<usize>> {
+        let mut taken = 0;
+        while taken < INGRESS_BUDGET {
+            match self.lan.poll_recv(cx) {
+                Poll::Ready(Ok(frame)) => {
+                    taken += 1;
+                    self.ingress_frame(now, frame);
+                }
+                Poll::Ready(Err(error)) => return Poll::Ready(Err(error)),
+                Poll::Pending => break,
+            }
+        }
+        let mut datagrams = 0;
+        while datagrams < INGRESS_BUDGET {
+            let Some(link) = &mut self.xcf else { break };
+            match link.poll_recv(cx) {
+                Poll::Ready(Ok(datagram)) => {
+                    datagrams += 1;
+                    self.ingress_xcf(now, &datagram);
+                }
+                Poll::Ready(Err(error)) => return Poll::Ready(Err(error)),
+                Poll::Pending => break,
+            }
+        }
+        taken += datagrams;
+        if taken > 0 {
+            Poll::Ready(Ok(taken))
+        } else {
+            Poll::Pending
+        }
+    }
+
+    /// Walks one frame received from the LAN.
+    pub fn ingress_frame(&mut self, now: Instant, frame: Bytes) {
+        self.stats.lan_frames_in += 1;
+        let Ok(eth) = EthernetFrame::new_checked(&frame[..]) else {
+            self.stats.unsupported_frames += 1;
+            return;
+        };
+        let dst = eth.dst_addr();
+        if dst != self.config.mac && !dst.is_broadcast() && !dst.is_multicast() {
+            return;
+        }
+        match eth.ethertype() {
+            EthernetProtocol::Arp => self.ingress_arp(eth.payload(), frame.clone()),
+            EthernetProtocol::Ipv4 => {
+                let packet = eth.payload().to_vec();
+                self.ingress_ipv4(now, Origin::Lan, packet, Some(frame.clone()));
+            }
+            _ => self.stats.unsupported_frames += 1,
+        }
+    }
+
+    fn ingress_arp(&mut self, payload: &[u8], frame: Bytes) {
+        let Ok(repr) = ArpPacket::new_checked(payload).and_then(|packet| ArpRepr::parse(&packet))
+        else {
+            self.stats.unsupported_frames += 1;
+            return;
+        };
+        match arp::classify(
+            &repr,
+            &self.book,
+            self.config.mac,
+            self.config.learn_gratuitous_arp,
+        ) {
+            ArpVerdict::Pass => {
+                self.stats.arp_passed += 1;
+                self.deliver(frame);
+            }
+            ArpVerdict::Learn { addr, mac } => {
+                let Some(own_ip) = self.book.primary_home() else {
+                    self.stats.garp_ignored += 1;
+                    return;
+                };
+                self.stats.garp_learned += 1;
+                self.deliver(arp::neighbour_update(self.config.mac, own_ip, addr, mac));
+            }
+            ArpVerdict::Conflict { addr, mac } => {
+                self.stats.arp_conflicts += 1;
+                tracing::warn!(%addr, %mac, "another station claims an address this stack owns");
+            }
+            ArpVerdict::Ignore(ArpIgnored::TargetOnly) => self.stats.arp_target_only += 1,
+            ArpVerdict::Ignore(ArpIgnored::Gratuitous) => self.stats.garp_ignored += 1,
+            ArpVerdict::Ignore(ArpIgnored::NotOurs | ArpIgnored::OwnFrame) => {
+                self.stats.arp_not_ours += 1
+            }
+        }
+    }
+
+    fn ingress_xcf(&mut self, now: Instant, bytes: &[u8]) {
+        self.stats.xcf_in += 1;
+        match XcfDatagram::parse(bytes) {
+            Ok(datagram) => self.ingress_ipv4(
+                now,
+                Origin::Xcf(datagram.sender),
+                datagram.packet.to_vec(),
+                None,
+            ),
+            Err(error) => {
+                self.stats.xcf_malformed += 1;
+                tracing::debug!(%error, "XCF datagram dropped");
+            }
+        }
+    }
+
+    /// Walks an IPv4 packet addressed to this stack; `frame` is the frame it came in, if any,
+    /// handed to smoltcp as is when no stage changed the packet.
+    fn ingress_ipv4(
+        &mut self,
+        now: Instant,
+        origin: Origin,
+        packet: Vec<u8>,
+        frame: Option<Bytes>,
+    ) {
+        let Ok(header) = Ipv4Packet::new_checked(&packet[..]) else {
+            self.stats.unsupported_frames += 1;
+            return;
+        };
+        let dst = header.dst_addr();
+        if !self.book.holds(dst) && !self.book.is_broadcast(dst) && !dst.is_multicast() {
+            self.stats.not_for_us += 1;
+            return;
+        }
+        if self.stages.is_empty() {
+            match frame {
+                Some(frame) => self.deliver(frame),
+                None => self.deliver(self.wrap(&packet)),
+            }
+            return;
+        }
+        match self.stages.inbound(now, origin, packet) {
+            Verdict::Continue(packet) => self.deliver(self.wrap(&packet)),
+            verdict => self.settle(verdict),
+        }
+    }
+
+    /// Carries out a verdict that does not continue to smoltcp or the LAN.
+    fn settle(&mut self, verdict: Verdict) {
+        match verdict {
+            Verdict::ForwardXcf { to, packet } => self.send_xcf(to, &packet),
+            Verdict::Consumed => self.stats.stage_consumed += 1,
+            Verdict::Drop { reason } => *self.stats.stage_drops.entry(reason).or_default() += 1,
+            Verdict::Continue(_) => {}
+        }
+    }
+
+    /// An Ethernet frame to this stack carrying `packet`.
+    fn wrap(&self, packet: &[u8]) -> Bytes {
+        let eth = EthernetRepr {
+            src_addr: XCF_PSEUDO_MAC,
+            dst_addr: self.config.mac,
+            ethertype: EthernetProtocol::Ipv4,
+        };
+        let mut bytes = vec![0u8; eth.buffer_len() + packet.len()];
+        let mut frame = EthernetFrame::new_unchecked(&mut bytes[..]);
+        eth.emit(&mut frame);
+        frame.payload_mut().copy_from_slice(packet);
+        Bytes::from(bytes)
+    }
+
+    fn deliver(&mut self, frame: Bytes) {
+        self.stats.delivered += 1;
+        self.rx_queue.push_back(frame);
+    }
+
+    /// Walks a frame smoltcp emitted and sends it on.
+    fn egress(&mut self, now: Instant, mut frame: Vec<u8>) {
+        let ethertype = EthernetFrame::new_checked(&frame[..]).map(|eth| eth.ethertype());
+        match ethertype {
+            Ok(EthernetProtocol::Arp) => {
+                let rewritten = arp::rewrite_outbound(&mut frame, &self.book);
+                self.stats.arp_sender_rewritten += u64::from(rewritten);
+            }
+            Ok(EthernetProtocol::Ipv4) if !self.stages.is_empty() => {
+                let header_len = EthernetFrame::<&[u8]>::header_len();
+                let packet = frame.split_off(header_len);
+                match self.stages.outbound(now, packet) {
+                    Verdict::Continue(packet) => frame.extend_from_slice(&packet),
+                    verdict => return self.settle(verdict),
+                }
+            }
+            _ => {}
+        }
+        self.send_lan(Bytes::from(frame));
+    }
+
+    fn send_lan(&mut self, frame: Bytes) {
+        match self.lan.send(frame) {
+            Ok(SendOutcome::Sent) => self.stats.lan_frames_out += 1,
+            Ok(SendOutcome::Dropped) => self.stats.lan_send_drops += 1,
+            Err(error) => {
+                self.stats.lan_send_errors += 1;
+                tracing::debug!(%error, "LAN send failed");
+            }
+        }
+    }
+
+    /// Sends an IPv4 packet over dynamic XCF to the stack with XCF address `to`.
+    pub fn send_xcf(&mut self, to: Ipv4Addr, packet: &[u8]) {
+        let outcome = match &self.xcf {
+            Some(link) => link.send(to, packet),
+            None => Ok(XcfSend::NoLink),
+        };
+        match outcome {
+            Ok(XcfSend::Sent) => self.stats.xcf_out += 1,
+            Ok(XcfSend::NoLink | XcfSend::Dropped) => self.stats.xcf_send_failures += 1,
+            Err(error) => {
+                self.stats.xcf_send_failures += 1;
+                tracing::debug!(%error, %to, "XCF send failed");
+            }
+        }
+    }
+}
+
+/// A received frame, handed to smoltcp.
+#[derive(Debug)]
+pub struct RxToken(Bytes);
+
+impl phy::RxToken for RxToken {
+    fn consume<R, F: FnOnce(&[u8]) -> R>(self, f: F) -> R {
+        f(&self.0)
+    }
+}
+
+/// Room for one frame smoltcp emits, walked out through the datapath.
+#[derive(Debug)]
+pub struct TxToken<'a> {
+    datapath: &'a mut Datapath,
+    now: Instant,
+}
+
+impl phy::TxToken for TxToken<'_> {
+    fn consume<R, F: FnOnce(&mut [u8]) -> R>(self, len: usize, f: F) -> R {
+        let mut frame = vec![0u8; len];
+        let result = f(&mut frame);
+        self.datapath.egress(self.now, frame);
+        result
+    }
+}
+
+impl Device for Datapath {
+    type RxToken<'a> = RxToken;
+    type TxToken<'a> = TxToken<'a>;
+
+    fn receive(&mut self, timestamp: Instant) -> Option<(RxToken, TxToken<'_>)> {
+        let frame = self.rx_queue.pop_front()?;
+        Some((
+            RxToken(frame),
+            TxToken {
+                datapath: self,
+                now: timestamp,
+            },
+        ))
+    }
+
+    fn transmit(&mut self, timestamp: Instant) -> Option<TxToken<'_>> {
+        Some(TxToken {
+            datapath: self,
+            now: timestamp,
+        })
+    }
+
+    fn capabilities(&self) -> DeviceCapabilities {
+        let mut caps = DeviceCapabilities::default();
+        caps.medium = Medium::Ethernet;
+        caps.max_transmission_unit = self.config.ip_mtu + EthernetFrame::<&[u8]>::header_len();
+        caps
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::lan::switch::EthernetSwitch;
+    use smoltcp::wire::{IpProtocol, Ipv4Repr};
+
+    const MAC: EthernetAddress = EthernetAddress([0x02, 0, 0, 0, 0, 0x0a]);
+    const HOST_MAC: EthernetAddress = EthernetAddress([0x02, 0, 0, 0, 0, 0x0b]);
+    const HOME: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 10);
+    const HOST: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 50);
+    const DVIPA: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 100);
+
+    fn datapath(switch: &EthernetSwitch) -> Datapath {
+        Datapath::new(
+            DatapathConfig::new(MAC),
+            vec![Ipv4Cidr::new(HOME, 24)],
+            Box::new(switch.port()),
+        )
+    }
+
+    fn ipv4_frame(dst: Ipv4Addr) -> Bytes {
+        let ip = Ipv4Repr {
+            src_addr: HOST,
+            dst_addr: dst,
+            next_header: IpProtocol::Udp,
+            payload_len: 0,
+            hop_limit: 64,
+        };
+        let eth = EthernetRepr {
+            src_addr: HOST_MAC,
+            dst_addr: MAC,
+            ethertype: EthernetProtocol::Ipv4,
+        };
+        let mut bytes = vec![0u8; eth.buffer_len() + ip.buffer_len()];
+        let mut frame = EthernetFrame::new_unchecked(&mut bytes[..]);
+        eth.emit(&mut frame);
+        ip.emit(
+            &mut Ipv4Packet::new_unchecked(frame.payload_mut()),
+            &smoltcp::phy::ChecksumCapabilities::default(),
+        );
+        Bytes::from(bytes)
+    }
+
+    fn arp_request(target: Ipv4Addr) -> Bytes {
+        let mut frame = arp::gratuitous_arp(HOST_MAC, HOST).to_vec();
+        let mut eth = EthernetFrame::new_unchecked(&mut frame[..]);
+        ArpPacket::new_unchecked(eth.payload_mut()).set_target_protocol_addr(&target.octets());
+        Bytes::from(frame)
+    }
+
+    #[tokio::test]
+    async fn delivers_packets_for_held_addresses_and_drops_the_rest() {
+        let switch = EthernetSwitch::new();
+        let mut dp = datapath(&switch);
+        dp.hold_as_target(DVIPA);
+        dp.ingress_frame(Instant::ZERO, ipv4_frame(HOME));
+        dp.ingress_frame(Instant::ZERO, ipv4_frame(DVIPA));
+        dp.ingress_frame(Instant::ZERO, ipv4_frame(Ipv4Addr::new(192, 0, 2, 99)));
+        assert_eq!(dp.rx_queue.len(), 2);
+        assert_eq!(dp.stats().not_for_us, 1);
+    }
+
+    #[tokio::test]
+    async fn keeps_arp_requests_for_target_dvipas_from_smoltcp() {
+        let switch = EthernetSwitch::new();
+        let mut dp = datapath(&switch);
+        dp.hold_as_target(DVIPA);
+        dp.ingress_frame(Instant::ZERO, arp_request(DVIPA));
+        assert!(dp.rx_queue.is_empty());
+        assert_eq!(dp.stats().arp_target_only, 1);
+        dp.advertise(DVIPA, Instant::ZERO);
+        dp.ingress_frame(Instant::ZERO, arp_request(DVIPA));
+        assert_eq!(dp.rx_queue.len(), 1);
+    }
+
+    #[tokio::test]
+    async fn advertising_sends_gratuitous_arp_bursts_until_released() {
+        let switch = EthernetSwitch::new();
+        let mut mirror = switch.mirror();
+        let mut dp = datapath(&switch);
+        dp.advertise(DVIPA, Instant::ZERO);
+        dp.poll_timers(Instant::ZERO);
+        assert_eq!(dp.stats().garp_sent, 3);
+        let frame = mirror.try_recv().unwrap();
+        assert_eq!(frame, arp::gratuitous_arp(MAC, DVIPA));
+        assert_eq!(dp.poll_at(), Some(Instant::from_secs(2)));
+        dp.release(DVIPA);
+        assert_eq!(dp.poll_at(), None);
+    }
+
+    #[derive(Debug)]
+    struct ForwardAll(Ipv4Addr);
+
+    impl PacketStage for ForwardAll {
+        fn inbound(&mut self, _now: Instant, _origin: Origin, packet: Vec<u8>) -> Verdict {
+            Verdict::ForwardXcf { to: self.0, packet }
+        }
+    }
+
+    #[tokio::test]
+    async fn a_stage_can_forward_over_xcf_and_a_missing_link_is_counted() {
+        let switch = EthernetSwitch::new();
+        let mut dp = datapath(&switch);
+        dp.install_stage(
+            StageSlot::Distributor,
+            Box::new(ForwardAll(Ipv4Addr::new(198, 51, 100, 2))),
+        );
+        dp.ingress_frame(Instant::ZERO, ipv4_frame(HOME));
+        assert!(dp.rx_queue.is_empty());
+        assert_eq!(dp.stats().xcf_send_failures, 1);
+    }
+}

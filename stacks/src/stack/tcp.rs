@@ -1,0 +1,669 @@
+//! TCP for applications: listeners and connections on the stack's smoltcp sockets, handed to
+//! applications as channel-based handles.
+//!
+//! The stack task owns every socket. An application holds a [`TcpListener`] or a [`TcpStream`]
+//! (split into a [`TcpReader`] and a [`TcpWriter`]); data moves through bounded channels, and
+//! the stack moves it between the channels and the sockets only while both sides have room, so
+//! a slow reader closes the TCP window and a slow network blocks the writer.
+
+use std::net::{Ipv4Addr, SocketAddrV4};
+use std::ops::RangeInclusive;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use smoltcp::iface::{Context, SocketHandle, SocketSet};
+use smoltcp::socket::tcp;
+use smoltcp::time::{Duration, Instant};
+use smoltcp::wire::{IpAddress, IpEndpoint, IpListenEndpoint};
+use tokio::sync::{Notify, mpsc, oneshot};
+
+use super::StackError;
+use super::netstat::{ConnId, ConnectionInfo, TcpState};
+
+/// Chunks queued between the stack and an application, each way.
+const CHANNEL_CHUNKS: usize = 16;
+
+/// The largest chunk the stack hands an application at once.
+const READ_CHUNK: usize = 16 * 1024;
+
+/// What a [`TcpReader`] got.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Received {
+    /// Bytes, in order.
+    Data(Bytes),
+    /// The peer closed its side (FIN) after everything it sent.
+    Closed,
+    /// The connection ended without a FIN: reset, timed out, its address was released, or the
+    /// stack went away. Data may be missing.
+    Reset,
+}
+
+/// The receiving half of a connection.
+#[derive(Debug)]
+pub struct TcpReader {
+    rx: mpsc::Receiver<Received>,
+    wake: Arc<Notify>,
+    ended: Option<Received>,
+}
+
+impl TcpReader {
+    /// The next bytes, or how the connection ended (repeated on later calls).
+    pub async fn recv(&mut self) -> Received {
+        if let Some(end) = &self.ended {
+            return end.clone();
+        }
+        let received = self.rx.recv().await.unwrap_or(Received::Reset);
+        self.wake.notify_one();
+        if !matches!(received, Received::Data(_)) {
+            self.ended = Some(received.clone());
+        }
+        received
+    }
+}
+
+/// Why a [`TcpWriter`] could not send.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("the connection is gone")]
+pub struct ConnectionGone;
+
+/// The sending half of a connection; dropping it closes the sending side (FIN).
+#[derive(Debug)]
+pub struct TcpWriter {
+    tx: mpsc::Sender<Bytes>,
+    wake: Arc<Notify>,
+}
+
+impl TcpWriter {
+    /// Queues bytes for sending, waiting while the connection has no room.
+    pub async fn send(&mut self, data: Bytes) -> Result<(), ConnectionGone> {
+        let result = self.tx.send(data).await.map_err(|_| ConnectionGone);
+        self.wake.notify_one();
+        result
+    }
+}
+
+impl Drop for TcpWriter {
+    fn drop(&mut self) {
+        self.wake.notify_one();
+    }
+}
+
+/// An open TCP connection.
+#[derive(Debug)]
+pub struct TcpStream {
+    /// The connection number.
+    pub conn_id: ConnId,
+    /// The local socket.
+    pub local: SocketAddrV4,
+    /// The foreign socket.
+    pub foreign: SocketAddrV4,
+    /// The receiving half.
+    pub reader: TcpReader,
+    /// The sending half.
+    pub writer: TcpWriter,
+}
+
+impl TcpStream {
+    /// Splits the stream into its halves.
+    pub fn split(self) -> (TcpReader, TcpWriter) {
+        (self.reader, self.writer)
+    }
+}
+
+/// A listening socket; dropping it stops listening.
+#[derive(Debug)]
+pub struct TcpListener {
+    /// The connection number of the listener.
+    pub conn_id: ConnId,
+    /// The local socket it listens on (0.0.0.0 for every address).
+    pub local: SocketAddrV4,
+    rx: mpsc::Receiver<TcpStream>,
+    wake: Arc<Notify>,
+}
+
+impl TcpListener {
+    /// The next established connection; `None` once the stack is gone.
+    pub async fn accept(&mut self) -> Option<TcpStream> {
+        let stream = self.rx.recv().await;
+        self.wake.notify_one();
+        stream
+    }
+}
+
+impl Drop for TcpListener {
+    fn drop(&mut self) {
+        self.wake.notify_one();
+    }
+}
+
+/// Sizes and limits of the stack's TCP.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TcpConfig {
+    /// Receive and send buffer of each socket, in bytes.
+    pub buffer_size: usize,
+    /// Ephemeral ports for outgoing connections.
+    pub ephemeral_ports: RangeInclusive<u16>,
+    /// How long an outgoing connection may stay unanswered.
+    pub connect_timeout: Duration,
+}
+
+impl Default for TcpConfig {
+    fn default() -> Self {
+        Self {
+            buffer_size: 64 * 1024,
+            ephemeral_ports: 49152..=65535,
+            connect_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+#[derive(Debug)]
+struct Listener {
+    conn_id: ConnId,
+    owner: String,
+    local: SocketAddrV4,
+    backlog: usize,
+    listening: Vec<SocketHandle>,
+    accept: mpsc::Sender<TcpStream>,
+}
+
+#[derive(Debug)]
+enum Phase {
+    /// An outgoing connection waiting for its handshake.
+    Connecting {
+        reply: oneshot::Sender<Result<TcpStream, StackError>>,
+        started: Instant,
+        remote: SocketAddrV4,
+    },
+    /// An incoming connection not yet handed to its listener.
+    Embryonic { listener: ConnId },
+    /// Handed to the application.
+    Open(AppSide),
+    /// Ended; the socket goes at once.
+    Finished,
+}
+
+#[derive(Debug)]
+struct AppSide {
+    to_app: Option<mpsc::Sender<Received>>,
+    from_app: mpsc::Receiver<Bytes>,
+    pending: Option<Bytes>,
+    fin_sent: bool,
+}
+
+#[derive(Debug)]
+struct Connection {
+    conn_id: ConnId,
+    owner: String,
+    handle: SocketHandle,
+    phase: Phase,
+    bytes_in: u64,
+    bytes_out: u64,
+}
+
+/// The stack's TCP listeners and connections.
+#[derive(Debug)]
+pub(crate) struct TcpTable {
+    config: TcpConfig,
+    wake: Arc<Notify>,
+    listeners: Vec<Listener>,
+    connections: Vec<Connection>,
+    next_conn: u32,
+    next_port: u16,
+}
+
+fn v4(endpoint: Option<IpEndpoint>) -> SocketAddrV4 {
+    match endpoint {
+        Some(IpEndpoint {
+            addr: IpAddress::Ipv4(addr),
+            port,
+        }) => SocketAddrV4::new(addr, port),
+        None => SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0),
+    }
+}
+
+impl TcpTable {
+    pub(crate) fn new(config: TcpConfig, wake: Arc<Notify>) -> Self {
+        let next_port = *config.ephemeral_ports.start();
+        Self {
+            config,
+            wake,
+            listeners: Vec::new(),
+            connections: Vec::new(),
+            next_conn: 1,
+            next_port,
+        }
+    }
+
+    fn conn_id(&mut self) -> ConnId {
+        let id = ConnId(self.next_conn);
+        self.next_conn = self.next_conn.wrapping_add(1).max(1);
+        id
+    }
+
+    fn socket(&self) -> tcp::Socket<'static> {
+        let rx = tcp::SocketBuffer::new(vec![0; self.config.buffer_size]);
+        let tx = tcp::SocketBuffer::new(vec![0; self.config.buffer_size]);
+        tcp::Socket::new(rx, tx)
+    }
+
+    fn listening_socket(&self, local: SocketAddrV4) -> Result<tcp::Socket<'static>, StackError> {
+        let mut socket = self.socket();
+        let addr = (!local.ip().is_unspecified()).then(|| IpAddress::Ipv4(*local.ip()));
+        socket
+            .listen(IpListenEndpoint {
+                addr,
+                port: local.port(),
+            })
+            .map_err(|_| StackError::PortInUse { local })?;
+        Ok(socket)
+    }
+
+    /// Starts listening on `local` with `backlog` connections in handshake or waiting.
+    pub(crate) fn listen(
+        &mut self,
+        sockets: &mut SocketSet<'static>,
+        owner: &str,
+        local: SocketAddrV4,
+        backlog: usize,
+    ) -> Result<TcpListener, StackError> {
+        let clash = |other: SocketAddrV4| {
+            other.port() == local.port()
+                && (other.ip() == local.ip()
+                    || other.ip().is_unspecified()
+                    || local.ip().is_unspecified())
+        };
+        if local.port() == 0 || self.listeners.iter().any(|l| clash(l.local)) {
+            return Err(StackError::PortInUse { local });
+        }
+        let backlog = backlog.max(1);
+        let mut listening = Vec::with_capacity(backlog);
+        for _ in 0..backlog {
+            listening.push(sockets.add(self.listening_socket(local)?));
+        }
+        let (accept, rx) = mpsc::channel(backlog);
+        let conn_id = self.conn_id();
+        self.listeners.push(Listener {
+            conn_id,
+            owner: owner.to_owned(),
+            local,
+            backlog,
+            listening,
+            accept,
+        });
+        Ok(TcpListener {
+            conn_id,
+            local,
+            rx,
+            wake: self.wake.clone(),
+        })
+    }
+
+    fn ephemeral_port(&mut self, sockets: &SocketSet<'static>) -> Option<u16> {
+        let range = self.config.ephemeral_ports.clone();
+        let span = usize::from(range.end() - range.start()) + 1;
+        let in_use = |port: u16| {
+            self.listeners.iter().any(|l| l.local.port() == port)
+                || self.connections.iter().any(|c| {
+                    sockets
+                        .get::<tcp::Socket>(c.handle)
+                        .local_endpoint()
+                        .is_some_and(|e| e.port == port)
+                        || sockets.get::<tcp::Socket>(c.handle).listen_endpoint().port == port
+                })
+        };
+        for _ in 0..span {
+            let port = self.next_port;
+            self.next_port = if port >= *range.end() {
+                *range.start()
+            } else {
+                port + 1
+            };
+            if !in_use(port) {
+                return Some(port);
+            }
+        }
+        None
+    }
+
+    /// Opens a connection to `remote`, from `local_ip` or the address smoltcp picks; `reply`
+    /// gets the stream once established.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn connect(
+        &mut self,
+        cx: &mut Context,
+        sockets: &mut SocketSet<'static>,
+        now: Instant,
+        owner: &str,
+        local_ip: Option<Ipv4Addr>,
+        remote: SocketAddrV4,
+        reply: oneshot::Sender<Result<TcpStream, StackError>>,
+    ) {
+        let Some(port) = self.ephemeral_port(sockets) else {
+            let _ = reply.send(Err(StackError::NoEphemeralPort));
+            return;
+        };
+        let mut socket = self.socket();
+        socket.set_timeout(Some(self.config.connect_timeout));
+        let local = IpListenEndpoint {
+            addr: local_ip.map(IpAddress::Ipv4),
+            port,
+        };
+        if let Err(error) =
+            socket.connect(cx, (IpAddress::Ipv4(*remote.ip()), remote.port()), local)
+        {
+            let _ = reply.send(Err(StackError::Unaddressable {
+                remote,
+                reason: error.to_string(),
+            }));
+            return;
+        }
+        let handle = sockets.add(socket);
+        let conn_id = self.conn_id();
+        let phase = Phase::Connecting {
+            reply,
+            started: now,
+            remote,
+        };
+        self.connections.push(Connection {
+            conn_id,
+            owner: owner.to_owned(),
+            handle,
+            phase,
+            bytes_in: 0,
+            bytes_out: 0,
+        });
+    }
+
+    /// Hands the connection to an application: the stream, and the phase it leaves.
+    fn open_stream(&self, conn: &mut Connection, socket: &mut tcp::Socket) -> (TcpStream, Phase) {
+        socket.set_timeout(None);
+        let (to_app, app_rx) = mpsc::channel(CHANNEL_CHUNKS);
+        let (app_tx, from_app) = mpsc::channel(CHANNEL_CHUNKS);
+        let app = AppSide {
+            to_app: Some(to_app),
+            from_app,
+            pending: None,
+            fin_sent: false,
+        };
+        let old = std::mem::replace(&mut conn.phase, Phase::Open(app));
+        let stream = TcpStream {
+            conn_id: conn.conn_id,
+            local: v4(socket.local_endpoint()),
+            foreign: v4(socket.remote_endpoint()),
+            reader: TcpReader {
+                rx: app_rx,
+                wake: self.wake.clone(),
+                ended: None,
+            },
+            writer: TcpWriter {
+                tx: app_tx,
+                wake: self.wake.clone(),
+            },
+        };
+        (stream, old)
+    }
+
+    /// Moves data and connections along after smoltcp ran; true if anything moved that smoltcp
+    /// must act on (another poll is due).
+    pub(crate) fn service(&mut self, now: Instant, sockets: &mut SocketSet<'static>) -> bool {
+        let mut progress = self.service_listeners(sockets);
+        let mut connections = std::mem::take(&mut self.connections);
+        connections.retain_mut(|conn| {
+            let socket = sockets.get_mut::<tcp::Socket>(conn.handle);
+            let keep = self.service_connection(now, conn, socket, &mut progress);
+            if !keep {
+                sockets.remove(conn.handle);
+            }
+            keep
+        });
+        connections.append(&mut self.connections);
+        self.connections = connections;
+        progress
+    }
+
+    fn service_listeners(&mut self, sockets: &mut SocketSet<'static>) -> bool {
+        let mut progress = false;
+        let mut listeners = std::mem::take(&mut self.listeners);
+        listeners.retain_mut(|listener| {
+            if listener.accept.is_closed() {
+                for handle in listener.listening.drain(..) {
+                    sockets.remove(handle);
+                }
+                return false;
+            }
+            let waiting = self
+                .connections
+                .iter()
+                .filter(|c| matches!(c.phase, Phase::Embryonic { listener: id } if id == listener.conn_id))
+                .count();
+            let mut engaged = Vec::new();
+            listener.listening.retain(|handle| {
+                let listening = sockets.get::<tcp::Socket>(*handle).state() == tcp::State::Listen;
+                if !listening {
+                    engaged.push(*handle);
+                }
+                listening
+            });
+            for handle in engaged {
+                progress = true;
+                let conn_id = self.conn_id();
+                let phase = Phase::Embryonic { listener: listener.conn_id };
+                let owner = listener.owner.clone();
+                self.connections.push(Connection { conn_id, owner, handle, phase, bytes_in: 0, bytes_out: 0 });
+            }
+            let room = listener.backlog.saturating_sub(waiting);
+            while listener.listening.len() < room {
+                match self.listening_socket(listener.local) {
+                    Ok(socket) => listener.listening.push(sockets.add(socket)),
+                    Err(_) => break,
+                }
+            }
+            true
+        });
+        self.listeners = listeners;
+        progress
+    }
+
+    /// Services one connection; false when it is finished and its socket can go.
+    fn service_connection(
+        &mut self,
+        now: Instant,
+        conn: &mut Connection,
+        socket: &mut tcp::Socket,
+        progress: &mut bool,
+    ) -> bool {
+        let state = socket.state();
+        match &conn.phase {
+            Phase::Connecting {
+                started, remote, ..
+            } => {
+                let (started, remote) = (*started, *remote);
+                match state {
+                    tcp::State::Established | tcp::State::CloseWait => {
+                        let (stream, old) = self.open_stream(conn, socket);
+                        if let Phase::Connecting { reply, .. } = old
+                            && let Err(Ok(stream)) = reply.send(Ok(stream))
+                        {
+                            // The caller gave up waiting: close the connection it never saw.
+                            drop(stream);
+                        }
+                        *progress |= self.move_data(conn, socket);
+                        true
+                    }
+                    tcp::State::Closed => {
+                        let error = if now - started >= self.config.connect_timeout {
+                            StackError::ConnectTimedOut { remote }
+                        } else {
+                            StackError::ConnectRefused { remote }
+                        };
+                        if let Phase::Connecting { reply, .. } =
+                            std::mem::replace(&mut conn.phase, Phase::Finished)
+                        {
+                            let _ = reply.send(Err(error));
+                        }
+                        false
+                    }
+                    _ => true,
+                }
+            }
+            Phase::Embryonic { listener } => {
+                let listener = *listener;
+                match state {
+                    tcp::State::Established | tcp::State::CloseWait => {
+                        let accept = self
+                            .listeners
+                            .iter()
+                            .find(|l| l.conn_id == listener)
+                            .map(|l| l.accept.clone());
+                        match accept.as_ref().map(mpsc::Sender::try_reserve) {
+                            Some(Ok(permit)) => {
+                                let (stream, _) = self.open_stream(conn, socket);
+                                permit.send(stream);
+                                *progress |= self.move_data(conn, socket);
+                            }
+                            Some(Err(mpsc::error::TrySendError::Full(()))) => {}
+                            None | Some(Err(mpsc::error::TrySendError::Closed(()))) => {
+                                socket.abort();
+                                *progress = true;
+                            }
+                        }
+                        true
+                    }
+                    tcp::State::Closed => false,
+                    _ => true,
+                }
+            }
+            Phase::Open(_) => {
+                *progress |= self.move_data(conn, socket);
+                socket.state() != tcp::State::Closed
+            }
+            Phase::Finished => false,
+        }
+    }
+
+    /// Moves bytes between the socket and the application; true if smoltcp has work from it.
+    fn move_data(&mut self, conn: &mut Connection, socket: &mut tcp::Socket) -> bool {
+        let Phase::Open(app) = &mut conn.phase else {
+            return false;
+        };
+        let mut progress = false;
+        // Peer to application.
+        loop {
+            if !socket.can_recv() {
+                break;
+            }
+            let Some(to_app) = &app.to_app else {
+                // The application dropped its reader: discard what arrives.
+                if let Ok(n) = socket.recv(|buf| (buf.len(), buf.len())) {
+                    conn.bytes_in += u64::try_from(n).unwrap_or(u64::MAX);
+                    progress = true;
+                }
+                continue;
+            };
+            let Ok(permit) = to_app.try_reserve() else {
+                if to_app.is_closed() {
+                    app.to_app = None;
+                    continue;
+                }
+                break;
+            };
+            let Ok(chunk) = socket.recv(|buf| {
+                let n = buf.len().min(READ_CHUNK);
+                (n, Bytes::copy_from_slice(&buf[..n]))
+            }) else {
+                break;
+            };
+            conn.bytes_in += u64::try_from(chunk.len()).unwrap_or(u64::MAX);
+            permit.send(Received::Data(chunk));
+            progress = true;
+        }
+        let state = socket.state();
+        let fin_received = matches!(
+            state,
+            tcp::State::CloseWait
+                | tcp::State::LastAck
+                | tcp::State::Closing
+                | tcp::State::TimeWait
+        );
+        if fin_received && socket.recv_queue() == 0 {
+            let delivered = match &app.to_app {
+                Some(to_app) => match to_app.try_reserve() {
+                    Ok(permit) => {
+                        permit.send(Received::Closed);
+                        true
+                    }
+                    Err(mpsc::error::TrySendError::Closed(())) => true,
+                    Err(mpsc::error::TrySendError::Full(())) => false,
+                },
+                None => false,
+            };
+            if delivered {
+                app.to_app = None;
+            }
+        } else if state == tcp::State::Closed {
+            // Ended without a FIN: dropping the sender tells the reader it was reset.
+            app.to_app = None;
+        }
+        // Application to peer.
+        while socket.can_send() {
+            let chunk = match app.pending.take() {
+                Some(chunk) => chunk,
+                None => match app.from_app.try_recv() {
+                    Ok(chunk) => chunk,
+                    Err(_) => break,
+                },
+            };
+            let Ok(sent) = socket.send_slice(&chunk) else {
+                break;
+            };
+            conn.bytes_out += u64::try_from(sent).unwrap_or(u64::MAX);
+            progress |= sent > 0;
+            if sent < chunk.len() {
+                app.pending = Some(chunk.slice(sent..));
+                break;
+            }
+        }
+        if !app.fin_sent
+            && app.pending.is_none()
+            && app.from_app.is_closed()
+            && app.from_app.is_empty()
+        {
+            socket.close();
+            app.fin_sent = true;
+            progress = true;
+        }
+        if state == tcp::State::Closed {
+            app.from_app.close();
+        }
+        progress
+    }
+
+    /// The listing of listeners and connections, in connection number order.
+    pub(crate) fn connections(&self, sockets: &SocketSet<'static>) -> Vec<ConnectionInfo> {
+        let listeners = self.listeners.iter().map(|l| ConnectionInfo {
+            conn_id: l.conn_id,
+            owner: l.owner.clone(),
+            local: l.local,
+            foreign: SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0),
+            state: TcpState::Listen,
+            bytes_in: 0,
+            bytes_out: 0,
+        });
+        let connections = self.connections.iter().map(|c| {
+            let socket = sockets.get::<tcp::Socket>(c.handle);
+            ConnectionInfo {
+                conn_id: c.conn_id,
+                owner: c.owner.clone(),
+                local: v4(socket.local_endpoint()),
+                foreign: v4(socket.remote_endpoint()),
+                state: socket.state().into(),
+                bytes_in: c.bytes_in,
+                bytes_out: c.bytes_out,
+            }
+        });
+        let mut all: Vec<ConnectionInfo> = listeners.chain(connections).collect();
+        all.sort_by_key(|info| info.conn_id);
+        all
+    }
+}
