@@ -10,6 +10,9 @@ pub enum Error {
     /// A crypto failure: unsupported transform, bad key length, failed integrity check.
     #[error("IKE crypto: {0}")]
     Crypto(#[from] crate::crypto::CryptoError),
+    /// An IKE SA could not use a datagram or carry out a command.
+    #[error("IKE SA: {0}")]
+    Sa(#[from] crate::sa::SaError),
     /// A policy file that cannot be used.
     #[error("IPSec policy: {0}")]
     Policy(#[from] crate::policy::PolicyError),

@@ -6,6 +6,8 @@
 pub mod crypto;
 mod error;
 pub mod policy;
+pub mod sa;
+pub mod swsa;
 pub mod wire;
 
 pub use error::Error;

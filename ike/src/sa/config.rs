@@ -1,0 +1,84 @@
+//! What one IKE SA is configured with: identities, the shared key, proposals, selectors, timers.
+
+use std::time::Duration;
+
+use crate::crypto::{EspSuite, IkeSuite, SecretBytes};
+use crate::wire::{Identity, Ipv4Range};
+
+/// How ESP protects traffic on a CHILD SA.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+pub enum Mode {
+    /// A new IP header around the original packet.
+    Tunnel,
+    /// ESP between the original IP header and its payload (USE_TRANSPORT_MODE).
+    Transport,
+}
+
+/// Retransmission of requests (RFC 7296 §2.1): the first timeout, then each one 9/5 of the
+/// previous (strongSwan's 1.8 back-off), giving up after `tries` retransmissions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetransmitPolicy {
+    /// Timeout after the first transmission.
+    pub first_timeout: Duration,
+    /// Retransmissions before the peer is declared dead.
+    pub tries: u32,
+}
+
+impl RetransmitPolicy {
+    /// strongSwan's defaults: 4 s, 1.8 back-off, 5 retransmissions (about 165 s in all).
+    pub const STRONGSWAN: Self = Self {
+        first_timeout: Duration::from_secs(4),
+        tries: 5,
+    };
+
+    /// The timeout after transmission number `attempt` (0 for the first).
+    pub fn timeout(&self, attempt: u32) -> Duration {
+        (0..attempt).fold(self.first_timeout, |t, _| t * 9 / 5)
+    }
+}
+
+/// The configuration of one IKE SA and the CHILD SAs it negotiates.
+#[derive(Debug, Clone)]
+pub struct IkeSaConfig {
+    /// Our identity (IDi as initiator, IDr as responder).
+    pub local_id: Identity,
+    /// The identity the peer must authenticate as.
+    pub remote_id: Identity,
+    /// The pre-shared key (AUTH method 2).
+    pub psk: SecretBytes,
+    /// IKE proposals in order of preference; the first one's DH group goes into KE.
+    pub ike_suites: Vec<IkeSuite>,
+    /// ESP proposals in order of preference (no ESN, no PFS).
+    pub esp_suites: Vec<EspSuite>,
+    /// Our side of the CHILD SA's traffic.
+    pub local_ts: Ipv4Range,
+    /// The peer's side of the CHILD SA's traffic.
+    pub remote_ts: Ipv4Range,
+    /// Tunnel or transport mode.
+    pub mode: Mode,
+    /// Always move to port 4500 and UDP-encapsulate ESP, faking NAT detection so that the peer
+    /// does too (what strongSwan 5.9.8 with kernel-libipsec does).
+    pub force_udp_encapsulation: bool,
+    /// Send INITIAL_CONTACT in IKE_AUTH: we hold no other IKE SA with this peer.
+    pub initial_contact: bool,
+    /// Request retransmission.
+    pub retransmit: RetransmitPolicy,
+    /// Send a liveness check when nothing came from the peer for this long.
+    pub dpd_interval: Option<Duration>,
+    /// Lifetime of the CHILD SAs, handed to the datapath.
+    pub child_lifetime: Duration,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn strongswan_backoff_gives_up_after_about_165_seconds() {
+        let policy = RetransmitPolicy::STRONGSWAN;
+        assert_eq!(policy.timeout(0), Duration::from_secs(4));
+        assert_eq!(policy.timeout(1), Duration::from_millis(7200));
+        let total: Duration = (0..=policy.tries).map(|n| policy.timeout(n)).sum();
+        assert_eq!(total.as_secs(), 165);
+    }
+}
