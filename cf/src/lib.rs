@@ -12,6 +12,7 @@
 
 pub mod auth;
 pub mod client;
+pub mod display;
 mod error;
 pub mod server;
 pub mod store;

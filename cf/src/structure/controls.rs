@@ -5,22 +5,22 @@ use super::codes::Reason;
 use super::ids::ConId;
 use super::instance::ListStructure;
 use super::monitor::{Emc, ListMonitor};
+use super::ops::Refused;
 use super::reply::{Delivery, EmcAnswer, Event, Reply, ReplyBody};
 use super::request::{MonitorAction, MonitorList, MonitorSublist, WriteListControls};
 
 impl ListStructure {
     /// WRITE_LCONTROLS: always compares the authority first.
-    pub(crate) fn write_list_controls(&mut self, w: WriteListControls) -> Result<Reply, Reply> {
+    pub(crate) fn write_list_controls(&mut self, w: WriteListControls) -> Result<Reply, Refused> {
         let list = self.list(w.list)?;
         let current = list.controls.authority;
         if !w.authority.compare.passes(&current, &w.authority.value) {
-            return Err(Reply::refused_with(
-                Reason::BadListAuth,
-                ReplyBody::Authority(current),
-            ));
+            return Err(
+                Reply::refused_with(Reason::BadListAuth, ReplyBody::Authority(current)).into(),
+            );
         }
         if let Some(Some(leid)) = w.cursor
-            && !self.entries.get(&leid).is_some_and(|e| e.list == w.list)
+            && self.entries.get(&leid).is_none_or(|e| e.list != w.list)
         {
             return Err(Reason::NoEntry.into());
         }
@@ -52,7 +52,7 @@ impl ListStructure {
     }
 
     /// MONITOR_LIST: binds the list to a vector bit (set to the list's current state) or stops.
-    pub(crate) fn monitor_list(&mut self, conid: ConId, m: MonitorList) -> Result<Reply, Reply> {
+    pub(crate) fn monitor_list(&mut self, conid: ConId, m: MonitorList) -> Result<Reply, Refused> {
         let nonempty = !self.list(m.list)?.is_empty();
         match m.action {
             MonitorAction::Start => {
@@ -91,7 +91,7 @@ impl ListStructure {
         conid: ConId,
         m: MonitorSublist,
         out: &mut Vec<Delivery>,
-    ) -> Result<Reply, Reply> {
+    ) -> Result<Reply, Refused> {
         let nonempty = !self.list(m.list)?.sublist_is_empty(m.key);
         if !self.attrs.keyed() || self.attrs.emc_count == 0 {
             return Err(Reason::NotSupported.into());

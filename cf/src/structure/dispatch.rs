@@ -6,6 +6,7 @@ use super::codes::Reason;
 use super::ids::{ConId, Ticket};
 use super::instance::ListStructure;
 use super::lock::Waiter;
+use super::ops::Refused;
 use super::reply::{Delivery, Event, Reply, ReplyBody};
 use super::request::{ListOp, LockOper, LockRequest};
 
@@ -33,7 +34,7 @@ impl ListStructure {
         }
         if let Some(lock) = lock {
             match self.lock_gate(conid, lock, &op) {
-                Err(reply) => return reply,
+                Err(refused) => return *refused.0,
                 Ok(Gate::Wait { holder }) => {
                     let ticket = Ticket(*tickets);
                     *tickets += 1;
@@ -52,21 +53,21 @@ impl ListStructure {
             ListOp::Write(w) => self.write(w, out),
             ListOp::Read(r) => self.read(r),
             ListOp::Move(m) => self.move_entry(m, out),
-            ListOp::Delete(d) => self.delete(d, out),
-            ListOp::ReadList(m) => self.multi(m, false, out),
-            ListOp::DeleteList(m) => self.multi(m, true, out),
+            ListOp::Delete(d) => self.delete(d),
+            ListOp::ReadList(m) => self.multi(m, false),
+            ListOp::DeleteList(m) => self.multi(m, true),
             ListOp::Lock(l) => Ok(self.lock_only(conid, l)),
             ListOp::ReadListControls { list } => self
                 .list(list)
                 .map(|l| Reply::ok(ReplyBody::ListControls(l.controls.clone())))
-                .map_err(Reply::from),
+                .map_err(Refused::from),
             ListOp::WriteListControls(w) => self.write_list_controls(w),
             ListOp::MonitorList(m) => self.monitor_list(conid, m),
             ListOp::MonitorSublist(m) => self.monitor_sublist(conid, m, out),
             ListOp::DeqEventQueue { max } => Ok(self.dequeue_events(conid, max)),
             ListOp::ReadVector => Ok(self.read_vector(conid)),
         };
-        let reply = result.unwrap_or_else(|refused| refused);
+        let reply = result.unwrap_or_else(|refused| *refused.0);
         if let Some(lock) = lock
             && reply.is_success()
         {
@@ -106,7 +107,7 @@ impl ListStructure {
         }
     }
 
-    fn lock_gate(&self, conid: ConId, lock: LockRequest, op: &ListOp) -> Result<Gate, Reply> {
+    fn lock_gate(&self, conid: ConId, lock: LockRequest, op: &ListOp) -> Result<Gate, Refused> {
         if !self.locks.contains(lock.index) {
             return Err(Reason::BadLockIndex.into());
         }
@@ -118,12 +119,13 @@ impl ListStructure {
                 Some(h) if lock.conditional => Err(Reply::refused_with(
                     Reason::LockHeld,
                     ReplyBody::LockHolder(Some(h)),
-                )),
+                )
+                .into()),
                 Some(holder) => Ok(Gate::Wait { holder }),
             },
-            LockOper::Reset | LockOper::HeldBy if holder != Some(conid) => Err(
-                Reply::refused_with(Reason::LockNotOwned, ReplyBody::LockHolder(holder)),
-            ),
+            LockOper::Reset | LockOper::HeldBy if holder != Some(conid) => {
+                Err(Reply::refused_with(Reason::LockNotOwned, ReplyBody::LockHolder(holder)).into())
+            }
             LockOper::Reset | LockOper::HeldBy => Ok(Gate::Proceed),
             LockOper::Test { .. } if matches!(op, ListOp::Lock(_)) => Ok(Gate::Proceed),
             LockOper::Test { .. } => Err(Reason::BadParmList.into()),

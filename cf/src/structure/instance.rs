@@ -191,8 +191,8 @@ impl ListStructure {
     }
 
     /// Deletes an entry, with transitions; returns it.
-    pub(crate) fn remove(&mut self, leid: Leid, out: &mut Vec<Delivery>) -> Option<Entry> {
-        let entry = self.unlink(leid, false, out)?;
+    pub(crate) fn remove(&mut self, leid: Leid) -> Option<Entry> {
+        let entry = self.unlink(leid, false)?;
         if let Some(name) = entry.name {
             self.names.remove(&name);
         }
@@ -216,7 +216,7 @@ impl ListStructure {
             && self
                 .list(list)
                 .is_ok_and(|l| l.controls.cursor == Some(leid));
-        if let Some(mut entry) = self.unlink(leid, staying, out) {
+        if let Some(mut entry) = self.unlink(leid, staying) {
             entry.list = list;
             entry.position = position;
             self.link(entry, staying, out);
@@ -274,7 +274,7 @@ impl ListStructure {
         }
     }
 
-    fn unlink(&mut self, leid: Leid, staying: bool, out: &mut Vec<Delivery>) -> Option<Entry> {
+    fn unlink(&mut self, leid: Leid, staying: bool) -> Option<Entry> {
         let entry = self.entries.remove(&leid)?;
         let (list, key) = (entry.list, entry.position.key);
         let l = self.list_mut(list)?;
@@ -294,7 +294,6 @@ impl ListStructure {
                 self.monitors.withdraw(conid, list, key);
             }
         }
-        let _ = out;
         Some(entry)
     }
 

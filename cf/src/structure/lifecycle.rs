@@ -81,7 +81,7 @@ impl Facility {
         };
         let conname = match c.conname {
             Some(name) => name,
-            None => generated_conname(&structure, sequence),
+            None => generated_conname(structure, sequence),
         };
         let version = structure.conns.next_version(conid);
         let token = ConToken::new(structure.allocation, sequence, conid, version);

@@ -64,3 +64,6 @@ pub use request::{
     MonitorSublist, MoveEntry, MultiEntry, ReadEntry, Request, VersionCompare, VersionUpdate,
     WriteEntry, WriteListControls,
 };
+
+#[cfg(test)]
+mod tests;

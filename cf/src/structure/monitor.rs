@@ -25,6 +25,9 @@ pub struct Emc {
     pub queued: bool,
 }
 
+/// An EMC taken off an event queue: its sublist and its contents.
+pub type Dequeued = ((ListNumber, EntryKey), Emc);
+
 /// The monitoring state of one structure.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Monitors {
@@ -83,7 +86,7 @@ impl Monitors {
     }
 
     /// Dequeues up to `max` EMCs of `conid`; returns them and how many remain.
-    pub fn dequeue(&mut self, conid: ConId, max: u32) -> (Vec<((ListNumber, EntryKey), Emc)>, u32) {
+    pub fn dequeue(&mut self, conid: ConId, max: u32) -> (Vec<Dequeued>, u32) {
         let mut taken = Vec::new();
         let max = usize::try_from(max).unwrap_or(usize::MAX);
         while taken.len() < max {
@@ -156,7 +159,7 @@ mod tests {
         assert_eq!(taken.len(), 1);
         assert_eq!(remaining, 1);
         assert_eq!(m.emcs.len(), 2);
-        assert!(m.queue(ConId(1), ListNumber(0), key(1)) == false);
+        assert!(!m.queue(ConId(1), ListNumber(0), key(1)));
     }
 
     #[test]

@@ -7,23 +7,22 @@ use super::codes::Reason;
 use super::ids::Leid;
 use super::instance::ListStructure;
 use super::list::{Position, RestartToken};
-use super::reply::{Delivery, EntryBatch, Reply, ReplyBody};
+use super::ops::Refused;
+use super::reply::{EntryBatch, Reply, ReplyBody};
 use super::request::MultiEntry;
 
 impl ListStructure {
     /// READ_LIST (`delete` false) or DELETE_LIST (`delete` true).
-    pub(crate) fn multi(
-        &mut self,
-        m: MultiEntry,
-        delete: bool,
-        out: &mut Vec<Delivery>,
-    ) -> Result<Reply, Reply> {
+    pub(crate) fn multi(&mut self, m: MultiEntry, delete: bool) -> Result<Reply, Refused> {
         let list = self.list(m.list)?;
         if m.limit == 0 || m.restart.is_some_and(|r| r.list != m.list) {
             return Err(Reason::BadParmList.into());
         }
         if m.keys.is_some() && !self.attrs.keyed() {
             return Err(Reason::NotSupported.into());
+        }
+        if m.keys.is_some_and(|(lo, hi)| lo > hi) {
+            return Err(Reason::BadParmList.into());
         }
         let lower = match (m.restart, m.keys) {
             (Some(r), Some((lo, _))) => r.from.max(Position {
@@ -50,7 +49,13 @@ impl ListStructure {
         let limit = usize::try_from(m.limit).unwrap_or(usize::MAX);
         let mut chosen: Vec<Leid> = Vec::new();
         let mut restart = None;
-        for (position, leid) in list.order.range((Bound::Included(lower), upper)) {
+        let past_upper = matches!(upper, Bound::Included(hi) if lower > hi);
+        let candidates = if past_upper {
+            None
+        } else {
+            Some(list.order.range((Bound::Included(lower), upper)))
+        };
+        for (position, leid) in candidates.into_iter().flatten() {
             if chosen.len() == limit {
                 restart = Some(RestartToken {
                     list: m.list,
@@ -72,7 +77,7 @@ impl ListStructure {
                 entries.push(self.answer(entry, !delete));
             }
             if delete {
-                self.remove(leid, out);
+                self.remove(leid);
             }
         }
         let body = ReplyBody::Entries(EntryBatch { entries, restart });

@@ -19,12 +19,32 @@ impl From<Reason> for Reply {
     }
 }
 
+/// A refused request's reply, boxed to keep `Result`s small.
+#[derive(Debug)]
+pub(crate) struct Refused(pub(crate) Box<Reply>);
+
+impl From<Reply> for Refused {
+    fn from(reply: Reply) -> Self {
+        Self(Box::new(reply))
+    }
+}
+
+impl From<Reason> for Refused {
+    fn from(reason: Reason) -> Self {
+        Reply::refused(reason).into()
+    }
+}
+
 /// A key to give an entry, and the list's LISTKEY afterwards when LISTKEYINC bumped it.
 type KeyChoice = (EntryKey, Option<EntryKey>);
 
 impl ListStructure {
     /// IXLLSTE WRITE.
-    pub(crate) fn write(&mut self, w: WriteEntry, out: &mut Vec<Delivery>) -> Result<Reply, Reply> {
+    pub(crate) fn write(
+        &mut self,
+        w: WriteEntry,
+        out: &mut Vec<Delivery>,
+    ) -> Result<Reply, Refused> {
         self.list(w.list)?;
         self.check_buffers(&w.data, w.adjunct.as_deref())?;
         if w.key != KeySource::Keep && !self.attrs.keyed() {
@@ -45,7 +65,7 @@ impl ListStructure {
         }
     }
 
-    fn write_new(&mut self, w: WriteEntry, out: &mut Vec<Delivery>) -> Result<Reply, Reply> {
+    fn write_new(&mut self, w: WriteEntry, out: &mut Vec<Delivery>) -> Result<Reply, Refused> {
         let name = w.name.or(match w.locator {
             Some(Locator::Name(name)) => Some(name),
             _ => None,
@@ -116,7 +136,7 @@ impl ListStructure {
         leid: Leid,
         w: WriteEntry,
         out: &mut Vec<Delivery>,
-    ) -> Result<Reply, Reply> {
+    ) -> Result<Reply, Refused> {
         let entry = self.entries.get(&leid).ok_or(Reason::NoEntry)?;
         let (list, old_key, old_elements) = (entry.list, entry.position.key, entry.elements);
         self.check_conditions(list, Some(entry), &w.conditions)?;
@@ -142,7 +162,7 @@ impl ListStructure {
     }
 
     /// IXLLSTE READ.
-    pub(crate) fn read(&mut self, r: ReadEntry) -> Result<Reply, Reply> {
+    pub(crate) fn read(&mut self, r: ReadEntry) -> Result<Reply, Refused> {
         let leid = self.locate(&r.locator)?;
         let entry = self.entries.get(&leid).ok_or(Reason::NoEntry)?;
         let (list, position) = (entry.list, entry.position);
@@ -163,7 +183,7 @@ impl ListStructure {
         &mut self,
         m: MoveEntry,
         out: &mut Vec<Delivery>,
-    ) -> Result<Reply, Reply> {
+    ) -> Result<Reply, Refused> {
         self.list(m.to)?;
         if m.read && m.write.is_some() {
             return Err(Reason::BadParmList.into());
@@ -216,18 +236,14 @@ impl ListStructure {
     }
 
     /// IXLLSTE DELETE, optionally reading first.
-    pub(crate) fn delete(
-        &mut self,
-        d: DeleteEntry,
-        out: &mut Vec<Delivery>,
-    ) -> Result<Reply, Reply> {
+    pub(crate) fn delete(&mut self, d: DeleteEntry) -> Result<Reply, Refused> {
         let leid = self.locate(&d.locator)?;
         let entry = self.entries.get(&leid).ok_or(Reason::NoEntry)?;
         let list = entry.list;
         self.check_conditions(list, Some(entry), &d.conditions)?;
         self.commit_conditions(list, Some(leid), &d.conditions);
         let answer = self.answer_for(leid, d.read)?;
-        self.remove(leid, out);
+        self.remove(leid);
         Ok(Reply::ok(ReplyBody::Entry(answer)))
     }
 
@@ -341,24 +357,24 @@ impl ListStructure {
         list: ListNumber,
         entry: Option<&Entry>,
         c: &Conditions,
-    ) -> Result<(), Reply> {
+    ) -> Result<(), Refused> {
         if let Some(check) = c.authority {
             let current = self.list(list)?.controls.authority;
             if !check.compare.passes(&current, &check.value) {
                 return Err(Reply::refused_with(
                     Reason::BadListAuth,
                     ReplyBody::Authority(current),
-                ));
+                )
+                .into());
             }
         }
         if let (Some(check), Some(entry)) = (c.version, entry)
             && !check.compare.passes(&entry.version, &check.value)
         {
             let answer = self.answer(entry, false);
-            return Err(Reply::refused_with(
-                Reason::BadEntryVersion,
-                ReplyBody::Entry(answer),
-            ));
+            return Err(
+                Reply::refused_with(Reason::BadEntryVersion, ReplyBody::Entry(answer)).into(),
+            );
         }
         Ok(())
     }
