@@ -7,6 +7,9 @@ pub enum Error {
     /// An I/O error on a LAN port or an XCF link.
     #[error("I/O error: {0}")]
     Io(#[from] std::io::Error),
+    /// An ESP packet that could not be protected or was not accepted.
+    #[error("ESP: {0}")]
+    Esp(#[from] crate::esp::EspError),
     /// A request to a running stack failed.
     #[error(transparent)]
     Stack(#[from] crate::stack::StackError),

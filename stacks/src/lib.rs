@@ -4,6 +4,7 @@
 pub mod apps;
 pub mod datapath;
 mod error;
+pub mod esp;
 pub mod lan;
 pub mod profile;
 pub mod stack;

@@ -123,6 +123,12 @@ impl PacketCipher {
         Ok(Self { kind })
     }
 
+    /// True for AES-GCM, whose IV must never repeat under a key but need not be unpredictable
+    /// (a counter will do); AES-CBC needs an unpredictable IV.
+    pub fn is_aead(&self) -> bool {
+        matches!(self.kind, Kind::Gcm { .. })
+    }
+
     /// Octets of IV after the header.
     pub fn iv_len(&self) -> usize {
         match self.kind {
