@@ -9,6 +9,8 @@ use super::codes::Reason;
 pub const MAX_DATA_BYTES: u32 = 64 * 1024;
 /// Size of an adjunct area, in bytes.
 pub const ADJUNCT_BYTES: usize = 64;
+/// Most list headers a structure may have (an emulator limit).
+pub const MAX_LIST_HEADERS: u32 = 65_536;
 /// Largest MAXCONN (CFLEVEL 17 and later).
 pub const MAX_CONNECTIONS: u8 = 255;
 
@@ -72,7 +74,7 @@ pub enum StrDisp {
 /// The attributes of a list structure.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StructureAttrs {
-    /// Number of list headers (LISTHEADERS), at least 1.
+    /// Number of list headers (LISTHEADERS), 1..=[`MAX_LIST_HEADERS`].
     pub list_headers: u32,
     /// Lock table entries (LOCKENTRIES), rounded up to a power of 2; 0 = no lock table.
     pub lock_entries: u32,
@@ -151,7 +153,7 @@ impl StructureAttrs {
     /// rounded up to a power of 2).
     pub fn allocate(&self) -> Result<Self, Reason> {
         let element_bytes = u64::from(self.element_size()) * u64::from(self.max_elem_num);
-        let valid = self.list_headers > 0
+        let valid = (1..=MAX_LIST_HEADERS).contains(&self.list_headers)
             && self.elem_char <= 8
             && element_bytes <= u64::from(MAX_DATA_BYTES)
             && self.max_conn > 0
@@ -201,6 +203,17 @@ mod tests {
             ..StructureAttrs::default()
         };
         assert!(fits.allocate().is_ok());
+    }
+
+    #[test]
+    fn refuses_list_headers_outside_the_supported_range() {
+        for list_headers in [0, MAX_LIST_HEADERS + 1] {
+            let attrs = StructureAttrs {
+                list_headers,
+                ..StructureAttrs::default()
+            };
+            assert_eq!(attrs.allocate(), Err(Reason::BadAttribute));
+        }
     }
 
     #[test]

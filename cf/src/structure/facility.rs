@@ -121,6 +121,17 @@ impl Facility {
         if !server_issued && self.is_fenced(ctx) {
             return Outcome::reply(Reply::refused(Reason::Fenced));
         }
+        let mutating = !request.is_read_only();
+        let mut outcome = self.dispatch(ctx, request);
+        if mutating {
+            for structure in self.structures.values_mut() {
+                structure.check_full_threshold(&self.cf.name, &mut outcome.deliveries);
+            }
+        }
+        outcome
+    }
+
+    fn dispatch(&mut self, ctx: &Ctx, request: Request) -> Outcome {
         match request {
             Request::Connect(connect) => self.connect(ctx, connect),
             Request::Disconnect { token } => self.disconnect(ctx, token),
@@ -216,7 +227,6 @@ impl Facility {
             return Outcome::reply(Reply::refused(Reason::NotAuthorized));
         };
         let reply = structure.run(conid, op, &mut self.next_ticket, &mut out);
-        structure.check_full_threshold(&self.cf.name, &mut out);
         Outcome {
             reply,
             deliveries: out,

@@ -38,7 +38,7 @@ mod request;
 
 pub use attrs::{
     ADJUNCT_BYTES, ConDisp, Durability, EntryIdType, ListCntlType, MAX_CONNECTIONS, MAX_DATA_BYTES,
-    RefOption, StrDisp, StructureAttrs,
+    MAX_LIST_HEADERS, RefOption, StrDisp, StructureAttrs,
 };
 pub use codes::{Reason, ReturnCode};
 pub use conn::{ConnState, Connection, Connections};
