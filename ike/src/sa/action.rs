@@ -4,6 +4,7 @@ use std::fmt;
 use std::net::SocketAddrV4;
 use std::time::Duration;
 
+use super::IkeSa;
 use super::config::Mode;
 use crate::crypto::{EspKeys, EspSuite, IkeSuite, Role};
 use crate::wire::{Identity, Ipv4Range, NotifyType};
@@ -38,6 +39,14 @@ pub enum Action {
         local_id: Identity,
         /// The peer's identity.
         remote_id: Identity,
+    },
+    /// A rekey replaced this IKE SA (RFC 7296 §2.18): `new` carries on with new SPIs and keys
+    /// and owns the CHILD SAs; this one is deleted next, without touching them.
+    IkeSaRekeyed {
+        /// (SPIi, SPIr) of the replaced IKE SA.
+        old_spis: (u64, u64),
+        /// The new IKE SA, to be run from now on in place of the old one.
+        new: Box<IkeSa>,
     },
     /// The IKE SA is gone; its CHILD SAs were deleted by earlier actions.
     IkeSaClosed(CloseReason),
@@ -104,6 +113,8 @@ pub enum CloseReason {
     DeletedLocally,
     /// The peer deleted it.
     DeletedByPeer,
+    /// A rekey replaced it; its CHILD SAs live on in the new IKE SA.
+    Rekeyed,
     /// The peer did not answer our retransmissions.
     PeerUnreachable,
     /// The peer sent an error notify, or we answered with one.
@@ -117,6 +128,7 @@ impl fmt::Display for CloseReason {
         match self {
             Self::DeletedLocally => f.write_str("deleted locally"),
             Self::DeletedByPeer => f.write_str("deleted by peer"),
+            Self::Rekeyed => f.write_str("rekeyed"),
             Self::PeerUnreachable => f.write_str("peer unreachable"),
             Self::Notify(n) => write!(f, "{n}"),
             Self::IdentityMismatch(id) => write!(f, "unexpected peer identity {id}"),

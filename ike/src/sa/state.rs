@@ -74,7 +74,25 @@ pub(crate) struct ExpectInformationalResponse {
 
 /// Our delete of the IKE SA sent.
 #[derive(Debug)]
-pub(crate) struct Deleting;
+pub(crate) struct Deleting {
+    /// Why we delete it (locally, or because a rekey replaced it).
+    pub reason: CloseReason,
+}
+
+/// CREATE_CHILD_SA request to rekey the IKE SA sent (RFC 7296 §2.18).
+#[derive(Debug)]
+pub(crate) struct ExpectIkeRekeyResponse {
+    /// Our DH private value for the new IKE SA.
+    pub dh: DhPrivateKey,
+    /// Our nonce.
+    pub nonce: Vec<u8>,
+    /// Our SPI in the new IKE SA.
+    pub spi: u64,
+}
+
+/// Replaced by a rekey the peer started; waits for the peer to delete it.
+#[derive(Debug)]
+pub(crate) struct Rekeyed;
 
 /// Gone; nothing more is sent or accepted.
 #[derive(Debug)]
@@ -92,7 +110,9 @@ pub(crate) enum State {
     Established(Established),
     ExpectChildResponse(ExpectChildResponse),
     ExpectInformationalResponse(ExpectInformationalResponse),
+    ExpectIkeRekeyResponse(ExpectIkeRekeyResponse),
     Deleting(Deleting),
+    Rekeyed(Rekeyed),
     Closed(Closed),
 }
 
@@ -118,7 +138,9 @@ impl fmt::Display for State {
             Self::Established(_) => "ESTABLISHED",
             Self::ExpectChildResponse(_) => "CHILD_SA_PENDING",
             Self::ExpectInformationalResponse(_) => "INFORMATIONAL_PENDING",
+            Self::ExpectIkeRekeyResponse(_) => "IKE_REKEY_PENDING",
             Self::Deleting(_) => "DELETING",
+            Self::Rekeyed(_) => "REKEYED",
             Self::Closed(_) => "CLOSED",
         })
     }

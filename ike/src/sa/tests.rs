@@ -11,7 +11,7 @@ use crate::crypto::ids::DhGroup;
 use crate::crypto::{
     AesKeySize, Encryption, EspSuite, IkeSuite, Integrity, Prf, Role, SecretBytes,
 };
-use crate::wire::{Identity, Ipv4Range, Message, NotifyType, Port4500, classify_port_4500};
+use crate::wire::{Header, Identity, Ipv4Range, Message, NotifyType, Port4500, classify_port_4500};
 
 const I_ADDR: SocketAddrV4 = SocketAddrV4::new(Ipv4Addr::new(192, 0, 2, 1), 500);
 const R_ADDR: SocketAddrV4 = SocketAddrV4::new(Ipv4Addr::new(198, 51, 100, 1), 500);
@@ -99,16 +99,42 @@ pub(crate) fn responder_config() -> IkeSaConfig {
     )
 }
 
-/// The initiator, the responder once created, seeded RNGs, a clock, and the actions each side
-/// produced that were not datagrams.
+/// The initiator, the responder once created, the SAs a rekey replaced (until they close), a
+/// seeded RNG, a clock, and the actions each side produced that were not datagrams.
 pub(crate) struct Pair {
     now: Instant,
     rng: ChaCha20Rng,
     pub(crate) i: IkeSa,
+    i_old: Option<IkeSa>,
     r: Option<IkeSa>,
+    r_old: Option<IkeSa>,
     pub(crate) i_events: Vec<Action>,
     pub(crate) r_events: Vec<Action>,
     r_config: IkeSaConfig,
+}
+
+/// The initiator SPI of an IKE datagram, to route it to the right SA.
+fn initiator_spi(to: SocketAddrV4, bytes: &[u8]) -> Option<u64> {
+    let ike = match classify_port_4500(bytes) {
+        Ok(Port4500::Ike(ike)) if to.port() == 4500 => ike,
+        _ if to.port() == 4500 => return None,
+        _ => bytes,
+    };
+    Header::new_checked(ike).ok().map(|h| h.initiator_spi())
+}
+
+/// The SA among `current` and `old` that a datagram is for.
+fn route<'a>(
+    current: &'a mut IkeSa,
+    old: &'a mut Option<IkeSa>,
+    to: SocketAddrV4,
+    bytes: &[u8],
+) -> &'a mut IkeSa {
+    let spi = initiator_spi(to, bytes);
+    match old {
+        Some(old) if Some(old.spis().0) == spi => old,
+        _ => current,
+    }
 }
 
 impl Pair {
@@ -120,22 +146,27 @@ impl Pair {
             now,
             rng,
             i,
+            i_old: None,
             r: None,
+            r_old: None,
             i_events: Vec::new(),
             r_events: Vec::new(),
             r_config,
         }
     }
 
-    /// Delivers datagrams both ways until both sides are quiet.
+    fn drain(current: Option<&mut IkeSa>, old: Option<&mut IkeSa>) -> Vec<Action> {
+        let mut actions = current.map(IkeSa::drain_actions).unwrap_or_default();
+        actions.extend(old.map(IkeSa::drain_actions).unwrap_or_default());
+        actions
+    }
+
+    /// Delivers datagrams both ways until both sides are quiet; a rekeyed SA's successor takes
+    /// its place while the old one finishes its delete exchange.
     pub(crate) fn run(&mut self) {
         loop {
-            let from_i = self.i.drain_actions();
-            let from_r = self
-                .r
-                .as_mut()
-                .map(IkeSa::drain_actions)
-                .unwrap_or_default();
+            let from_i = Self::drain(Some(&mut self.i), self.i_old.as_mut());
+            let from_r = Self::drain(self.r.as_mut(), self.r_old.as_mut());
             if from_i.is_empty() && from_r.is_empty() {
                 return;
             }
@@ -144,15 +175,21 @@ impl Pair {
                     Action::SendDatagram { from, to, bytes } => {
                         self.deliver_to_responder(from, to, &bytes)
                     }
+                    Action::IkeSaRekeyed { new, .. } => {
+                        self.i_old = Some(std::mem::replace(&mut self.i, *new));
+                    }
                     other => self.i_events.push(other),
                 }
             }
             for action in from_r {
                 match action {
                     Action::SendDatagram { from, to, bytes } => {
-                        self.i
-                            .handle_datagram(self.now, &mut self.rng, from, to, &bytes)
+                        let sa = route(&mut self.i, &mut self.i_old, to, &bytes);
+                        sa.handle_datagram(self.now, &mut self.rng, from, to, &bytes)
                             .unwrap();
+                    }
+                    Action::IkeSaRekeyed { new, .. } => {
+                        self.r_old = self.r.replace(*new);
                     }
                     other => self.r_events.push(other),
                 }
@@ -163,7 +200,8 @@ impl Pair {
     fn deliver_to_responder(&mut self, from: SocketAddrV4, to: SocketAddrV4, bytes: &[u8]) {
         match &mut self.r {
             Some(r) => {
-                r.handle_datagram(self.now, &mut self.rng, from, to, bytes)
+                let sa = route(r, &mut self.r_old, to, bytes);
+                sa.handle_datagram(self.now, &mut self.rng, from, to, bytes)
                     .unwrap();
             }
             None => {
@@ -701,4 +739,69 @@ fn cookies_from_before_one_rotation_stay_valid() {
         jar.check(&request, *from),
         CookieCheck::Challenge(_)
     ));
+}
+
+#[test]
+fn rekeying_the_ike_sa_moves_children_and_deletes_the_old_one() {
+    let mut pair = established_pair();
+    let (old_i, old_r) = (pair.i.spis(), pair.r().spis());
+    assert_eq!(old_i, old_r);
+    let children = pair.i.children().to_vec();
+    pair.i_events.clear();
+    pair.r_events.clear();
+    pair.i.rekey_ike(pair.now, &mut pair.rng).unwrap();
+    pair.run();
+    // New SPIs on both sides, the same on each; the CHILD SAs moved untouched.
+    let new = pair.i.spis();
+    assert_ne!(new.0, old_i.0);
+    assert_ne!(new.1, old_i.1);
+    assert_eq!(pair.r().spis(), new);
+    assert_eq!(pair.i.children(), children.as_slice());
+    assert_eq!(pair.r().children().len(), 1);
+    assert!(deletes(&pair.i_events).is_empty() && deletes(&pair.r_events).is_empty());
+    assert_eq!(closed(&pair.i_events), Some(&CloseReason::Rekeyed));
+    assert_eq!(closed(&pair.r_events), Some(&CloseReason::Rekeyed));
+    assert_eq!(
+        pair.i_old.as_ref().and_then(IkeSa::closed),
+        Some(&CloseReason::Rekeyed)
+    );
+    // The new IKE SA works: message IDs restart at 0, and a CHILD SA rekey runs on it.
+    let old_child = children[0].inbound_spi;
+    pair.i
+        .rekey_child(pair.now, &mut pair.rng, old_child)
+        .unwrap();
+    pair.run();
+    assert_matching(installs(&pair.i_events)[0], installs(&pair.r_events)[0]);
+    assert_eq!(pair.i.children().len(), 1);
+    assert_ne!(pair.i.children()[0].inbound_spi, old_child);
+}
+
+#[test]
+fn ike_rekey_with_another_dh_group_is_refused_and_keeps_the_sa() {
+    let mut r = responder_config();
+    r.ike_suites = vec![gcm_x25519(), cbc_modp2048()];
+    let mut pair = Pair::start(initiator_config(), r);
+    pair.run();
+    // The responder now only accepts MODP-2048 suites for the rekey.
+    let mut refreshed = pair.r().config().clone();
+    refreshed.ike_suites = vec![cbc_modp2048()];
+    pair.r().refresh_policy(refreshed);
+    let spis = pair.i.spis();
+    pair.i.rekey_ike(pair.now, &mut pair.rng).unwrap();
+    pair.run();
+    assert_eq!(pair.i.spis(), spis);
+    assert!(pair.i.is_established() && pair.r().is_established());
+    pair.i.check_liveness(pair.now, &mut pair.rng).unwrap();
+    pair.run();
+    assert!(pair.i.is_established());
+}
+
+#[test]
+fn selectors_outside_the_responders_policy_leave_the_ike_sa_without_child() {
+    let mut r = responder_config();
+    r.remote_ts = range([203, 0, 113, 0], [203, 0, 113, 255]);
+    let mut pair = Pair::start(initiator_config(), r);
+    pair.run();
+    assert!(pair.i.is_established() && pair.r().is_established());
+    assert!(installs(&pair.i_events).is_empty() && installs(&pair.r_events).is_empty());
 }

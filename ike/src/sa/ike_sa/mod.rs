@@ -28,7 +28,8 @@ use super::state::{
 };
 use crate::crypto::ids::DhGroup;
 use crate::crypto::{
-    ChildSaKeys, DhPrivateKey, EspSuite, IkeCipher, IkeSaKeys, IkeSuite, Role, auth, skeyseed,
+    ChildSaKeys, DhPrivateKey, EspSuite, IkeCipher, IkeSaKeys, IkeSuite, Role, SecretBytes, auth,
+    skeyseed,
 };
 use crate::wire::{
     AuthMethod, AuthPayload, DeletePayload, EncryptedPayload, ExchangeType, Flags, HeaderRepr,
@@ -36,6 +37,8 @@ use crate::wire::{
     Port4500, ProtocolId, TrafficSelector, TsPayload, classify_port_4500, emit_chain, parse_chain,
     with_non_esp_marker,
 };
+
+mod ike_rekey;
 
 const NONCE_LEN: usize = 32;
 
@@ -430,7 +433,11 @@ impl IkeSa {
                 }
                 self.set_state(State::Established(Established));
             }
-            State::Deleting(_) => self.close(CloseReason::DeletedLocally),
+            State::Deleting(s) => {
+                let reason = s.reason.clone();
+                self.close(reason);
+            }
+            State::ExpectIkeRekeyResponse(_) => self.on_ike_rekey_response(now, rng, p)?,
             _ => return Ok(Received::Ignored("unexpected response")),
         }
         Ok(Received::Processed)
@@ -471,12 +478,12 @@ impl IkeSa {
                 self.on_auth_request(now, rng, id, p)?
             }
             (ExchangeType::INFORMATIONAL, s)
-                if s.is_established() || matches!(s, State::Deleting(_)) =>
+                if s.is_established() || matches!(s, State::Deleting(_) | State::Rekeyed(_)) =>
             {
                 self.on_informational_request(rng, id, p)?
             }
             (ExchangeType::CREATE_CHILD_SA, s) if s.is_established() => {
-                self.on_create_child_request(rng, id, p)?
+                self.on_create_child_request(now, rng, id, p)?
             }
             _ => {
                 let reply = vec![notify(NotifyType::INVALID_SYNTAX, Vec::new())];
@@ -631,8 +638,18 @@ impl IkeSa {
         ni: &[u8],
         nr: &[u8],
     ) -> Result<(), SaError> {
-        let seed = skeyseed(suite.prf, ni, nr, g_ir);
-        let keys = IkeSaKeys::derive(&suite, &seed, ni, nr, self.spi_i, self.spi_r)?;
+        self.install_keys_from_seed(suite, &skeyseed(suite.prf, ni, nr, g_ir), ni, nr)
+    }
+
+    /// Derives SK_* from SKEYSEED with our SPIs and keys the SK payload ciphers.
+    fn install_keys_from_seed(
+        &mut self,
+        suite: IkeSuite,
+        seed: &SecretBytes,
+        ni: &[u8],
+        nr: &[u8],
+    ) -> Result<(), SaError> {
+        let keys = IkeSaKeys::derive(&suite, seed, ni, nr, self.spi_i, self.spi_r)?;
         let (outbound, inbound) = keys.ciphers(&suite, self.role)?;
         self.crypto = Some(SaCrypto {
             suite,
@@ -828,14 +845,12 @@ impl IkeSa {
         let Some(outbound_spi) = proposal.child_spi() else {
             return Ok(Err(NotifyType::INVALID_SYNTAX));
         };
-        let Some((ts_i, ts_r)) = p.selectors() else {
-            return Ok(Err(NotifyType::TS_UNACCEPTABLE));
-        };
-        // The peer is the initiator of this exchange: its TSi is the remote side for us.
-        let (Some(remote_ts), Some(local_ts)) = (
-            ts_i.intersect(&self.config.remote_ts),
-            ts_r.intersect(&self.config.local_ts),
-        ) else {
+        // The peer is the initiator of this exchange: its TSi is the remote side for us. Its
+        // first selectors may name the packet that triggered it (RFC 7296 §2.9), so the first
+        // that overlaps our policy is narrowed to it.
+        let Some((remote_ts, local_ts)) =
+            p.narrowed_selectors(&self.config.remote_ts, &self.config.local_ts)
+        else {
             return Ok(Err(NotifyType::TS_UNACCEPTABLE));
         };
         let transport = self.config.mode == Mode::Transport
@@ -1020,10 +1035,17 @@ impl IkeSa {
 
     fn on_create_child_request<R: RngCore + CryptoRng>(
         &mut self,
+        now: Instant,
         rng: &mut R,
         id: u32,
         p: Payloads<'_>,
     ) -> Result<(), SaError> {
+        let proposes_ike = p
+            .sa()
+            .is_some_and(|sa| sa.proposals.iter().any(|p| p.protocol == ProtocolId::IKE));
+        if proposes_ike {
+            return self.on_ike_rekey_request(now, rng, id, p);
+        }
         let rekeyed = p.notify(NotifyType::REKEY_SA).map(|n| {
             let spi = <[u8; 4]>::try_from(n.spi.as_slice())
                 .map(u32::from_be_bytes)
@@ -1100,7 +1122,12 @@ impl IkeSa {
         )?;
         self.send_response(id, &response);
         if delete_ike {
-            self.close(CloseReason::DeletedByPeer);
+            let rekeyed = matches!(self.state, State::Rekeyed(_));
+            self.close(if rekeyed {
+                CloseReason::Rekeyed
+            } else {
+                CloseReason::DeletedByPeer
+            });
         }
         Ok(())
     }
@@ -1200,7 +1227,9 @@ impl IkeSa {
             id,
             &[Payload::Delete(DeletePayload::ike())],
         )?;
-        self.set_state(State::Deleting(Deleting));
+        self.set_state(State::Deleting(Deleting {
+            reason: CloseReason::DeletedLocally,
+        }));
         self.send_request(now, id, request);
         Ok(())
     }
@@ -1470,6 +1499,12 @@ impl IkeSa {
     /// The configuration the SA runs with.
     pub fn config(&self) -> &IkeSaConfig {
         &self.config
+    }
+
+    /// Replaces the policy after a Policy Agent refresh: negotiations from now on (new and
+    /// rekeyed CHILD SAs, IKE SA rekeys) use it; SAs already negotiated stay as they are.
+    pub fn refresh_policy(&mut self, config: IkeSaConfig) {
+        self.config = config;
     }
 
     /// The negotiated IKE algorithms, once IKE_SA_INIT is done.
