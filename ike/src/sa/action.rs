@@ -7,7 +7,7 @@ use std::time::Duration;
 use super::IkeSa;
 use super::config::Mode;
 use crate::crypto::{EspKeys, EspSuite, IkeSuite, Role};
-use crate::wire::{Identity, Ipv4Range, NotifyType};
+use crate::wire::{Identity, Ipv4Range, Message, NotifyType, Port4500, classify_port_4500};
 
 /// One output of an IKE SA, drained with [`super::IkeSa::drain_actions`].
 #[derive(Debug)]
@@ -132,6 +132,79 @@ impl fmt::Display for CloseReason {
             Self::PeerUnreachable => f.write_str("peer unreachable"),
             Self::Notify(n) => write!(f, "{n}"),
             Self::IdentityMismatch(id) => write!(f, "unexpected peer identity {id}"),
+        }
+    }
+}
+
+impl fmt::Display for Action {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::SendDatagram { from, to, bytes } => {
+                write!(f, "send {from} -> {to} ")?;
+                let ike = match classify_port_4500(bytes) {
+                    Ok(Port4500::Ike(ike)) if to.port() == crate::wire::NAT_T_PORT => ike,
+                    _ => bytes,
+                };
+                match Message::parse(ike) {
+                    Ok(message) => write!(f, "{message}"),
+                    Err(_) => write!(f, "{} bytes", bytes.len()),
+                }
+            }
+            Self::IkeSaEstablished(s) => write!(
+                f,
+                "IKE SA established {:016x}_i {:016x}_r {} {} <-> {} {}{}",
+                s.spi_i,
+                s.spi_r,
+                s.local_id,
+                s.local,
+                s.remote,
+                s.remote_id,
+                if s.udp_encapsulation { " NAT-T" } else { "" }
+            ),
+            Self::InstallChildSa(c) => write!(
+                f,
+                "install CHILD SA ESP in {:08x} out {:08x} {:?} {} === {}{}{}",
+                c.inbound_spi,
+                c.outbound_spi,
+                c.mode,
+                c.local_ts,
+                c.remote_ts,
+                if c.udp_encapsulation {
+                    " UDP-encap"
+                } else {
+                    ""
+                },
+                c.replaces
+                    .map(|old| format!(" replaces {old:08x}"))
+                    .unwrap_or_default()
+            ),
+            Self::DeleteChildSa {
+                inbound_spi,
+                outbound_spi,
+            } => {
+                write!(
+                    f,
+                    "delete CHILD SA in {inbound_spi:08x} out {outbound_spi:08x}"
+                )
+            }
+            Self::InitialContact {
+                local_id,
+                remote_id,
+            } => {
+                write!(
+                    f,
+                    "INITIAL_CONTACT: drop other IKE SAs {local_id} <-> {remote_id}"
+                )
+            }
+            Self::IkeSaRekeyed { old_spis, new } => {
+                let (spi_i, spi_r) = new.spis();
+                write!(
+                    f,
+                    "IKE SA {:016x}_i {:016x}_r rekeyed to {spi_i:016x}_i {spi_r:016x}_r",
+                    old_spis.0, old_spis.1
+                )
+            }
+            Self::IkeSaClosed(reason) => write!(f, "IKE SA closed: {reason}"),
         }
     }
 }

@@ -108,15 +108,21 @@ fn esp_matches(p: &Proposal, suite: &EspSuite) -> bool {
 }
 
 /// The first of the peer's proposals (in its order) that one of our suites satisfies, with that
-/// suite. Used by a responder.
+/// suite, preferring suites whose DH group is the one the peer's KE payload already uses (so no
+/// INVALID_KE_PAYLOAD round trip is needed). Used by a responder.
 pub(crate) fn choose_ike<'a>(
     offered: &'a SaPayload,
     ours: &[IkeSuite],
+    ke_group: DhGroup,
 ) -> Option<(&'a Proposal, IkeSuite)> {
-    offered
-        .proposals
-        .iter()
-        .find_map(|p| ours.iter().find(|s| ike_matches(p, s)).map(|s| (p, *s)))
+    let first = |same_group: bool| {
+        offered.proposals.iter().find_map(|p| {
+            ours.iter()
+                .find(|s| (!same_group || s.dh == ke_group) && ike_matches(p, s))
+                .map(|s| (p, *s))
+        })
+    };
+    first(true).or_else(|| first(false))
 }
 
 /// As [`choose_ike`], for ESP.
@@ -180,16 +186,29 @@ mod tests {
         let offer = offer(&[gcm_x25519(), cbc_modp2048()], |n, s| {
             ike_proposal(n, s, vec![])
         });
-        let (p, suite) = choose_ike(&offer, &[cbc_modp2048(), gcm_x25519()]).unwrap();
+        let (p, suite) =
+            choose_ike(&offer, &[cbc_modp2048(), gcm_x25519()], DhGroup::CURVE25519).unwrap();
         assert_eq!((p.number, suite), (1, gcm_x25519()));
-        let (p, suite) = choose_ike(&offer, &[cbc_modp2048()]).unwrap();
+        let (p, suite) = choose_ike(&offer, &[cbc_modp2048()], DhGroup::CURVE25519).unwrap();
         assert_eq!((p.number, suite), (2, cbc_modp2048()));
+    }
+
+    #[test]
+    fn prefers_the_suite_whose_group_the_ke_payload_uses() {
+        let offer = offer(&[gcm_x25519(), cbc_modp2048()], |n, s| {
+            ike_proposal(n, s, vec![])
+        });
+        let ours = [gcm_x25519(), cbc_modp2048()];
+        let (p, suite) = choose_ike(&offer, &ours, DhGroup::MODP_2048).unwrap();
+        assert_eq!((p.number, suite), (2, cbc_modp2048()));
+        let (p, suite) = choose_ike(&offer, &ours, DhGroup::ECP_256).unwrap();
+        assert_eq!((p.number, suite), (1, gcm_x25519()));
     }
 
     #[test]
     fn no_common_suite_chooses_nothing() {
         let offer = offer(&[gcm_x25519()], |n, s| ike_proposal(n, s, vec![]));
-        assert!(choose_ike(&offer, &[cbc_modp2048()]).is_none());
+        assert!(choose_ike(&offer, &[cbc_modp2048()], DhGroup::MODP_2048).is_none());
     }
 
     #[test]

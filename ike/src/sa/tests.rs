@@ -111,6 +111,8 @@ pub(crate) struct Pair {
     pub(crate) i_events: Vec<Action>,
     pub(crate) r_events: Vec<Action>,
     r_config: IkeSaConfig,
+    /// Every action of both sides, as one line each ("I:" or "R:" first).
+    transcript: Vec<String>,
 }
 
 /// The initiator SPI of an IKE datagram, to route it to the right SA.
@@ -152,6 +154,7 @@ impl Pair {
             i_events: Vec::new(),
             r_events: Vec::new(),
             r_config,
+            transcript: Vec::new(),
         }
     }
 
@@ -171,6 +174,7 @@ impl Pair {
                 return;
             }
             for action in from_i {
+                self.transcript.push(format!("I: {action}"));
                 match action {
                     Action::SendDatagram { from, to, bytes } => {
                         self.deliver_to_responder(from, to, &bytes)
@@ -182,6 +186,7 @@ impl Pair {
                 }
             }
             for action in from_r {
+                self.transcript.push(format!("R: {action}"));
                 match action {
                     Action::SendDatagram { from, to, bytes } => {
                         let sa = route(&mut self.i, &mut self.i_old, to, &bytes);
@@ -804,4 +809,17 @@ fn selectors_outside_the_responders_policy_leave_the_ike_sa_without_child() {
     pair.run();
     assert!(pair.i.is_established() && pair.r().is_established());
     assert!(installs(&pair.i_events).is_empty() && installs(&pair.r_events).is_empty());
+}
+
+#[test]
+fn exchange_transcript() {
+    let mut pair = established_pair();
+    let child = pair.i.children()[0].inbound_spi;
+    pair.i.rekey_child(pair.now, &mut pair.rng, child).unwrap();
+    pair.run();
+    pair.i.rekey_ike(pair.now, &mut pair.rng).unwrap();
+    pair.run();
+    pair.i.delete(pair.now, &mut pair.rng).unwrap();
+    pair.run();
+    insta::assert_snapshot!(pair.transcript.join("\n"));
 }

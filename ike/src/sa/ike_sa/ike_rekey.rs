@@ -8,6 +8,7 @@ use std::time::Instant;
 use rand::{CryptoRng, RngCore};
 
 use super::{IkeSa, nonce, nonzero_u64, notify};
+use crate::crypto::ids::DhGroup;
 use crate::crypto::{DhPrivateKey, IkeSuite, Role, SecretBytes, rekey_skeyseed};
 use crate::sa::action::{Action, CloseReason};
 use crate::sa::error::SaError;
@@ -136,12 +137,14 @@ impl IkeSa {
         let Some(sa) = p.sa() else {
             return Ok(Err((NotifyType::INVALID_SYNTAX, Vec::new())));
         };
-        let Some((proposal, suite)) = choose_ike(sa, &self.config.ike_suites) else {
+        let (Some(ke), Some(ni)) = (p.ke(), p.nonce().filter(|n| nonce_ok(n))) else {
+            return Ok(Err((NotifyType::INVALID_SYNTAX, Vec::new())));
+        };
+        let ours = &self.config.ike_suites;
+        let Some((proposal, suite)) = choose_ike(sa, ours, DhGroup(ke.dh_group)) else {
             return Ok(Err((NotifyType::NO_PROPOSAL_CHOSEN, Vec::new())));
         };
-        let spi_i = proposal.ike_spi().filter(|spi| *spi != 0);
-        let (Some(spi_i), Some(ke), Some(ni)) = (spi_i, p.ke(), p.nonce().filter(|n| nonce_ok(n)))
-        else {
+        let Some(spi_i) = proposal.ike_spi().filter(|spi| *spi != 0) else {
             return Ok(Err((NotifyType::INVALID_SYNTAX, Vec::new())));
         };
         if ke.dh_group != suite.dh.0 {

@@ -280,7 +280,8 @@ impl IkeSa {
         if !nonce_ok(ni) {
             return self.refuse_sa_init(NotifyType::INVALID_SYNTAX, Vec::new());
         }
-        let Some((proposal, suite)) = choose_ike(sa, &self.config.ike_suites) else {
+        let Some((proposal, suite)) = choose_ike(sa, &self.config.ike_suites, DhGroup(ke.dh_group))
+        else {
             return self.refuse_sa_init(NotifyType::NO_PROPOSAL_CHOSEN, Vec::new());
         };
         if ke.dh_group != suite.dh.0 {
