@@ -1,0 +1,308 @@
+//! CHILD SAs (RFC 7296 §1.3, §2.9, §2.17): proposing and accepting them in IKE_AUTH and
+//! CREATE_CHILD_SA, selector narrowing, KEYMAT, rekeying.
+
+use super::*;
+
+impl IkeSa {
+    /// The payloads that propose a CHILD SA: [USE_TRANSPORT_MODE], ESP_TFC_PADDING_NOT_SUPPORTED,
+    /// SA, TSi, TSr (ours as initiator of the exchange).
+    pub(super) fn child_request_payloads(&self, spi: u32) -> Vec<Payload> {
+        let mut payloads = Vec::new();
+        if self.config.mode == Mode::Transport {
+            payloads.push(notify(NotifyType::USE_TRANSPORT_MODE, Vec::new()));
+        }
+        payloads.push(notify(
+            NotifyType::ESP_TFC_PADDING_NOT_SUPPORTED,
+            Vec::new(),
+        ));
+        payloads.push(Payload::Sa(offer(&self.config.esp_suites, |n, s| {
+            esp_proposal(n, s, spi)
+        })));
+        payloads.push(Payload::TsI(ts(self.config.local_ts)));
+        payloads.push(Payload::TsR(ts(self.config.remote_ts)));
+        payloads
+    }
+
+    /// Responder side of a CHILD SA proposal (IKE_AUTH or CREATE_CHILD_SA): the payloads to
+    /// answer with and the SA to install, or the error notify to answer with.
+    pub(super) fn accept_child<R: RngCore + CryptoRng>(
+        &self,
+        rng: &mut R,
+        p: &Payloads<'_>,
+        ni: &[u8],
+        nr: &[u8],
+        replaces: Option<u32>,
+    ) -> Result<Result<(Vec<Payload>, ChildSaInstall), NotifyType>, SaError> {
+        let Some(sa) = p.sa() else {
+            return Ok(Err(NotifyType::INVALID_SYNTAX));
+        };
+        let Some((proposal, suite)) = choose_esp(sa, &self.config.esp_suites) else {
+            return Ok(Err(NotifyType::NO_PROPOSAL_CHOSEN));
+        };
+        let Some(outbound_spi) = proposal.child_spi() else {
+            return Ok(Err(NotifyType::INVALID_SYNTAX));
+        };
+        // The peer is the initiator of this exchange: its TSi is the remote side for us. Its
+        // first selectors may name the packet that triggered it (RFC 7296 §2.9), so the first
+        // that overlaps our policy is narrowed to it.
+        let Some((remote_ts, local_ts)) =
+            p.narrowed_selectors(&self.config.remote_ts, &self.config.local_ts)
+        else {
+            return Ok(Err(NotifyType::TS_UNACCEPTABLE));
+        };
+        let transport = self.config.mode == Mode::Transport
+            && p.notify(NotifyType::USE_TRANSPORT_MODE).is_some();
+        let inbound_spi = child_spi(rng);
+        let mut payloads = Vec::new();
+        if transport {
+            payloads.push(notify(NotifyType::USE_TRANSPORT_MODE, Vec::new()));
+        }
+        payloads.push(notify(
+            NotifyType::ESP_TFC_PADDING_NOT_SUPPORTED,
+            Vec::new(),
+        ));
+        payloads.push(Payload::Sa(crate::wire::SaPayload {
+            proposals: vec![esp_proposal(proposal.number, &suite, inbound_spi)],
+        }));
+        payloads.push(Payload::TsI(ts(remote_ts)));
+        payloads.push(Payload::TsR(ts(local_ts)));
+        let mode = if transport {
+            Mode::Transport
+        } else {
+            Mode::Tunnel
+        };
+        let child = ChildSa {
+            inbound_spi,
+            outbound_spi,
+            suite,
+            mode,
+            local_ts,
+            remote_ts,
+        };
+        let install = self.child_install(&child, Role::Responder, ni, nr, replaces)?;
+        Ok(Ok((payloads, install)))
+    }
+
+    /// The keys and datapath parameters of a negotiated CHILD SA. `exchange_role` is our role
+    /// in the exchange that created it: its initiator's keys come first (RFC 7296 §2.17).
+    pub(super) fn child_install(
+        &self,
+        child: &ChildSa,
+        exchange_role: Role,
+        ni: &[u8],
+        nr: &[u8],
+        replaces: Option<u32>,
+    ) -> Result<ChildSaInstall, SaError> {
+        let crypto = self.crypto()?;
+        let keys = ChildSaKeys::derive(
+            crypto.suite.prf,
+            crypto.keys.sk_d.as_bytes(),
+            &child.suite,
+            None,
+            ni,
+            nr,
+        )?;
+        let (outbound, inbound) = keys.by_direction(exchange_role);
+        Ok(ChildSaInstall {
+            inbound_spi: child.inbound_spi,
+            outbound_spi: child.outbound_spi,
+            suite: child.suite,
+            inbound_keys: inbound.clone(),
+            outbound_keys: outbound.clone(),
+            mode: child.mode,
+            local_ts: child.local_ts,
+            remote_ts: child.remote_ts,
+            local: self.local,
+            remote: self.remote,
+            udp_encapsulation: self.udp_encapsulation,
+            lifetime: self.config.child_lifetime,
+            replaces,
+        })
+    }
+
+    /// Initiator side: the CHILD SA the responder accepted, if it accepted one of ours.
+    pub(super) fn accepted_child(&self, p: &Payloads<'_>, inbound_spi: u32) -> Option<ChildSa> {
+        if p.error_notify().is_some() {
+            return None;
+        }
+        let (suite, outbound_spi) = accepted_esp(p.sa()?, &self.config.esp_suites)?;
+        let (local_ts, remote_ts) = p.selectors()?;
+        if !self.config.local_ts.contains(&local_ts) || !self.config.remote_ts.contains(&remote_ts)
+        {
+            return None;
+        }
+        let transport = self.config.mode == Mode::Transport
+            && p.notify(NotifyType::USE_TRANSPORT_MODE).is_some();
+        let mode = if transport {
+            Mode::Transport
+        } else {
+            Mode::Tunnel
+        };
+        Some(ChildSa {
+            inbound_spi,
+            outbound_spi,
+            suite,
+            mode,
+            local_ts,
+            remote_ts,
+        })
+    }
+
+    pub(super) fn install_child(&mut self, install: ChildSaInstall) {
+        self.children.push(ChildSa {
+            inbound_spi: install.inbound_spi,
+            outbound_spi: install.outbound_spi,
+            suite: install.suite,
+            mode: install.mode,
+            local_ts: install.local_ts,
+            remote_ts: install.remote_ts,
+        });
+        self.actions.push(Action::InstallChildSa(install));
+    }
+
+    pub(super) fn remove_child(&mut self, inbound_spi: u32) {
+        if let Some(i) = self
+            .children
+            .iter()
+            .position(|c| c.inbound_spi == inbound_spi)
+        {
+            let child = self.children.remove(i);
+            self.actions.push(Action::DeleteChildSa {
+                inbound_spi: child.inbound_spi,
+                outbound_spi: child.outbound_spi,
+            });
+        }
+    }
+
+    pub(super) fn on_create_child_request<R: RngCore + CryptoRng>(
+        &mut self,
+        now: Instant,
+        rng: &mut R,
+        id: u32,
+        p: Payloads<'_>,
+    ) -> Result<(), SaError> {
+        let proposes_ike = p
+            .sa()
+            .is_some_and(|sa| sa.proposals.iter().any(|p| p.protocol == ProtocolId::IKE));
+        if proposes_ike {
+            return self.on_ike_rekey_request(now, rng, id, p);
+        }
+        let rekeyed = p.notify(NotifyType::REKEY_SA).map(|n| {
+            let spi = <[u8; 4]>::try_from(n.spi.as_slice())
+                .map(u32::from_be_bytes)
+                .ok();
+            spi.and_then(|out| self.children.iter().find(|c| c.outbound_spi == out))
+                .map(|c| c.inbound_spi)
+        });
+        let outcome = match (p.nonce(), rekeyed, p.ke()) {
+            (_, Some(None), _) => Err(NotifyType::CHILD_SA_NOT_FOUND),
+            // No PFS and no IKE SA rekey here: a KE payload or an IKE proposal is refused.
+            (_, _, Some(_)) => Err(NotifyType::NO_PROPOSAL_CHOSEN),
+            (Some(ni), rekeyed, None) if nonce_ok(ni) => {
+                let nr = nonce(rng);
+                self.accept_child(rng, &p, ni, &nr, rekeyed.flatten())?.map(
+                    |(mut payloads, install)| {
+                        payloads.insert(0, Payload::Nonce(nr));
+                        (payloads, install)
+                    },
+                )
+            }
+            _ => Err(NotifyType::INVALID_SYNTAX),
+        };
+        let reply = match &outcome {
+            Ok((payloads, _)) => payloads.clone(),
+            Err(error) => vec![notify(*error, Vec::new())],
+        };
+        let response = self.seal(rng, ExchangeType::CREATE_CHILD_SA, true, id, &reply)?;
+        self.send_response(id, &response);
+        if let Ok((_, install)) = outcome {
+            self.install_child(install);
+        }
+        Ok(())
+    }
+
+    pub(super) fn on_child_response<R: RngCore + CryptoRng>(
+        &mut self,
+        now: Instant,
+        rng: &mut R,
+        state: ExpectChildResponse,
+        p: Payloads<'_>,
+    ) -> Result<(), SaError> {
+        self.set_state(State::Established(Established));
+        let Some(nr) = p.nonce().filter(|n| nonce_ok(n)) else {
+            return Ok(());
+        };
+        let Some(child) = self.accepted_child(&p, state.child_spi) else {
+            return Ok(());
+        };
+        let install =
+            self.child_install(&child, Role::Initiator, &state.nonce, nr, state.replaces)?;
+        self.install_child(install);
+        if let Some(old) = state.replaces {
+            // RFC 7296 §2.8: the rekey's initiator deletes the old CHILD SA.
+            self.delete_child(now, rng, old)?;
+        }
+        Ok(())
+    }
+
+    /// Negotiates an additional CHILD SA with the configured selectors (CREATE_CHILD_SA).
+    pub fn create_child<R: RngCore + CryptoRng>(
+        &mut self,
+        now: Instant,
+        rng: &mut R,
+    ) -> Result<(), SaError> {
+        self.ready("CHILD SA create")?;
+        self.child_request(now, rng, None)
+    }
+
+    /// Rekeys the CHILD SA with this inbound SPI; the old one is deleted once the new one is
+    /// installed (RFC 7296 §2.8).
+    pub fn rekey_child<R: RngCore + CryptoRng>(
+        &mut self,
+        now: Instant,
+        rng: &mut R,
+        inbound_spi: u32,
+    ) -> Result<(), SaError> {
+        self.ready("CHILD SA rekey")?;
+        if !self.children.iter().any(|c| c.inbound_spi == inbound_spi) {
+            return Err(SaError::UnknownChildSa(inbound_spi));
+        }
+        self.child_request(now, rng, Some(inbound_spi))
+    }
+
+    pub(super) fn child_request<R: RngCore + CryptoRng>(
+        &mut self,
+        now: Instant,
+        rng: &mut R,
+        replaces: Option<u32>,
+    ) -> Result<(), SaError> {
+        let spi = child_spi(rng);
+        let ni = nonce(rng);
+        let mut payloads = Vec::new();
+        if let Some(old) = replaces {
+            payloads.push(Payload::Notify(NotifyPayload {
+                protocol: ProtocolId::ESP,
+                spi: old.to_be_bytes().to_vec(),
+                notify_type: NotifyType::REKEY_SA,
+                data: Vec::new(),
+            }));
+        }
+        let mut child = self.child_request_payloads(spi);
+        // SA, Ni, TSi, TSr (RFC 7296 §1.3.1): the nonce goes right after SA.
+        let sa_at = child
+            .iter()
+            .position(|p| matches!(p, Payload::Sa(_)))
+            .unwrap_or(0);
+        child.insert(sa_at + 1, Payload::Nonce(ni.clone()));
+        payloads.extend(child);
+        let id = self.next_request_id;
+        let request = self.seal(rng, ExchangeType::CREATE_CHILD_SA, false, id, &payloads)?;
+        self.set_state(State::ExpectChildResponse(ExpectChildResponse {
+            nonce: ni,
+            child_spi: spi,
+            replaces,
+        }));
+        self.send_request(now, id, request);
+        Ok(())
+    }
+}
