@@ -32,4 +32,7 @@ pub enum Error {
     /// The server stopped because of a failure.
     #[error("CF server stopped: {0}")]
     Stopped(String),
+    /// An XCF group service failed.
+    #[error("XCF: {0}")]
+    Xcf(#[from] crate::xcf::XcfError),
 }
