@@ -41,6 +41,8 @@ fn config() -> Option<IkeSaConfig> {
         retransmit: RetransmitPolicy::STRONGSWAN,
         dpd_interval: Some(Duration::from_secs(30)),
         child_lifetime: Duration::from_secs(3600),
+        child_rekey_time: Some(Duration::from_secs(600)),
+        ike_rekey_time: Some(Duration::from_secs(3000)),
     })
 }
 

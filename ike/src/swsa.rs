@@ -53,6 +53,8 @@ pub struct Phase1Policy {
     pub force_udp_encapsulation: bool,
     /// Tunnel or transport mode for phase 2.
     pub mode: Mode,
+    /// Seconds after which the IKE SA is rekeyed, if the owner rekeys it.
+    pub ike_rekey_secs: Option<u64>,
 }
 
 /// IKE algorithms as IANA transform IDs.
@@ -147,6 +149,8 @@ pub struct Phase2Record {
     pub outbound_spi: u32,
     /// Lifetime in seconds.
     pub lifetime_secs: u64,
+    /// Seconds after installation at which the owner rekeys it, if it does.
+    pub rekey_secs: Option<u64>,
 }
 
 impl IkeAlgorithms {
@@ -222,6 +226,7 @@ impl RestartRecord {
             esp_offers: config.esp_suites.iter().map(EspAlgorithms::of).collect(),
             force_udp_encapsulation: config.force_udp_encapsulation,
             mode: config.mode,
+            ike_rekey_secs: config.ike_rekey_time.map(|t| t.as_secs()),
         };
         let phase2 = sa
             .children()
@@ -240,6 +245,7 @@ impl RestartRecord {
                 inbound_spi: child.inbound_spi,
                 outbound_spi: child.outbound_spi,
                 lifetime_secs: config.child_lifetime.as_secs(),
+                rekey_secs: config.child_rekey_time.map(|t| t.as_secs()),
             })
             .collect();
         Some(Self {
@@ -303,6 +309,8 @@ impl RestartRecord {
             retransmit: RetransmitPolicy::STRONGSWAN,
             dpd_interval: None,
             child_lifetime: Duration::from_secs(first.lifetime_secs),
+            child_rekey_time: first.rekey_secs.map(Duration::from_secs),
+            ike_rekey_time: p1.policy.ike_rekey_secs.map(Duration::from_secs),
         }))
     }
 }

@@ -67,6 +67,11 @@ pub struct IkeSaConfig {
     pub dpd_interval: Option<Duration>,
     /// Lifetime of the CHILD SAs, handed to the datapath.
     pub child_lifetime: Duration,
+    /// Rekey each CHILD SA this long after it was installed (shorter than `child_lifetime`);
+    /// `None` leaves rekeying to the peer.
+    pub child_rekey_time: Option<Duration>,
+    /// Rekey the IKE SA this long after it was established; `None` leaves it to the peer.
+    pub ike_rekey_time: Option<Duration>,
 }
 
 #[cfg(test)]

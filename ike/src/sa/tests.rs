@@ -78,6 +78,8 @@ fn config(
         retransmit: RetransmitPolicy::STRONGSWAN,
         dpd_interval: None,
         child_lifetime: Duration::from_secs(3600),
+        child_rekey_time: None,
+        ike_rekey_time: None,
     }
 }
 
@@ -822,4 +824,68 @@ fn exchange_transcript() {
     pair.i.delete(pair.now, &mut pair.rng).unwrap();
     pair.run();
     insta::assert_snapshot!(pair.transcript.join("\n"));
+}
+
+#[test]
+fn child_sa_is_rekeyed_when_its_rekey_time_comes() {
+    let mut i = initiator_config();
+    i.child_rekey_time = Some(Duration::from_secs(3000));
+    let mut pair = Pair::start(i, responder_config());
+    pair.run();
+    let old = installs(&pair.i_events)[0].inbound_spi;
+    let due = pair.i.poll_timeout().unwrap();
+    assert_eq!(due - pair.now, Duration::from_secs(3000));
+    pair.i_events.clear();
+    pair.now = due;
+    pair.i.handle_timeout(pair.now, &mut pair.rng).unwrap();
+    pair.run();
+    let new = installs(&pair.i_events);
+    assert_eq!(new.len(), 1);
+    assert_eq!(new[0].replaces, Some(old));
+    assert_eq!(pair.i.children().len(), 1);
+    assert_eq!(
+        pair.i.poll_timeout().map(|t| t - pair.now),
+        Some(Duration::from_secs(3000))
+    );
+}
+
+#[test]
+fn ike_sa_is_rekeyed_when_its_rekey_time_comes() {
+    let mut i = initiator_config();
+    i.ike_rekey_time = Some(Duration::from_secs(10_000));
+    let mut pair = Pair::start(i, responder_config());
+    pair.run();
+    let old = pair.i.spis();
+    let due = pair.i.poll_timeout().unwrap();
+    assert_eq!(due - pair.now, Duration::from_secs(10_000));
+    pair.now = due;
+    pair.i.handle_timeout(pair.now, &mut pair.rng).unwrap();
+    pair.run();
+    assert_ne!(pair.i.spis(), old);
+    assert_eq!(pair.r().spis(), pair.i.spis());
+    assert_eq!(
+        pair.i.poll_timeout().map(|t| t - pair.now),
+        Some(Duration::from_secs(10_000))
+    );
+}
+
+#[test]
+fn refused_timed_rekey_is_retried() {
+    let mut i = initiator_config();
+    i.ike_rekey_time = Some(Duration::from_secs(10_000));
+    let mut r = responder_config();
+    r.ike_suites = vec![gcm_x25519(), cbc_modp2048()];
+    let mut pair = Pair::start(i, r);
+    pair.run();
+    let mut refreshed = pair.r().config().clone();
+    refreshed.ike_suites = vec![cbc_modp2048()];
+    pair.r().refresh_policy(refreshed);
+    pair.now = pair.i.poll_timeout().unwrap();
+    pair.i.handle_timeout(pair.now, &mut pair.rng).unwrap();
+    pair.run();
+    assert!(pair.i.is_established());
+    assert_eq!(
+        pair.i.poll_timeout().map(|t| t - pair.now),
+        Some(Duration::from_secs(4))
+    );
 }

@@ -148,7 +148,10 @@ impl IkeSa {
         })
     }
 
-    pub(super) fn install_child(&mut self, install: ChildSaInstall) {
+    pub(super) fn install_child(&mut self, now: Instant, install: ChildSaInstall) {
+        if let Some(after) = self.config.child_rekey_time {
+            self.child_rekey_at.push((install.inbound_spi, now + after));
+        }
         self.children.push(ChildSa {
             inbound_spi: install.inbound_spi,
             outbound_spi: install.outbound_spi,
@@ -161,6 +164,7 @@ impl IkeSa {
     }
 
     pub(super) fn remove_child(&mut self, inbound_spi: u32) {
+        self.child_rekey_at.retain(|(spi, _)| *spi != inbound_spi);
         if let Some(i) = self
             .children
             .iter()
@@ -216,7 +220,7 @@ impl IkeSa {
         let response = self.seal(rng, ExchangeType::CREATE_CHILD_SA, true, id, &reply)?;
         self.send_response(id, &response);
         if let Ok((_, install)) = outcome {
-            self.install_child(install);
+            self.install_child(now, install);
         }
         Ok(())
     }
@@ -229,15 +233,21 @@ impl IkeSa {
         p: Payloads<'_>,
     ) -> Result<(), SaError> {
         self.set_state(State::Established(Established));
-        let Some(nr) = p.nonce().filter(|n| nonce_ok(n)) else {
-            return Ok(());
-        };
-        let Some(child) = self.accepted_child(&p, state.child_spi) else {
+        let accepted = p
+            .nonce()
+            .filter(|n| nonce_ok(n))
+            .and_then(|nr| Some((nr, self.accepted_child(&p, state.child_spi)?)));
+        let Some((nr, child)) = accepted else {
+            // Refused (TEMPORARY_FAILURE, NO_PROPOSAL_CHOSEN...): a timed rekey tries again.
+            if let (Some(old), Some(_)) = (state.replaces, self.config.child_rekey_time) {
+                let retry = now + self.config.retransmit.first_timeout;
+                self.child_rekey_at.push((old, retry));
+            }
             return Ok(());
         };
         let install =
             self.child_install(&child, Role::Initiator, &state.nonce, nr, state.replaces)?;
-        self.install_child(install);
+        self.install_child(now, install);
         if let Some(old) = state.replaces {
             // RFC 7296 §2.8: the rekey's initiator deletes the old CHILD SA.
             self.delete_child(now, rng, old)?;

@@ -140,7 +140,7 @@ impl IkeSa {
         }
         self.establish(now);
         if let Ok((_, install)) = child {
-            self.install_child(install);
+            self.install_child(now, install);
         }
         Ok(())
     }
@@ -176,13 +176,14 @@ impl IkeSa {
                 &transcript.nr,
                 None,
             )?;
-            self.install_child(install);
+            self.install_child(now, install);
         }
         Ok(())
     }
 
     pub(super) fn establish(&mut self, now: Instant) {
         self.last_heard = now;
+        self.ike_rekey_at = self.config.ike_rekey_time.map(|after| now + after);
         let Ok(crypto) = self.crypto() else { return };
         let summary = IkeSaSummary {
             role: self.role,

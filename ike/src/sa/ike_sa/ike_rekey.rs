@@ -81,7 +81,11 @@ impl IkeSa {
             Some((suite, spi_r, ke, nr))
         });
         let Some((suite, spi_r, ke, nr)) = accepted else {
-            // A refused rekey (TEMPORARY_FAILURE, NO_PROPOSAL_CHOSEN...) leaves the SA as it is.
+            // A refused rekey (TEMPORARY_FAILURE, NO_PROPOSAL_CHOSEN...) leaves the SA as it is;
+            // a timed rekey tries again.
+            if self.config.ike_rekey_time.is_some() {
+                self.ike_rekey_at = Some(now + self.config.retransmit.first_timeout);
+            }
             self.set_state(State::Established(Established));
             return Ok(());
         };
@@ -215,6 +219,7 @@ impl IkeSa {
         );
         new.spi_r = spi_r;
         new.udp_encapsulation = self.udp_encapsulation;
+        new.ike_rekey_at = self.config.ike_rekey_time.map(|after| now + after);
         new.install_keys_from_seed(suite, &seed, ni, nr)?;
         Ok(new)
     }
@@ -222,6 +227,7 @@ impl IkeSa {
     /// Moves the CHILD SAs to the new IKE SA and hands it to the caller.
     fn hand_over(&mut self, mut new: IkeSa) {
         new.children = mem::take(&mut self.children);
+        new.child_rekey_at = mem::take(&mut self.child_rekey_at);
         tracing::info!(
             old_spi_i = format_args!("{:016x}", self.spi_i),
             new_spi_i = format_args!("{:016x}", new.spi_i),

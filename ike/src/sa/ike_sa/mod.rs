@@ -117,6 +117,10 @@ pub struct IkeSa {
     children: Vec<ChildSa>,
     actions: Vec<Action>,
     last_heard: Instant,
+    /// When to rekey the IKE SA.
+    ike_rekey_at: Option<Instant>,
+    /// When to rekey each CHILD SA, by inbound SPI.
+    child_rekey_at: Vec<(u32, Instant)>,
 }
 
 /// A random non-zero value (IKE SPIs must not be zero).
@@ -182,6 +186,8 @@ impl IkeSa {
             children: Vec::new(),
             actions: Vec::new(),
             last_heard: now,
+            ike_rekey_at: None,
+            child_rekey_at: Vec::new(),
         }
     }
 
@@ -431,14 +437,23 @@ impl IkeSa {
         if let Some(o) = &self.outstanding {
             return Some(o.deadline);
         }
-        match (&self.state, self.config.dpd_interval) {
-            (State::Established(_), Some(interval)) => Some(self.last_heard + interval),
-            _ => None,
+        if !matches!(self.state, State::Established(_)) {
+            return None;
         }
+        let dpd = self
+            .config
+            .dpd_interval
+            .map(|interval| self.last_heard + interval);
+        let children = self.child_rekey_at.iter().map(|(_, at)| *at);
+        dpd.into_iter()
+            .chain(self.ike_rekey_at)
+            .chain(children)
+            .min()
     }
 
-    /// Retransmits an unanswered request with back-off, gives up on a dead peer, and starts
-    /// liveness checks when the peer has been quiet for the DPD interval.
+    /// Retransmits an unanswered request with back-off, gives up on a dead peer, rekeys the
+    /// IKE SA and CHILD SAs when their rekey time comes, and starts liveness checks when the
+    /// peer has been quiet for the DPD interval.
     pub fn handle_timeout<R: RngCore + CryptoRng>(
         &mut self,
         now: Instant,
@@ -458,8 +473,26 @@ impl IkeSa {
             self.transmit(datagram);
             return Ok(());
         }
-        if let (State::Established(_), Some(interval)) = (&self.state, self.config.dpd_interval)
-            && now >= self.last_heard + interval
+        if !matches!(self.state, State::Established(_)) {
+            return Ok(());
+        }
+        if self.ike_rekey_at.is_some_and(|at| now >= at) {
+            self.ike_rekey_at = None;
+            return self.rekey_ike(now, rng);
+        }
+        let due = self
+            .child_rekey_at
+            .iter()
+            .filter(|(_, at)| now >= *at)
+            .min_by_key(|(_, at)| *at);
+        if let Some(&(spi, _)) = due {
+            self.child_rekey_at.retain(|(s, _)| *s != spi);
+            return self.rekey_child(now, rng, spi);
+        }
+        if self
+            .config
+            .dpd_interval
+            .is_some_and(|interval| now >= self.last_heard + interval)
         {
             self.check_liveness(now, rng)?;
         }
