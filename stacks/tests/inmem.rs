@@ -376,3 +376,32 @@ async fn xcf_links_carry_packets_to_a_target_that_accepts_the_dvipa_without_arp(
         .unwrap();
     assert_eq!(conn.local, at(DVIPA, 8000));
 }
+
+#[tokio::test(start_paused = true)]
+async fn udp_datagrams_go_both_ways_and_name_the_local_address() {
+    let lab = lab(false);
+    lab.a.activate_dvipa(DVIPA).await.unwrap();
+    let mut ike = lab
+        .a
+        .udp_bind(at(Ipv4Addr::UNSPECIFIED, 500))
+        .await
+        .unwrap();
+    let mut peer = lab.host.udp_bind(at(HOST, 500)).await.unwrap();
+    peer.send_to(Bytes::from_static(b"IKE_SA_INIT"), at(DVIPA, 500))
+        .await
+        .unwrap();
+    let datagram = ike.recv_from().await.unwrap();
+    assert_eq!(
+        (datagram.from, datagram.to, &datagram.data[..]),
+        (at(HOST, 500), Some(DVIPA), &b"IKE_SA_INIT"[..])
+    );
+    ike.send_to(Bytes::from_static(b"response"), datagram.from)
+        .await
+        .unwrap();
+    let back = peer.recv_from().await.unwrap();
+    assert_eq!(&back.data[..], b"response");
+    assert!(
+        lab.a.udp_bind(at(DVIPA, 500)).await.is_err(),
+        "port 500 is taken on every address"
+    );
+}

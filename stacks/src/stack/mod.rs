@@ -17,6 +17,7 @@ pub mod clock;
 pub mod netstat;
 pub mod ping;
 pub mod tcp;
+pub mod udp;
 
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::sync::Arc;
@@ -37,6 +38,7 @@ pub use clock::Clock;
 use netstat::ConnectionInfo;
 use ping::{PingOutcome, Pings};
 use tcp::{TcpConfig, TcpListener, TcpStream, TcpTable};
+use udp::{UdpSocket, UdpTable};
 
 /// Commands queued to a stack before its handle waits.
 const COMMAND_QUEUE: usize = 64;
@@ -183,6 +185,10 @@ enum Command {
         remote: SocketAddrV4,
         reply: oneshot::Sender<Result<TcpStream, StackError>>,
     },
+    UdpBind {
+        local: SocketAddrV4,
+        reply: oneshot::Sender<Result<UdpSocket, StackError>>,
+    },
     Ping {
         dst: Ipv4Addr,
         timeout: std::time::Duration,
@@ -220,6 +226,7 @@ impl std::fmt::Debug for Command {
             Self::InstallStage { .. } => "InstallStage",
             Self::Listen { .. } => "Listen",
             Self::Connect { .. } => "Connect",
+            Self::UdpBind { .. } => "UdpBind",
             Self::Ping { .. } => "Ping",
             Self::Connections { .. } => "Connections",
             Self::Stats { .. } => "Stats",
@@ -350,6 +357,13 @@ impl StackHandle {
             .await??)
     }
 
+    /// Binds a UDP socket to `local` (0.0.0.0 for every address), e.g. IKE's 500 and 4500.
+    pub async fn udp_bind(&self, local: SocketAddrV4) -> Result<UdpSocket, Error> {
+        Ok(self
+            .ask(|reply| Command::UdpBind { local, reply })
+            .await??)
+    }
+
     /// Sends one ICMP echo request to `dst` and waits up to `timeout` for the reply.
     pub async fn ping(
         &self,
@@ -393,6 +407,7 @@ pub struct Stack {
     sockets: SocketSet<'static>,
     datapath: Datapath,
     tcp: TcpTable,
+    udp: UdpTable,
     pings: Pings,
     commands: mpsc::Receiver<Command>,
     wake: Arc<Notify>,
@@ -446,6 +461,7 @@ impl Stack {
             sockets: SocketSet::new(Vec::new()),
             datapath,
             tcp: TcpTable::new(config.tcp.clone(), wake.clone()),
+            udp: UdpTable::new(wake.clone()),
             pings: Pings::default(),
             commands,
             wake,
@@ -490,6 +506,7 @@ impl Stack {
             self.datapath.poll_timers(now);
             self.iface.poll(now, &mut self.datapath, &mut self.sockets);
             let moved = self.tcp.service(now, &mut self.sockets)
+                | self.udp.service(&mut self.sockets)
                 | self.pings.service(now, &mut self.sockets);
             if moved {
                 self.iface.poll(now, &mut self.datapath, &mut self.sockets);
@@ -577,6 +594,9 @@ impl Stack {
                 let cx = self.iface.context();
                 self.tcp
                     .connect(cx, &mut self.sockets, now, &owner, local, remote, reply);
+            }
+            Command::UdpBind { local, reply } => {
+                let _ = reply.send(self.udp.bind(&mut self.sockets, local));
             }
             Command::Ping {
                 dst,
