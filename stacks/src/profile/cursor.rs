@@ -1,7 +1,7 @@
 //! A cursor over the operands of one statement, with the typed readers the statement parsers
 //! share. Every reader reports a syntax error (EZZ0401I) at the token where it stopped.
 
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::str::FromStr;
 
 use super::lexer::Token;
@@ -158,6 +158,45 @@ impl<'a> Operands<'a> {
             .ok_or_else(|| self.syntax_error())?;
         self.next();
         Ok(parsed)
+    }
+
+    /// An IPv4 or IPv6 address with an optional `/len` (32 or 128 when absent).
+    pub fn ip_prefix(&mut self) -> Result<(IpAddr, u8), Message> {
+        let parsed = self
+            .peek()
+            .and_then(|t| {
+                let (address, len) = match t.text.split_once('/') {
+                    Some((address, len)) => (address, Some(len)),
+                    None => (t.text.as_str(), None),
+                };
+                let address = IpAddr::from_str(address).ok()?;
+                let max = if address.is_ipv4() { 32 } else { 128 };
+                let len = match len {
+                    Some(len) => parse_decimal::<u8>(len).filter(|l| *l <= max)?,
+                    None => max,
+                };
+                Some((address, len))
+            })
+            .ok_or_else(|| self.syntax_error())?;
+        self.next();
+        Ok(parsed)
+    }
+
+    /// Whether the operand after the next one is an IPv6 address.
+    pub fn second_is_ipv6(&self) -> bool {
+        self.tokens
+            .get(self.pos + 1)
+            .is_some_and(|t| Ipv6Addr::from_str(&t.text).is_ok())
+    }
+
+    /// An IPv6 address.
+    pub fn ipv6(&mut self) -> Result<Ipv6Addr, Message> {
+        let address = self
+            .peek()
+            .and_then(|t| Ipv6Addr::from_str(&t.text).ok())
+            .ok_or_else(|| self.syntax_error())?;
+        self.next();
+        Ok(address)
     }
 
     /// The remaining operands, as written.

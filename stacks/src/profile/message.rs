@@ -2,7 +2,7 @@
 //! of IP Messages Volume 4 (EZZ). A message is a value: profile processing goes on after it.
 
 use std::fmt;
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 
 /// What profile processing did about the condition a message reports.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -45,7 +45,12 @@ pub enum MessageKind {
     /// EZZ8307I: a VIPADEFINE or VIPABACKUP address already in HOME or IPCONFIG DYNAMICXCF.
     AlreadyDefined {
         /// The rejected address.
-        address: Ipv4Addr,
+        address: IpAddr,
+    },
+    /// EZZ9654I: an IPv6 VIPADEFINE rejected for the reason the previous message gives.
+    VipaDefineRejected {
+        /// The DVIPA interface name of the statement.
+        interface: String,
     },
     /// EZZ0638I: the permanent loopback address on a VIPADYNAMIC statement.
     LoopbackInVipa {
@@ -77,6 +82,7 @@ impl MessageKind {
             Self::WeightIgnored => "EZZ0799I",
             Self::KeywordNeedsHotStandby { .. } => "EZZ0831I",
             Self::AlreadyDefined { .. } => "EZZ8307I",
+            Self::VipaDefineRejected { .. } => "EZZ9654I",
             Self::LoopbackInVipa { .. } => "EZZ0638I",
             Self::LoopbackInHome => "EZZ0344I",
             Self::MutuallyExclusive { .. } => "EZZ0707I",
@@ -149,6 +155,9 @@ impl fmt::Display for Message {
                  IS NOT VALID BECAUSE THE SPECIFIED DISTMETHOD IS NOT HOTSTANDBY"
             ),
             MessageKind::AlreadyDefined { address } => write!(f, "{address} IS ALREADY DEFINED"),
+            MessageKind::VipaDefineRejected { interface } => {
+                write!(f, "VIPADEFINE {interface} WAS REJECTED")
+            }
             MessageKind::LoopbackInVipa { statement } => write!(
                 f,
                 "PERMANENT LOOPBACK ADDRESS 127.0.0.1 SPECIFIED ON LINE {line} \

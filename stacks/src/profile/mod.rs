@@ -25,7 +25,7 @@ mod network;
 mod vipadynamic;
 
 use std::collections::BTreeSet;
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 
 pub use message::{Action, Message, MessageKind};
 pub use model::*;
@@ -242,41 +242,66 @@ fn statement(keyword: &Token, operands: &[Token], file: &str, parsed: &mut Parse
 /// check runs over the whole profile.
 fn reject_home_addresses(parsed: &mut Parsed) {
     let profile = &mut parsed.profile;
-    let mut home: BTreeSet<Ipv4Addr> = profile.home.iter().map(|h| h.address).collect();
+    let mut home: BTreeSet<IpAddr> = profile.home.iter().map(|h| IpAddr::V4(h.address)).collect();
     home.extend(
         profile
             .interfaces
             .iter()
             .filter_map(|i| i.address.map(|(a, _)| a)),
     );
-    home.extend(profile.ipconfig.dynamic_xcf.map(|x| x.address));
+    home.extend(profile.ipconfig.dynamic_xcf.map(|x| IpAddr::V4(x.address)));
     let messages = &mut parsed.messages;
-    let mut keep = |address: &Ipv4Addr, line: u32| {
-        let duplicate = home.contains(address);
+    let mut already = |address: IpAddr, line: u32| {
+        let duplicate = home.contains(&address);
         if duplicate {
             messages.push(Message::new(
-                MessageKind::AlreadyDefined { address: *address },
+                MessageKind::AlreadyDefined { address },
                 line,
                 Action::EntryIgnored,
             ));
         }
-        !duplicate
+        duplicate
     };
     let vipa = &mut profile.vipa_dynamic;
     for define in &mut vipa.defines {
         let line = define.line;
-        define.addresses.retain(|a| keep(a, line));
+        define.addresses.retain(|a| !already(IpAddr::V4(*a), line));
     }
     for backup in &mut vipa.backups {
         let line = backup.line;
-        backup.addresses.retain(|a| keep(a, line));
+        backup.addresses.retain(|a| !already(IpAddr::V4(*a), line));
     }
+    // An IPv6 VIPADEFINE has one address: losing it rejects the statement (EZZ9654I).
+    let mut rejected = Vec::new();
+    vipa.defines6.retain(|define| {
+        let duplicate = already(IpAddr::V6(define.address), define.line);
+        if duplicate {
+            rejected.push(Message::new(
+                MessageKind::VipaDefineRejected {
+                    interface: define.interface.clone(),
+                },
+                define.line,
+                Action::StatementRejected,
+            ));
+        }
+        !duplicate
+    });
     vipa.defines.retain(|d| !d.addresses.is_empty());
     vipa.backups.retain(|b| !b.addresses.is_empty());
+    let messages = &mut parsed.messages;
+    for message in rejected {
+        let at = messages
+            .iter()
+            .rposition(|m| m.line == message.line)
+            .map_or(messages.len(), |i| i + 1);
+        messages.insert(at, message);
+    }
 }
 
 #[cfg(test)]
 mod tests {
+    use std::net::Ipv4Addr;
+
     use super::*;
 
     fn ids(messages: &[Message]) -> Vec<(&'static str, u32, Action)> {
@@ -440,6 +465,41 @@ mod tests {
             vipa.backups.is_empty(),
             "a backup left with no address is dropped"
         );
+    }
+
+    #[test]
+    fn ipv6_vipadefine_takes_an_interface_name_and_one_address() {
+        let text = "INTERFACE OSA6 DEFINE IPAQENET6 PORTNAME P6 IPADDR 2001:db8::11/64\n\
+                    VIPADYNAMIC\nVIPADEFINE MOVEABLE IMMEDIATE DVIPA6A 2001:db8:100::10\n\
+                    VIPADEFINE DVIPA6B 2001:db8::11\nENDVIPADYNAMIC\n";
+        let parsed = parse("P", text);
+        let texts: Vec<String> = parsed.messages.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            texts,
+            [
+                "EZZ8307I 2001:db8::11 IS ALREADY DEFINED",
+                "EZZ9654I VIPADEFINE DVIPA6B WAS REJECTED"
+            ]
+        );
+        let defines6 = &parsed.profile.vipa_dynamic.defines6;
+        assert_eq!(defines6.len(), 1);
+        assert_eq!(defines6[0].interface, "DVIPA6A");
+        assert_eq!(
+            parsed.profile.interfaces[0].address,
+            Some(("2001:db8::11".parse().expect("address"), 64))
+        );
+    }
+
+    #[test]
+    fn ipv6_vipadefine_moves_only_immediate() {
+        let text =
+            "VIPADYNAMIC\nVIPADEFINE MOVEABLE WHENIDLE DVIPA6A 2001:db8:100::10\nENDVIPADYNAMIC";
+        let messages = check("P", text);
+        assert_eq!(
+            ids(&messages),
+            [("EZZ0401I", 2, Action::RestOfBlockIgnored)]
+        );
+        assert!(messages[0].to_string().ends_with("AT: 'DVIPA6A'"));
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! The typed result of profile processing: what a stack runs with.
 
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 /// A parsed PROFILE.TCPIP. Statements that are rejected by a message are absent; statements
 /// outside the emulated subset are kept as [`GenericStatement`]s.
@@ -134,8 +134,8 @@ pub struct Interface {
     pub kind: String,
     /// PORTNAME: the OSA port name.
     pub port_name: Option<String>,
-    /// IPADDR: the home address and its prefix length.
-    pub address: Option<(Ipv4Addr, u8)>,
+    /// IPADDR: the home address (IPv4, or IPv6 for IPAQENET6) and its prefix length.
+    pub address: Option<(IpAddr, u8)>,
     /// The other operands, as written.
     pub other: Vec<String>,
     /// The line of the statement.
@@ -147,6 +147,8 @@ pub struct Interface {
 pub struct VipaDynamic {
     /// VIPADEFINE statements.
     pub defines: Vec<VipaDefine>,
+    /// IPv6 VIPADEFINE statements (`intfname ipv6addr`).
+    pub defines6: Vec<VipaDefine6>,
     /// VIPABACKUP statements.
     pub backups: Vec<VipaBackup>,
     /// VIPARANGE statements.
@@ -196,6 +198,20 @@ pub struct VipaDefine {
     pub prefix_len: u8,
     /// The DVIPAs (addresses rejected by EZZ8307I are absent).
     pub addresses: Vec<Ipv4Addr>,
+}
+
+/// `VIPADEFINE [MOVEABLE IMMEDIATE] [SERVICEMGR] intfname ipv6addr` (IPv6 DVIPAs move
+/// only IMMEDIATE).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VipaDefine6 {
+    /// The line of the statement.
+    pub line: u32,
+    /// SERVICEMGR.
+    pub service_mgr: bool,
+    /// The DVIPA interface name.
+    pub interface: String,
+    /// The IPv6 DVIPA.
+    pub address: Ipv6Addr,
 }
 
 /// `VIPABACKUP [rank] [MOVEABLE IMMEDIATE|WHENIDLE [SERVICEMGR] mask] addr...`.

@@ -141,10 +141,7 @@ pub(crate) fn interface(ops: &mut Operands<'_>, line: u32) -> Result<Interface, 
     while let Some(token) = ops.next() {
         match token.upper.as_str() {
             "PORTNAME" => interface.port_name = Some(ops.token()?.text.clone()),
-            "IPADDR" if ops.peek().is_some_and(|t| t.text.contains('/')) => {
-                interface.address = Some(ops.ipv4_prefix()?);
-            }
-            "IPADDR" => interface.address = Some((ops.ipv4()?, 32)),
+            "IPADDR" => interface.address = Some(ops.ip_prefix()?),
             _ => interface.other.push(token.text.clone()),
         }
     }

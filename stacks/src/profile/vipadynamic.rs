@@ -9,8 +9,8 @@ use super::lexer::Token;
 use super::message::{Action, Message, MessageKind};
 use super::model::{
     Change, Destinations, DistMethod, GenericStatement, Moveable, PortRange, ProcWeights,
-    RangeMoveable, ServerType, Target, Tier, VipaBackup, VipaDefine, VipaDelete, VipaDistribute,
-    VipaDynamic, VipaRange, VipaRoute,
+    RangeMoveable, ServerType, Target, Tier, VipaBackup, VipaDefine, VipaDefine6, VipaDelete,
+    VipaDistribute, VipaDynamic, VipaRange, VipaRoute,
 };
 
 /// The statements a VIPADYNAMIC block may hold.
@@ -68,7 +68,10 @@ fn statement(
 ) -> Result<(), Message> {
     let line = keyword.line;
     match keyword.upper.as_str() {
-        "VIPADEFINE" => vipa.defines.push(define(ops, line)?),
+        "VIPADEFINE" => match define(ops, line)? {
+            Define::V4(define) => vipa.defines.push(define),
+            Define::V6(define) => vipa.defines6.push(define),
+        },
         "VIPABACKUP" => vipa.backups.push(backup(ops, line)?),
         "VIPARANGE" => vipa.ranges.push(range(ops, line)?),
         "VIPADELETE" => {
@@ -128,7 +131,13 @@ fn moveable(ops: &mut Operands<'_>) -> Result<Moveable, Message> {
     }
 }
 
-fn define(ops: &mut Operands<'_>, line: u32) -> Result<VipaDefine, Message> {
+/// An IPv4 or an IPv6 VIPADEFINE.
+enum Define {
+    V4(VipaDefine),
+    V6(VipaDefine6),
+}
+
+fn define(ops: &mut Operands<'_>, line: u32) -> Result<Define, Message> {
     let mut define = VipaDefine {
         line,
         moveable: Moveable::Immediate,
@@ -153,9 +162,24 @@ fn define(ops: &mut Operands<'_>, line: u32) -> Result<VipaDefine, Message> {
             break;
         }
     }
+    if !ops.peek_mask() && ops.second_is_ipv6() {
+        if define.moveable == Moveable::WhenIdle || define.tier.is_some() || define.cpc_scope {
+            // IPv6 DVIPAs move only IMMEDIATE and have no tiers: stop at the address.
+            return Err(ops.syntax_error());
+        }
+        let interface = ops.token()?.text.clone();
+        let address = ops.ipv6()?;
+        ops.finish()?;
+        return Ok(Define::V6(VipaDefine6 {
+            line,
+            service_mgr: define.service_mgr,
+            interface,
+            address,
+        }));
+    }
     define.prefix_len = ops.mask()?;
     define.addresses = address_list(ops, "VIPADEFINE", line)?;
-    Ok(define)
+    Ok(Define::V4(define))
 }
 
 fn backup(ops: &mut Operands<'_>, line: u32) -> Result<VipaBackup, Message> {
