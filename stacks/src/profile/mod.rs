@@ -13,8 +13,15 @@
 //!
 //! Emulated: IPCONFIG (DYNAMICXCF, SYSPLEXROUTING, SOURCEVIPA, IPSECURITY), GLOBALCONFIG
 //! (XCFGRPID, SYSPLEXMONITOR, SYSPLEXWLMPOLL, EXPLICITBINDPORTRANGE), HOME, INTERFACE
-//! DEFINE, VIPADYNAMIC (VIPADEFINE, VIPABACKUP, VIPARANGE, VIPADELETE, VIPADISTRIBUTE,
-//! VIPAROUTE), IPSEC (DVIPSEC, IPSECRULE). Every other z/OS statement is kept as written.
+//! DEFINE, VIPADYNAMIC (VIPADEFINE for IPv4 and IPv6, VIPABACKUP, VIPARANGE, VIPADELETE,
+//! VIPADISTRIBUTE, VIPAROUTE), IPSEC (DVIPSEC, IPSECRULE). Every other z/OS statement is
+//! kept as written, and so are IPCONFIG and GLOBALCONFIG operands outside that subset
+//! (they are not checked).
+//!
+//! Message IDs and texts follow IP Messages Volume 4. Value ranges not confirmed in IBM
+//! text (DYNAMICXCF cost 1-254, XCFGRPID 2-31, TIMERSECS 10-3600, SYSPLEXWLMPOLL 1-180,
+//! WEIGHT 1-100, TIMEDAFFINITY 1-99999, OPTLOCAL 0-16 defaulting to 1) are this emulation's
+//! choices.
 
 mod cursor;
 mod ipsec;
