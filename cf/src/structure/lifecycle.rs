@@ -52,6 +52,7 @@ impl Facility {
         let result = self.add_connection(ctx, c, allocated);
         if result.is_err() && allocated {
             self.structures.remove(&name);
+            self.next_allocation = self.next_allocation.wrapping_sub(1);
         }
         result
     }

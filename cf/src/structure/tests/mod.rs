@@ -6,6 +6,7 @@ mod entries;
 mod locks;
 mod model;
 mod monitoring;
+mod replay;
 
 use super::*;
 
