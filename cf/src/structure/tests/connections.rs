@@ -370,3 +370,56 @@ fn crossing_the_full_threshold_issues_ixc585e_and_dropping_back_ixc586i() {
     assert_eq!(below.len(), 1);
     assert!(below[0].starts_with("IXC586I STRUCTURE TESTSTR IN COUPLING FACILITY CF01,"));
 }
+
+#[test]
+fn connect_checks_names_and_attributes_before_allocating() {
+    let mut h = Harness::new();
+    let bad_name: StrName =
+        postcard::from_bytes(&postcard::to_stdvec("lower case").expect("encodes"))
+            .expect("decodes unchecked");
+    let request = ConnectRequest {
+        structure: bad_name,
+        ..connect_request("TESTSTR", Some("A"), StructureAttrs::default())
+    };
+    let o = h.apply(1, "SYS1", Request::Connect(request));
+    assert_eq!(
+        (o.reply.rc, reason(&o)),
+        (ReturnCode::ParmError, Reason::BadName)
+    );
+    let zero_lists = StructureAttrs {
+        list_headers: 0,
+        ..StructureAttrs::default()
+    };
+    let o = h.apply(
+        1,
+        "SYS1",
+        Request::Connect(connect_request("TESTSTR", Some("A"), zero_lists)),
+    );
+    assert_eq!(
+        (o.reply.rc, reason(&o)),
+        (ReturnCode::ParmError, Reason::BadAttribute)
+    );
+    let huge_vector = ConnectRequest {
+        vector_len: MAX_VECTOR_LEN + 1,
+        ..connect_request("TESTSTR", Some("A"), StructureAttrs::default())
+    };
+    assert_eq!(
+        reason(&h.apply(1, "SYS1", Request::Connect(huge_vector))),
+        Reason::BadAttribute
+    );
+    assert_eq!(h.facility, Facility::default());
+}
+
+#[test]
+fn vector_length_is_rounded_up_to_a_multiple_of_32() {
+    let mut h = Harness::new();
+    let request = ConnectRequest {
+        vector_len: 33,
+        ..connect_request("TESTSTR", Some("A"), StructureAttrs::default())
+    };
+    let (_, o) = h.connect_with(1, "SYS1", request);
+    let ReplyBody::Connected(c) = o.reply.body else {
+        panic!("not connected")
+    };
+    assert_eq!(c.vector_len, 64);
+}
