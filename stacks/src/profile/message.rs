@@ -39,7 +39,7 @@ pub enum MessageKind {
     WeightIgnored,
     /// EZZ0831I: a keyword that is valid only with DISTMETHOD HOTSTANDBY.
     KeywordNeedsHotStandby {
-        /// The keyword (PREFERRED, BACKUP, [NO]AUTOSWITCHBACK, [NO]HEALTHSWITCH).
+        /// The keyword (PREFERRED, BACKUP, AUTOSWITCHBACK, HEALTHSWITCH or their NO forms).
         keyword: String,
     },
     /// EZZ8307I: a VIPADEFINE or VIPABACKUP address already in HOME or IPCONFIG DYNAMICXCF.
