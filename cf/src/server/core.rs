@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
 use super::flusher::Flusher;
-use crate::store::{Recovered, Store, StoreError};
+use crate::store::{Recovered, StoreError};
 use crate::structure::{Ctx, Delivery, Durability, Facility, LinkId, Reply, Request, SysName, Tod};
 use crate::wire::CfMessage;
 
@@ -127,7 +127,6 @@ impl Core {
         &mut self,
         ctx: &Ctx,
         request: Request,
-        store: &dyn Store,
         flusher: &Flusher,
     ) -> Result<Applied, StoreError> {
         let logged = if request.is_read_only() {
@@ -140,8 +139,7 @@ impl Core {
             })
             .map_err(|e| StoreError::Corrupt(format!("encoding a log record: {e}")))?;
             self.seq += 1;
-            store.append(self.seq, &record)?;
-            flusher.appended(self.seq);
+            flusher.append(self.seq, record);
             Some((self.seq, durability))
         };
         let outcome = self.facility.apply(ctx, request);

@@ -1,10 +1,11 @@
-//! Group commit: the store thread that flushes the log and releases the replies of `sync`
-//! requests once their records are on disk, and saves snapshots in order.
+//! The log writer: the one thread that writes log records to the store, in order, flushes
+//! them for `sync` replies (group commit), and saves snapshots.
 //!
-//! Replies waiting for a flush queue up while the previous flush runs; the next flush covers
-//! all of them, so pipelined sync requests share flushes.
+//! The facility owner hands each record over with [`Flusher::append`], which only queues it,
+//! so no store call sits on the request path. The thread takes everything queued in one go,
+//! writes it as one batch, and flushes when a reply waits for durability; replies that queue
+//! up while a flush runs share the next one.
 
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread;
 
@@ -23,13 +24,24 @@ struct Held {
 
 #[derive(Debug, Default)]
 struct State {
+    /// Records not yet written to the store, in sequence order.
+    queued: Vec<(u64, Vec<u8>)>,
     held: Vec<Held>,
     snapshot: Option<(u64, Vec<u8>)>,
-    flushed: u64,
+    /// Every record up to this one is flushed.
+    durable: u64,
+    /// The thread waits for work.
+    idle: bool,
     stopping: bool,
 }
 
-/// Handle on the store thread.
+impl State {
+    fn has_work(&self) -> bool {
+        !self.queued.is_empty() || !self.held.is_empty() || self.snapshot.is_some() || self.stopping
+    }
+}
+
+/// Handle on the log writer thread.
 #[derive(Debug)]
 pub(super) struct Flusher {
     shared: Arc<Shared>,
@@ -40,32 +52,29 @@ pub(super) struct Flusher {
 struct Shared {
     state: Mutex<State>,
     wake: Condvar,
-    /// The highest sequence number appended to the store (set by the facility owner).
-    appended: AtomicU64,
     /// Set when the store fails; the server then stops.
     failed: watch::Sender<Option<String>>,
 }
 
 impl Flusher {
-    /// Starts the thread; `appended` is the last sequence already in the store.
+    /// Starts the thread; `durable` is the last sequence number already in the store.
     pub(super) fn start(
         store: Arc<dyn Store>,
-        appended: u64,
+        durable: u64,
     ) -> std::io::Result<(Self, watch::Receiver<Option<String>>)> {
         let (failed, failures) = watch::channel(None);
         let shared = Arc::new(Shared {
             state: Mutex::new(State {
-                flushed: appended,
+                durable,
                 ..State::default()
             }),
             wake: Condvar::new(),
-            appended: AtomicU64::new(appended),
             failed,
         });
         let thread_shared = Arc::clone(&shared);
         let thread = thread::Builder::new()
-            .name("cfsrv-flusher".into())
-            .spawn(move || flush_loop(&thread_shared, store.as_ref()))?;
+            .name("cfsrv-log".into())
+            .spawn(move || write_loop(&thread_shared, store.as_ref()))?;
         Ok((
             Self {
                 shared,
@@ -75,9 +84,11 @@ impl Flusher {
         ))
     }
 
-    /// Records that the store now holds every record up to `seq` (called in sequence order).
-    pub(super) fn appended(&self, seq: u64) {
-        self.shared.appended.store(seq, Ordering::Release);
+    /// Queues log record `seq` (called in sequence order).
+    pub(super) fn append(&self, seq: u64, record: Vec<u8>) {
+        let mut state = self.shared.lock();
+        state.queued.push((seq, record));
+        self.shared.wake_if_idle(&mut state);
     }
 
     /// Sends `message` on `to` once records up to `seq` are durable.
@@ -88,36 +99,40 @@ impl Flusher {
         message: CfMessage,
     ) {
         let mut state = self.shared.lock();
-        if state.flushed >= seq {
+        if state.durable >= seq {
             drop(state);
             let _ = to.send(message);
             return;
         }
         state.held.push(Held { seq, to, message });
-        self.shared.wake.notify_one();
+        self.shared.wake_if_idle(&mut state);
     }
 
-    /// Saves a snapshot image taken at `seq` (after any earlier one).
+    /// Saves a snapshot image taken at `seq`, after the records before it.
     pub(super) fn save_snapshot(&self, seq: u64, image: Vec<u8>) {
         let mut state = self.shared.lock();
         state.snapshot = Some((seq, image));
-        self.shared.wake.notify_one();
+        self.shared.wake_if_idle(&mut state);
     }
 
-    /// Flushes what is pending, saves a pending snapshot and stops the thread.
+    /// Writes and flushes everything queued, saves a pending snapshot, and stops the thread.
     pub(super) fn stop(mut self) {
-        self.shared.lock().stopping = true;
-        self.shared.wake.notify_one();
+        self.request_stop();
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }
+    }
+
+    fn request_stop(&self) {
+        let mut state = self.shared.lock();
+        state.stopping = true;
+        self.shared.wake_if_idle(&mut state);
     }
 }
 
 impl Drop for Flusher {
     fn drop(&mut self) {
-        self.shared.lock().stopping = true;
-        self.shared.wake.notify_one();
+        self.request_stop();
     }
 }
 
@@ -125,46 +140,79 @@ impl Shared {
     fn lock(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
+
+    fn wake_if_idle(&self, state: &mut State) {
+        if state.idle {
+            state.idle = false;
+            self.wake.notify_one();
+        }
+    }
 }
 
-fn flush_loop(shared: &Shared, store: &dyn Store) {
+fn write_loop(shared: &Shared, store: &dyn Store) {
     loop {
-        let (snapshot, stopping) = {
+        let (records, must_flush, snapshot, stopping) = {
             let mut state = shared.lock();
-            while state.held.is_empty() && state.snapshot.is_none() && !state.stopping {
+            while !state.has_work() {
+                state.idle = true;
                 state = shared.wake.wait(state).unwrap_or_else(|e| e.into_inner());
             }
-            (state.snapshot.take(), state.stopping)
+            state.idle = false;
+            let must_flush = !state.held.is_empty() || state.snapshot.is_some() || state.stopping;
+            (
+                std::mem::take(&mut state.queued),
+                must_flush,
+                state.snapshot.take(),
+                state.stopping,
+            )
         };
-        let target = shared.appended.load(Ordering::Acquire);
-        if let Err(e) = flush_and_snapshot(store, snapshot) {
+        let written = records.last().map(|(seq, _)| *seq);
+        if let Err(e) = write(store, &records, must_flush, snapshot) {
             tracing::error!("CF store failed: {e}");
             shared.failed.send_replace(Some(e.to_string()));
             return;
         }
-        let ready = {
-            let mut state = shared.lock();
-            state.flushed = target;
-            let (ready, waiting) = std::mem::take(&mut state.held)
-                .into_iter()
-                .partition::<Vec<_>, _>(|held| held.seq <= target);
-            state.held = waiting;
-            ready
-        };
-        for held in ready {
-            let _ = held.to.send(held.message);
+        if must_flush {
+            let ready = {
+                let mut state = shared.lock();
+                if let Some(seq) = written {
+                    state.durable = seq;
+                }
+                let durable = state.durable;
+                let (ready, waiting) = std::mem::take(&mut state.held)
+                    .into_iter()
+                    .partition::<Vec<_>, _>(|held| held.seq <= durable);
+                state.held = waiting;
+                ready
+            };
+            for held in ready {
+                let _ = held.to.send(held.message);
+            }
         }
-        if stopping {
+        if stopping && !shared.lock().has_work_besides_stopping() {
             return;
         }
     }
 }
 
-fn flush_and_snapshot(
+impl State {
+    fn has_work_besides_stopping(&self) -> bool {
+        !self.queued.is_empty() || self.snapshot.is_some()
+    }
+}
+
+fn write(
     store: &dyn Store,
+    records: &[(u64, Vec<u8>)],
+    flush: bool,
     snapshot: Option<(u64, Vec<u8>)>,
 ) -> Result<(), StoreError> {
-    store.flush()?;
+    if !records.is_empty() {
+        store.append(records)?;
+    }
+    if flush {
+        store.flush()?;
+    }
     if let Some((seq, image)) = snapshot {
         store.save_snapshot(seq, &image)?;
     }

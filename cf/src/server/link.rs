@@ -109,12 +109,7 @@ pub(super) async fn serve(
                 system: identity.system.clone(),
                 now: now(),
             };
-            if let Err(e) = core.apply(
-                &ctx,
-                Request::LinkDropped,
-                shared.store.as_ref(),
-                &shared.flusher,
-            ) {
+            if let Err(e) = core.apply(&ctx, Request::LinkDropped, &shared.flusher) {
                 drop(core);
                 shared.store_failed(&e);
             }
@@ -224,9 +219,7 @@ fn handle_request(
         system: identity.system.clone(),
         now: now(),
     };
-    let applied = shared
-        .core()
-        .apply(&ctx, request, shared.store.as_ref(), &shared.flusher);
+    let applied = shared.core().apply(&ctx, request, &shared.flusher);
     let applied = match applied {
         Ok(applied) => applied,
         Err(e) => {

@@ -77,7 +77,6 @@ impl Config {
 #[derive(Debug)]
 struct Shared {
     core: Mutex<Core>,
-    store: Arc<dyn Store>,
     flusher: Flusher,
     config: Config,
     /// Set to stop the server (shutdown, or a store failure).
@@ -120,7 +119,6 @@ pub async fn run(
     let (stop, stopped) = watch::channel(false);
     let shared = Arc::new(Shared {
         core: Mutex::new(Core::new(facility, seq, config.snapshot_every.max(1))),
-        store,
         flusher,
         config,
         stop,
@@ -145,8 +143,9 @@ pub async fn run(
             accepted = listener.accept() => accepted,
             _ = &mut shutdown => break,
             _ = stopped_accepting.wait_for(|stop| *stop) => break,
-            _ = flusher_failed.wait_for(Option::is_some) => {
-                shared.store_failed(&StoreError::Corrupt("flush failed".into()));
+            failed = flusher_failed.wait_for(Option::is_some) => {
+                let why = failed.ok().and_then(|f| f.clone()).unwrap_or_default();
+                shared.store_failed(&StoreError::Failed(why));
                 break;
             }
         };
@@ -157,6 +156,7 @@ pub async fn run(
                 continue;
             }
         };
+        while tasks.try_join_next().is_some() {}
         let link = LinkId((incarnation << 32) | next_link);
         next_link += 1;
         shared.core().link_given(link);
@@ -200,12 +200,7 @@ fn fail_previous_links(shared: &Shared) -> Result<(), StoreError> {
         core.link_given(link);
         let mut ctx = core.cf_ctx(&shared.config.cf_system);
         ctx.link = link;
-        core.apply(
-            &ctx,
-            Request::LinkDropped,
-            shared.store.as_ref(),
-            &shared.flusher,
-        )?;
+        core.apply(&ctx, Request::LinkDropped, &shared.flusher)?;
     }
     Ok(())
 }
@@ -224,12 +219,7 @@ async fn expiry_loop(shared: Arc<Shared>, mut stopped: watch::Receiver<bool>) {
         let applied = {
             let mut core = shared.core();
             let ctx = core.cf_ctx(&shared.config.cf_system);
-            core.apply(
-                &ctx,
-                Request::Expire { interval: micros },
-                shared.store.as_ref(),
-                &shared.flusher,
-            )
+            core.apply(&ctx, Request::Expire { interval: micros }, &shared.flusher)
         };
         if let Err(e) = applied {
             shared.store_failed(&e);

@@ -33,8 +33,8 @@ impl MemoryStore {
 }
 
 impl Store for MemoryStore {
-    fn append(&self, seq: u64, record: &[u8]) -> Result<(), StoreError> {
-        self.contents().log.insert(seq, record.to_vec());
+    fn append(&self, records: &[(u64, Vec<u8>)]) -> Result<(), StoreError> {
+        self.contents().log.extend(records.iter().cloned());
         Ok(())
     }
 

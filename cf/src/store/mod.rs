@@ -24,6 +24,9 @@ pub enum StoreError {
     /// A stored value is not what the store wrote.
     #[error("store corrupt: {0}")]
     Corrupt(String),
+    /// The log writer failed earlier (its error, as text).
+    #[error("log writer failed: {0}")]
+    Failed(String),
 }
 
 /// A snapshot image and the sequence number of the last log record it includes.
@@ -58,9 +61,9 @@ impl Recovered {
 
 /// Where the CF keeps its log and snapshots.
 pub trait Store: Send + Sync + std::fmt::Debug + 'static {
-    /// Appends log record `seq`. It is durable only after a later [`Store::flush`] returns
-    /// (or the backend's own background flush ran).
-    fn append(&self, seq: u64, record: &[u8]) -> Result<(), StoreError>;
+    /// Appends log records `(seq, record)`, in sequence order. They are durable only after a
+    /// later [`Store::flush`] returns (or the backend's own background flush ran).
+    fn append(&self, records: &[(u64, Vec<u8>)]) -> Result<(), StoreError>;
 
     /// Replaces the snapshot with one taken at `seq`, and drops log records up to `seq`.
     fn save_snapshot(&self, seq: u64, image: &[u8]) -> Result<(), StoreError>;
@@ -104,11 +107,12 @@ mod tests {
     pub(super) fn behaves_like_a_store<S: Store>(store: S, reopen: impl Fn(S) -> S) {
         assert_eq!(store.load().unwrap(), Recovered::default());
         assert_eq!(store.next_incarnation().unwrap(), 1);
-        for seq in 1..=5 {
-            store.append(seq, format!("r{seq}").as_bytes()).unwrap();
-        }
+        let records: Vec<(u64, Vec<u8>)> = (1..=5)
+            .map(|seq| (seq, format!("r{seq}").into_bytes()))
+            .collect();
+        store.append(&records).unwrap();
         store.save_snapshot(3, b"image-at-3").unwrap();
-        store.append(6, b"r6").unwrap();
+        store.append(&[(6, b"r6".to_vec())]).unwrap();
         store.flush().unwrap();
 
         let store = reopen(store);

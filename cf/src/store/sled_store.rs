@@ -48,8 +48,12 @@ fn seq_from_key(key: &[u8]) -> Result<u64, StoreError> {
 }
 
 impl Store for SledStore {
-    fn append(&self, seq: u64, record: &[u8]) -> Result<(), StoreError> {
-        self.log.insert(seq.to_be_bytes(), record)?;
+    fn append(&self, records: &[(u64, Vec<u8>)]) -> Result<(), StoreError> {
+        let mut batch = sled::Batch::default();
+        for (seq, record) in records {
+            batch.insert(&seq.to_be_bytes(), record.as_slice());
+        }
+        self.log.apply_batch(batch)?;
         Ok(())
     }
 

@@ -95,7 +95,7 @@ async fn every_acknowledged_sync_entry_survives_kill_9() {
     drop(acked_tx);
 
     let mut acked: Vec<(u32, Vec<u8>)> = Vec::new();
-    while acked.len() < 400 {
+    while acked.len() < 200 {
         acked.push(acked_rx.recv().await.expect("writers stopped early"));
     }
     child.start_kill().unwrap(); // SIGKILL
