@@ -57,12 +57,24 @@ impl ListStructure {
         match m.action {
             MonitorAction::Start => {
                 let bit = usize::try_from(m.bit).map_err(|_| Reason::BadVectorIndex)?;
-                let slot = self
+                let previous = self
+                    .monitors
+                    .lists
+                    .get(&m.list)
+                    .and_then(|ms| ms.get(&conid))
+                    .and_then(|old| usize::try_from(old.bit).ok());
+                let vector = self
                     .conns
                     .get_mut(conid)
-                    .and_then(|c| c.vector.get_mut(bit))
+                    .map(|c| &mut c.vector)
+                    .filter(|v| bit < v.len())
                     .ok_or(Reason::BadVectorIndex)?;
-                *slot = nonempty;
+                if let Some(old) = previous.and_then(|old| vector.get_mut(old)) {
+                    *old = false;
+                }
+                if let Some(slot) = vector.get_mut(bit) {
+                    *slot = nonempty;
+                }
                 let monitor = ListMonitor {
                     bit: m.bit,
                     drive_exit: m.drive_exit,

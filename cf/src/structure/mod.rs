@@ -15,6 +15,38 @@
 //! pushes the deliveries, and logs the requests that are not [`Request::is_read_only`]: replaying
 //! them in order on a snapshot (the facility serializes with serde) rebuilds the same state.
 //! Refused requests change nothing.
+//!
+//! ```
+//! use cf::structure::*;
+//!
+//! let mut cf = Facility::default();
+//! let ctx = Ctx { link: LinkId(1), system: SysName::new("SYS1").unwrap(), now: Tod(0) };
+//! let connect = Request::Connect(ConnectRequest {
+//!     structure: StrName::new("EZBDVIPA").unwrap(),
+//!     conname: ConName::new("TCPIPSYS1"),
+//!     attrs: StructureAttrs::default(),
+//!     condisp: ConDisp::Keep,
+//!     strdisp: StrDisp::Keep,
+//!     vector_len: 32,
+//!     jobname: "TCPIP".into(),
+//!     asid: 0x40,
+//! });
+//! let ReplyBody::Connected(conn) = cf.apply(&ctx, connect).reply.body else { panic!() };
+//! let write = ListOp::Write(WriteEntry {
+//!     entry_type: EntryType::New,
+//!     list: ListNumber(0),
+//!     locator: None,
+//!     name: None,
+//!     leid: None,
+//!     key: KeySource::Explicit(EntryKey([1; 16])),
+//!     end: End::Tail,
+//!     data: b"restart record".to_vec(),
+//!     adjunct: None,
+//!     conditions: Conditions::default(),
+//! });
+//! let outcome = cf.apply(&ctx, Request::List { token: conn.token, op: write });
+//! assert_eq!(outcome.reply.rc, ReturnCode::Ok);
+//! ```
 
 mod attrs;
 mod codes;

@@ -205,3 +205,15 @@ fn sublist_monitoring_needs_a_keyed_structure() {
         Reason::NotSupported
     );
 }
+
+#[test]
+fn rebinding_a_list_to_another_bit_clears_the_old_bit() {
+    let mut h = Harness::new();
+    let w = h.connect(1, "SYS1", "WATCHER");
+    h.op(w, ListOp::Write(new_entry(1, 1, b"x")));
+    h.op(w, monitor(1, 2, false, MonitorAction::Start));
+    assert!(vector(&mut h, w)[2]);
+    h.op(w, monitor(1, 7, false, MonitorAction::Start));
+    let bits = vector(&mut h, w);
+    assert!(!bits[2] && bits[7]);
+}
