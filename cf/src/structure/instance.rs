@@ -7,10 +7,10 @@ use serde::{Deserialize, Serialize};
 
 use super::attrs::{ListCntlType, StrDisp, StructureAttrs};
 use super::codes::Reason;
-use super::conn::Connections;
+use super::conn::{ConnState, Connections};
 use super::entry::Entry;
 use super::ids::{ConId, EntryKey, EntryName, Leid, ListNumber, StrName, Tod};
-use super::list::List;
+use super::list::{List, Position};
 use super::lock::LockTable;
 use super::monitor::Monitors;
 use super::reply::{Delivery, Event, Recipient};
@@ -205,7 +205,7 @@ impl ListStructure {
         &mut self,
         leid: Leid,
         list: ListNumber,
-        position: super::list::Position,
+        position: Position,
         out: &mut Vec<Delivery>,
     ) {
         let Some(current) = self.entries.get(&leid) else {
@@ -352,7 +352,7 @@ impl ListStructure {
     pub(crate) fn recipient(&self, conid: ConId) -> Option<Recipient> {
         self.conns
             .get(conid)
-            .filter(|c| c.state == super::conn::ConnState::Active)
+            .filter(|c| c.state == ConnState::Active)
             .map(|c| Recipient {
                 link: c.link,
                 token: c.token,

@@ -8,7 +8,7 @@ use super::conn::{ConnState, Connection};
 use super::facility::{Ctx, Facility};
 use super::ids::{ConId, ConName, ConToken, LinkId, StrName};
 use super::instance::ListStructure;
-use super::reply::{Connected, Delivery, Event, Outcome, Reply, ReplyBody};
+use super::reply::{Connected, Delivery, Event, Outcome, Recipient, Reply, ReplyBody};
 use super::request::ConnectRequest;
 
 /// Longest notification vector a connector may ask for, in bits.
@@ -112,7 +112,7 @@ impl Facility {
             connected_at: ctx.now,
             vector: vec![false; usize::try_from(vector_len).unwrap_or(0)],
         });
-        let to = super::reply::Recipient {
+        let to = Recipient {
             link: ctx.link,
             token,
         };

@@ -9,8 +9,8 @@ use super::instance::{Growth, ListStructure};
 use super::list::Position;
 use super::reply::{Delivery, EntryAnswer, Reply, ReplyBody};
 use super::request::{
-    Conditions, CursorUpdate, DeleteEntry, EntryType, KeyCompare, KeySource, Locator, MoveEntry,
-    ReadEntry, VersionUpdate, WriteEntry,
+    Conditions, CursorUpdate, DeleteEntry, End, EntryType, KeyCompare, KeySource, Locator,
+    MoveEntry, ReadEntry, VersionUpdate, WriteEntry,
 };
 
 impl From<Reason> for Reply {
@@ -303,8 +303,8 @@ impl ListStructure {
                 let found = found.ok_or(Reason::NoEntry)?;
                 let mut sublist = l.sublist(found);
                 let hit = match end {
-                    super::request::End::Head => sublist.next(),
-                    super::request::End::Tail => sublist.next_back(),
+                    End::Head => sublist.next(),
+                    End::Tail => sublist.next_back(),
                 };
                 hit.map(|(_, leid)| *leid).ok_or(Reason::NoEntry)
             }
