@@ -35,10 +35,18 @@ impl Pattern {
         word[usize::try_from(offset % 8).unwrap_or(0)]
     }
 
-    /// Fills `buf` with the bytes starting at `offset`.
+    /// Fills `buf` with the bytes starting at `offset`, a word at a time.
     pub fn fill(&self, offset: u64, buf: &mut [u8]) {
-        for (at, byte) in (offset..).zip(buf.iter_mut()) {
-            *byte = self.byte_at(at);
+        let mut at = offset;
+        let mut rest = buf;
+        while !rest.is_empty() {
+            let word = splitmix64(self.seed.wrapping_add(at / 8)).to_le_bytes();
+            let start = usize::try_from(at % 8).unwrap_or(0);
+            let take = (8 - start).min(rest.len());
+            let (head, tail) = rest.split_at_mut(take);
+            head.copy_from_slice(&word[start..start + take]);
+            rest = tail;
+            at += u64::try_from(take).unwrap_or(8);
         }
     }
 }
@@ -90,10 +98,16 @@ impl Verifier {
     /// Takes the next received bytes.
     pub fn feed(&mut self, bytes: &[u8]) {
         if self.first_mismatch.is_none() {
-            let mismatch = (self.received..)
+            let mut expected = vec![0u8; bytes.len()];
+            self.pattern.fill(self.received, &mut expected);
+            if let Some(index) = expected
+                .iter()
                 .zip(bytes)
-                .find(|(at, byte)| self.pattern.byte_at(*at) != **byte);
-            self.first_mismatch = mismatch.map(|(at, _)| at);
+                .position(|(want, got)| want != got)
+            {
+                self.first_mismatch =
+                    Some(self.received + u64::try_from(index).unwrap_or(u64::MAX));
+            }
         }
         self.received += u64::try_from(bytes.len()).unwrap_or(u64::MAX);
         self.checksum.update(bytes);
@@ -153,6 +167,16 @@ mod tests {
     }
 
     proptest! {
+        #[test]
+        fn fill_at_any_offset_matches_byte_at(seed: u64, offset in 0u64..1_000_000, len in 0usize..64) {
+            let pattern = Pattern::new(seed);
+            let mut bytes = vec![0u8; len];
+            pattern.fill(offset, &mut bytes);
+            for (at, byte) in (offset..).zip(&bytes) {
+                prop_assert_eq!(*byte, pattern.byte_at(at));
+            }
+        }
+
         #[test]
         fn any_chunking_verifies_and_sums_the_same(seed: u64, len in 0usize..2000, cut in 0usize..2000) {
             let pattern = Pattern::new(seed);
