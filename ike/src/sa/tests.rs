@@ -889,3 +889,27 @@ fn refused_timed_rekey_is_retried() {
         Some(Duration::from_secs(4))
     );
 }
+
+#[test]
+fn simultaneous_child_rekeys_leave_one_child_sa_on_each_side() {
+    let mut pair = established_pair();
+    let old_i = pair.i.children()[0].inbound_spi;
+    let old_r = pair.r().children()[0].inbound_spi;
+    pair.i_events.clear();
+    pair.r_events.clear();
+    pair.i.rekey_child(pair.now, &mut pair.rng, old_i).unwrap();
+    let (now, mut rng) = (pair.now, ChaCha20Rng::seed_from_u64(21));
+    pair.r().rekey_child(now, &mut rng, old_r).unwrap();
+    pair.run();
+    // Two new pairs were made; the redundant one and the old one are gone on both sides.
+    assert_eq!(installs(&pair.i_events).len(), 2);
+    assert_eq!(deletes(&pair.i_events).len(), 2);
+    assert_eq!(deletes(&pair.r_events).len(), 2);
+    let (i, r) = (pair.i.children().to_vec(), pair.r().children().to_vec());
+    assert_eq!((i.len(), r.len()), (1, 1));
+    assert_eq!(
+        (i[0].inbound_spi, i[0].outbound_spi),
+        (r[0].outbound_spi, r[0].inbound_spi)
+    );
+    assert_ne!(i[0].inbound_spi, old_i);
+}

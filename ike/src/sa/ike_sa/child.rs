@@ -198,12 +198,14 @@ impl IkeSa {
             spi.and_then(|out| self.children.iter().find(|c| c.outbound_spi == out))
                 .map(|c| c.inbound_spi)
         });
+        let mut exchange_nonces = None;
         let outcome = match (p.nonce(), rekeyed, p.ke()) {
             (_, Some(None), _) => Err(NotifyType::CHILD_SA_NOT_FOUND),
             // No PFS and no IKE SA rekey here: a KE payload or an IKE proposal is refused.
             (_, _, Some(_)) => Err(NotifyType::NO_PROPOSAL_CHOSEN),
             (Some(ni), rekeyed, None) if nonce_ok(ni) => {
                 let nr = nonce(rng);
+                exchange_nonces = Some((ni.clone(), nr.clone()));
                 self.accept_child(rng, &p, ni, &nr, rekeyed.flatten())?.map(
                     |(mut payloads, install)| {
                         payloads.insert(0, Payload::Nonce(nr));
@@ -220,6 +222,18 @@ impl IkeSa {
         let response = self.seal(rng, ExchangeType::CREATE_CHILD_SA, true, id, &reply)?;
         self.send_response(id, &response);
         if let Ok((_, install)) = outcome {
+            // RFC 7296 §2.8.1: we are rekeying the same CHILD SA; which new SA is redundant is
+            // decided by the nonces once our own exchange completes.
+            if let (Some(old_spi), State::ExpectChildResponse(ours), Some((peer_ni, our_nr))) =
+                (install.replaces, &self.state, exchange_nonces)
+                && ours.replaces == Some(old_spi)
+            {
+                self.colliding_rekeys.push(RekeyCollision {
+                    old_spi,
+                    peer_ni,
+                    our_nr,
+                });
+            }
             self.install_child(now, install);
         }
         Ok(())
@@ -248,9 +262,23 @@ impl IkeSa {
         let install =
             self.child_install(&child, Role::Initiator, &state.nonce, nr, state.replaces)?;
         self.install_child(now, install);
-        if let Some(old) = state.replaces {
+        let Some(old) = state.replaces else {
+            return Ok(());
+        };
+        let collision = self.colliding_rekeys.iter().position(|c| c.old_spi == old);
+        // RFC 7296 §2.8.1: the SA made with the lowest of the four nonces is redundant and
+        // closed by the side that made it; the other side closes the old SA.
+        let ours_redundant = collision
+            .map(|i| self.colliding_rekeys.remove(i))
+            .is_some_and(|c| state.nonce.as_slice().min(nr) < c.peer_ni.as_slice().min(&c.our_nr));
+        let delete = if ours_redundant {
+            child.inbound_spi
+        } else {
+            old
+        };
+        if self.children.iter().any(|c| c.inbound_spi == delete) {
             // RFC 7296 §2.8: the rekey's initiator deletes the old CHILD SA.
-            self.delete_child(now, rng, old)?;
+            self.delete_child(now, rng, delete)?;
         }
         Ok(())
     }

@@ -89,6 +89,18 @@ struct SaCrypto {
     inbound: IkeCipher,
 }
 
+/// A rekey of a CHILD SA by the peer while ours of the same CHILD SA was outstanding, with the
+/// nonces of the peer's exchange (RFC 7296 §2.8.1).
+#[derive(Debug)]
+struct RekeyCollision {
+    /// Inbound SPI of the CHILD SA both sides rekeyed.
+    old_spi: u32,
+    /// The peer's nonce in its exchange.
+    peer_ni: Vec<u8>,
+    /// Our nonce in the peer's exchange.
+    our_nr: Vec<u8>,
+}
+
 /// A request of ours waiting for its response.
 #[derive(Debug)]
 struct Outstanding {
@@ -121,6 +133,8 @@ pub struct IkeSa {
     ike_rekey_at: Option<Instant>,
     /// When to rekey each CHILD SA, by inbound SPI.
     child_rekey_at: Vec<(u32, Instant)>,
+    /// CHILD SAs the peer rekeyed while our rekey of them was outstanding.
+    colliding_rekeys: Vec<RekeyCollision>,
 }
 
 /// A random non-zero value (IKE SPIs must not be zero).
@@ -188,6 +202,7 @@ impl IkeSa {
             last_heard: now,
             ike_rekey_at: None,
             child_rekey_at: Vec::new(),
+            colliding_rekeys: Vec::new(),
         }
     }
 
