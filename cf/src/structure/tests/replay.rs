@@ -9,6 +9,19 @@ use super::*;
 
 #[derive(Clone, Debug)]
 enum Step {
+    NewLinks,
+    Move {
+        conn: usize,
+        from: u32,
+        to: u32,
+        list_key: bool,
+    },
+    ListKeys {
+        conn: usize,
+        n: u32,
+        key: u8,
+        max: u8,
+    },
     Connect {
         structure: bool,
         conname: Option<u8>,
@@ -71,26 +84,49 @@ fn step() -> impl Strategy<Value = Step> {
         4 => (0usize..8, 0u32..3, 0u8..3, proptest::option::of((0u32..2, any::<bool>())))
             .prop_map(|(conn, to, k, lock)| Step::Write { conn, to, k, lock }),
         2 => (0usize..8, 0u32..3).prop_map(|(conn, from)| Step::Delete { conn, from }),
+        2 => (0usize..8, 0u32..3, 0u32..3, any::<bool>())
+            .prop_map(|(conn, from, to, list_key)| Step::Move { conn, from, to, list_key }),
+        1 => (0usize..8, 0u32..3, 0u8..3, 0u8..3)
+            .prop_map(|(conn, n, key, max)| Step::ListKeys { conn, n, key, max }),
         2 => (0usize..8, 0u32..2, any::<bool>(), any::<bool>())
             .prop_map(|(conn, index, set, conditional)| Step::Lock { conn, index, set, conditional }),
         1 => (0usize..8, 0u32..3, 0u8..3).prop_map(|(conn, n, k)| Step::Monitor { conn, n, k }),
         1 => (0usize..8).prop_map(|conn| Step::Deq { conn }),
         1 => Just(Step::LinkDropped),
+        2 => Just(Step::NewLinks),
         1 => any::<bool>().prop_map(|system| Step::Fence { system }),
         2 => Just(Step::Heartbeat),
-        1 => (1u64..5_000_000).prop_map(|interval| Step::Expire { interval }),
+        1 => (1u64..20_000_000).prop_map(|interval| Step::Expire { interval }),
         1 => any::<bool>().prop_map(|structure| Step::Force { structure }),
         2 => (0u64..3_000_000).prop_map(|micros| Step::Tick { micros }),
     ]
 }
 
-/// The link and system a step is sent from: links 1 and 3 are SYS1's, 2 and 4 SYS2's.
-fn origin(selector: u8) -> (u64, &'static str) {
-    match selector % 4 {
-        0 => (1, "SYS1"),
-        1 => (2, "SYS2"),
-        2 => (3, "SYS1"),
-        _ => (4, "SYS2"),
+/// The link and system a step is sent from: of each generation of four links, the first and
+/// third are SYS1's, the others SYS2's (a new generation is a re-IPL on new links).
+fn origin(selector: u8, generation: u64) -> (u64, &'static str) {
+    let system = if selector.is_multiple_of(2) { "SYS1" } else { "SYS2" };
+    (generation * 4 + u64::from(selector % 4) + 1, system)
+}
+
+/// One of the four most recent of `len` connections (older ones are mostly gone).
+fn pick(len: usize, i: usize) -> Option<usize> {
+    len.checked_sub(1 + i % len.clamp(1, 4))
+}
+
+/// The connection a step uses, if any.
+fn conn_of(step: &Step) -> Option<usize> {
+    match *step {
+        Step::Disconnect { conn }
+        | Step::Release { conn, .. }
+        | Step::Write { conn, .. }
+        | Step::Delete { conn, .. }
+        | Step::Move { conn, .. }
+        | Step::ListKeys { conn, .. }
+        | Step::Lock { conn, .. }
+        | Step::Monitor { conn, .. }
+        | Step::Deq { conn } => Some(conn),
+        _ => None,
     }
 }
 
@@ -104,7 +140,7 @@ fn conname(n: u8) -> ConName {
 
 /// Turns a step into a request, using tokens seen in earlier replies.
 fn request(step: &Step, tokens: &[ConToken]) -> Option<Request> {
-    let token = |i: usize| tokens.get(i % tokens.len().max(1)).copied();
+    let token = |i: usize| pick(tokens.len(), i).and_then(|i| tokens.get(i)).copied();
     let op = |conn: usize, op: ListOp| token(conn).map(|token| Request::List { token, op });
     match step.clone() {
         Step::Connect {
@@ -124,7 +160,11 @@ fn request(step: &Step, tokens: &[ConToken]) -> Option<Request> {
                 structure: structure_name(structure),
                 conname: name.map(conname),
                 attrs,
-                condisp: if keep { ConDisp::Keep } else { ConDisp::Delete },
+                condisp: if keep && name.is_some() {
+                    ConDisp::Keep
+                } else {
+                    ConDisp::Delete
+                },
                 strdisp: if strkeep {
                     StrDisp::Keep
                 } else {
@@ -172,6 +212,51 @@ fn request(step: &Step, tokens: &[ConToken]) -> Option<Request> {
                 conditions: Conditions::default(),
             }),
         ),
+        Step::Move {
+            conn,
+            from,
+            to,
+            list_key,
+        } => op(
+            conn,
+            ListOp::Move(MoveEntry {
+                locator: Locator::Position {
+                    list: list(from),
+                    end: End::Head,
+                },
+                to: list(to),
+                end: End::Tail,
+                key: if list_key {
+                    KeySource::ListKey { increment: true }
+                } else {
+                    KeySource::Keep
+                },
+                read: false,
+                write: Some((vec![7; 300], None)),
+                conditions: Conditions::default(),
+            }),
+        ),
+        Step::ListKeys {
+            conn,
+            n,
+            key: k,
+            max,
+        } => op(
+            conn,
+            ListOp::WriteListControls(WriteListControls {
+                list: list(n),
+                authority: AuthorityCheck {
+                    compare: Compare::Equal,
+                    value: Authority::default(),
+                    new: None,
+                },
+                limit: Some(u32::from(max) + 1),
+                description: None,
+                list_key: Some(key(k)),
+                max_list_key: Some(key(max)),
+                cursor: None,
+            }),
+        ),
         Step::Lock {
             conn,
             index,
@@ -204,7 +289,7 @@ fn request(step: &Step, tokens: &[ConToken]) -> Option<Request> {
         Step::Force { structure } => Some(Request::Force {
             structure: structure_name(structure),
         }),
-        Step::Tick { .. } => None,
+        Step::Tick { .. } | Step::NewLinks => None,
     }
 }
 
@@ -212,16 +297,24 @@ fn run(steps: Vec<(u8, Step)>) -> Result<(), TestCaseError> {
     let mut facility = Facility::default();
     let mut now = 1_000_000u64;
     let mut tokens = Vec::new();
+    let mut origins: Vec<(u64, &'static str)> = Vec::new();
+    let mut generation = 0;
     let mut log: Vec<(Ctx, Request, Outcome)> = Vec::new();
     for (selector, step) in steps {
-        if let Step::Tick { micros } = step {
-            now += micros;
-            continue;
+        match step {
+            Step::Tick { micros } => now += micros,
+            Step::NewLinks => generation += 1,
+            _ => {}
         }
         let Some(request) = request(&step, &tokens) else {
             continue;
         };
-        let (link, system) = origin(selector);
+        // Mostly from the connection's own link; sometimes from any link, to be refused.
+        let own = conn_of(&step)
+            .filter(|_| selector & 0xC0 != 0xC0)
+            .and_then(|c| pick(origins.len(), c))
+            .and_then(|i| origins.get(i).copied());
+        let (link, system) = own.unwrap_or_else(|| origin(selector, generation));
         let ctx = Ctx {
             link: LinkId(link),
             system: sys(system),
@@ -248,6 +341,7 @@ fn run(steps: Vec<(u8, Step)>) -> Result<(), TestCaseError> {
         }
         if let ReplyBody::Connected(c) = &outcome.reply.body {
             tokens.push(c.token);
+            origins.push((link, system));
         }
         if mutating {
             log.push((ctx, request, outcome));
