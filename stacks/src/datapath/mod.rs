@@ -275,8 +275,7 @@ impl Datapath {
         match eth.ethertype() {
             EthernetProtocol::Arp => self.ingress_arp(eth.payload(), frame.clone()),
             EthernetProtocol::Ipv4 => {
-                let packet = eth.payload().to_vec();
-                self.ingress_ipv4(now, Origin::Lan, packet, Some(frame.clone()));
+                self.ingress_ipv4(now, Origin::Lan, eth.payload(), Some(&frame))
             }
             _ => self.stats.unsupported_frames += 1,
         }
@@ -321,12 +320,9 @@ impl Datapath {
     fn ingress_xcf(&mut self, now: Instant, bytes: &[u8]) {
         self.stats.xcf_in += 1;
         match XcfDatagram::parse(bytes) {
-            Ok(datagram) => self.ingress_ipv4(
-                now,
-                Origin::Xcf(datagram.sender),
-                datagram.packet.to_vec(),
-                None,
-            ),
+            Ok(datagram) => {
+                self.ingress_ipv4(now, Origin::Xcf(datagram.sender), datagram.packet, None)
+            }
             Err(error) => {
                 self.stats.xcf_malformed += 1;
                 tracing::debug!(%error, "XCF datagram dropped");
@@ -335,15 +331,9 @@ impl Datapath {
     }
 
     /// Walks an IPv4 packet addressed to this stack; `frame` is the frame it came in, if any,
-    /// handed to smoltcp as is when no stage changed the packet.
-    fn ingress_ipv4(
-        &mut self,
-        now: Instant,
-        origin: Origin,
-        packet: Vec<u8>,
-        frame: Option<Bytes>,
-    ) {
-        let Ok(header) = Ipv4Packet::new_checked(&packet[..]) else {
+    /// handed to smoltcp as is when no stage is installed.
+    fn ingress_ipv4(&mut self, now: Instant, origin: Origin, packet: &[u8], frame: Option<&Bytes>) {
+        let Ok(header) = Ipv4Packet::new_checked(packet) else {
             self.stats.unsupported_frames += 1;
             return;
         };
@@ -354,12 +344,12 @@ impl Datapath {
         }
         if self.stages.is_empty() {
             match frame {
-                Some(frame) => self.deliver(frame),
-                None => self.deliver(self.wrap(&packet)),
+                Some(frame) => self.deliver(frame.clone()),
+                None => self.deliver(self.wrap(packet)),
             }
             return;
         }
-        match self.stages.inbound(now, origin, packet) {
+        match self.stages.inbound(now, origin, packet.to_vec()) {
             Verdict::Continue(packet) => self.deliver(self.wrap(&packet)),
             verdict => self.settle(verdict),
         }
