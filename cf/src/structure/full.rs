@@ -17,31 +17,35 @@ impl ListStructure {
         if threshold == 0 {
             return;
         }
-        let percent = self.percent_full();
-        let version = self.physical_version();
-        let header = format!(
-            "STRUCTURE {} IN COUPLING FACILITY {cfname},\n PHYSICAL STRUCTURE VERSION {:08X} {:08X},",
-            self.name,
-            version >> 32,
-            version & 0xFFFF_FFFF
-        );
-        if percent >= threshold && !self.above_full_threshold {
-            self.above_full_threshold = true;
+        let above = self.percent_full() >= threshold;
+        if above == self.above_full_threshold {
+            return;
+        }
+        self.above_full_threshold = above;
+        let header = self.full_message_header(cfname);
+        let text = if above {
             let usage = |what: &str, used: u32, total: u32| {
                 let pct = u64::from(used) * 100 / u64::from(total.max(1));
                 format!("\n {what:<9} IN-USE: {used:>10} TOTAL: {total:>10}, {pct:>3}% FULL")
             };
-            let text = format!(
+            format!(
                 "IXC585E {header}\n IS AT OR ABOVE STRUCTURE FULL MONITORING THRESHOLD OF {threshold}%.{}{}",
                 usage("ENTRIES:", self.entries_in_use(), self.attrs.entry_count),
                 usage("ELEMENTS:", self.elements_in_use, self.attrs.element_count),
-            );
-            out.push(Delivery::Console { text });
-        } else if percent < threshold && self.above_full_threshold {
-            self.above_full_threshold = false;
-            let text =
-                format!("IXC586I {header}\n IS NOW BELOW STRUCTURE FULL MONITORING THRESHOLD.");
-            out.push(Delivery::Console { text });
-        }
+            )
+        } else {
+            format!("IXC586I {header}\n IS NOW BELOW STRUCTURE FULL MONITORING THRESHOLD.")
+        };
+        out.push(Delivery::Console { text });
+    }
+
+    fn full_message_header(&self, cfname: &str) -> String {
+        let version = self.physical_version();
+        format!(
+            "STRUCTURE {} IN COUPLING FACILITY {cfname},\n PHYSICAL STRUCTURE VERSION {:08X} {:08X},",
+            self.name,
+            version >> 32,
+            version & 0xFFFF_FFFF
+        )
     }
 }
