@@ -21,8 +21,10 @@ pub struct Entry {
     /// Data elements it occupies.
     pub elements: u32,
     /// The data entry.
+    #[serde(with = "serde_bytes")]
     pub data: Vec<u8>,
     /// The adjunct area (structures with ADJUNCT).
+    #[serde(with = "serde_bytes")]
     pub adjunct: Option<Vec<u8>>,
 }
 

@@ -140,8 +140,10 @@ pub struct EntryAnswer {
     /// The entry's controls.
     pub controls: EntryControls,
     /// The data entry, when read.
+    #[serde(with = "serde_bytes")]
     pub data: Option<Vec<u8>>,
     /// The adjunct, when read from a structure with adjuncts.
+    #[serde(with = "serde_bytes")]
     pub adjunct: Option<Vec<u8>>,
 }
 

@@ -311,8 +311,10 @@ pub struct WriteEntry {
     /// Where a new (or re-keyed) entry goes in its list or sublist.
     pub end: End,
     /// The data entry.
+    #[serde(with = "serde_bytes")]
     pub data: Vec<u8>,
     /// The adjunct area (64 bytes; structures with ADJUNCT only).
+    #[serde(with = "serde_bytes")]
     pub adjunct: Option<Vec<u8>>,
     /// Filters and lock.
     pub conditions: Conditions,
