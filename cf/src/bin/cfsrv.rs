@@ -1,7 +1,7 @@
 //! `cfsrv`: the coupling facility server, and an offline dump of its store.
 //!
 //! ```text
-//! cfsrv serve --listen 127.0.0.1:0 --db DIR --secret-file FILE [--interval SECS]
+//! cfsrv serve --listen 127.0.0.1:0 --db DIR --secret-file FILE [--interval SECS] [--threads N]
 //! cfsrv dump --db DIR --structure NAME
 //! ```
 //!
@@ -45,6 +45,9 @@ enum Command {
         /// sled background flush period in milliseconds (the `async` durability).
         #[arg(long, default_value_t = 500)]
         flush_ms: u64,
+        /// Runtime worker threads (1: a single-threaded runtime).
+        #[arg(long, default_value_t = 1)]
+        threads: usize,
     },
     /// Print a deterministic dump of one structure from the store (the server must be down).
     Dump {
@@ -72,12 +75,23 @@ fn main() -> anyhow::Result<()> {
             secret_file,
             interval,
             flush_ms,
-        } => serve(&listen, &db, &secret_file, interval, flush_ms),
+            threads,
+        } => {
+            let runtime = match threads {
+                0 | 1 => tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()?,
+                n => tokio::runtime::Builder::new_multi_thread()
+                    .worker_threads(n)
+                    .enable_all()
+                    .build()?,
+            };
+            runtime.block_on(serve(&listen, &db, &secret_file, interval, flush_ms))
+        }
         Command::Dump { db, structure } => dump(&db, &structure),
     }
 }
 
-#[tokio::main]
 async fn serve(
     listen: &str,
     db: &std::path::Path,

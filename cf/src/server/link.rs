@@ -1,7 +1,10 @@
 //! One CF link: the handshake, then requests in and replies, events and completions out.
 //!
-//! The reading side runs in the link's task; a writer task drains the link's outbound queue,
-//! batching every message already queued into one socket write.
+//! One task serves the link. It reads requests and encodes each reply straight into its
+//! output buffer, and writes the buffer once no further complete request is waiting in the
+//! input, so a pipelined burst is answered with one write. Messages from elsewhere (events
+//! and completions for this link's connections, `sync` replies released after a flush)
+//! arrive on the link's outbound queue and go into the same buffer.
 
 use std::sync::Arc;
 
@@ -19,11 +22,11 @@ use super::core::{Outbound, now};
 use crate::auth::{self, Nonce, Transcript};
 use crate::structure::{Ctx, Durability, LinkId, Request, StrName, SysName, dump_structure};
 use crate::wire::{
-    CfMessage, ConnectorMessage, FrameError, Hello, LinkFailure, MessageCodec, PROTOCOL_VERSION,
-    Refusal, RequestId, encode_frame,
+    CfMessage, ConnectorMessage, FrameError, HEADER_LEN, Hello, LinkFailure, MessageCodec,
+    PROTOCOL_VERSION, Refusal, RequestId, encode_frame,
 };
 
-/// Largest batch of queued messages written to the socket at once.
+/// Output buffered beyond this is written even while more requests wait.
 const WRITE_BATCH: usize = 256 * 1024;
 
 type Reader = FramedRead<tokio::net::tcp::OwnedReadHalf, MessageCodec<ConnectorMessage, CfMessage>>;
@@ -35,6 +38,61 @@ struct Identity {
     jobname: String,
 }
 
+/// The sending side of a link: an output buffer over the socket.
+#[derive(Debug)]
+struct Writer {
+    socket: OwnedWriteHalf,
+    out: BytesMut,
+    max_frame: usize,
+}
+
+impl Writer {
+    /// Adds a message to the output; a reply too large for a frame becomes a refusal.
+    fn queue(&mut self, message: &CfMessage) {
+        if let Err(e) = encode_frame(message, &mut self.out, self.max_frame) {
+            tracing::warn!("cannot send a message: {e}");
+            if let CfMessage::Reply { id, .. } = message {
+                let refusal = CfMessage::Refused {
+                    id: *id,
+                    refusal: Refusal::ReplyTooLarge,
+                };
+                let _ = encode_frame(&refusal, &mut self.out, self.max_frame);
+            }
+        }
+    }
+
+    async fn flush(&mut self) -> std::io::Result<()> {
+        if !self.out.is_empty() {
+            self.socket.write_all(&self.out).await?;
+            self.out.clear();
+        }
+        Ok(())
+    }
+
+    /// Writes what is left, then closes the sending side.
+    async fn close(mut self) {
+        if self.flush().await.is_ok() {
+            let _ = self.socket.shutdown().await;
+        }
+    }
+}
+
+/// Whether a whole frame (or an oversized header) waits in the input buffer.
+fn frame_waiting(input: &[u8], max_frame: usize) -> bool {
+    input.first_chunk::<HEADER_LEN>().is_some_and(|header| {
+        let len = usize::try_from(u32::from_be_bytes(*header)).unwrap_or(usize::MAX);
+        len > max_frame || input.len() - HEADER_LEN >= len
+    })
+}
+
+/// What woke the link.
+#[derive(Debug)]
+enum Wakeup {
+    Frame(Option<Result<ConnectorMessage, FrameError>>),
+    Pushed(CfMessage),
+    Shutdown,
+}
+
 /// Serves one accepted connection until it closes, fails, or the server shuts down.
 pub(super) async fn serve(
     shared: Arc<Shared>,
@@ -44,12 +102,16 @@ pub(super) async fn serve(
 ) {
     let _ = socket.set_nodelay(true);
     let (read, write) = socket.into_split();
-    let mut reader = FramedRead::new(read, MessageCodec::new(shared.config.max_frame));
-    let (outbound, queue) = mpsc::unbounded_channel();
-    let writer = tokio::spawn(write_loop(write, queue, shared.config.max_frame));
+    let max_frame = shared.config.max_frame;
+    let mut reader = FramedRead::new(read, MessageCodec::new(max_frame));
+    let mut writer = Writer {
+        socket: write,
+        out: BytesMut::with_capacity(64 * 1024),
+        max_frame,
+    };
 
     let handshake = tokio::select! {
-        result = tokio::time::timeout(shared.config.handshake_timeout, handshake(&mut reader, &outbound, &shared, link)) => {
+        result = tokio::time::timeout(shared.config.handshake_timeout, handshake(&mut reader, &mut writer, &shared, link)) => {
             result.unwrap_or(Err(Some(LinkFailure::NotAuthenticated)))
         }
         _ = shutdown.wait_for(|stop| *stop) => Err(Some(LinkFailure::Shutdown)),
@@ -59,46 +121,61 @@ pub(super) async fn serve(
         Err(failure) => {
             if let Some(failure) = failure {
                 tracing::info!(link = link.0, "link refused: {failure}");
-                let _ = outbound.send(CfMessage::Closing(failure));
+                writer.queue(&CfMessage::Closing(failure));
             }
-            drop(outbound);
-            let _ = writer.await;
+            writer.close().await;
             return;
         }
     };
     tracing::debug!(link = link.0, system = %identity.system, job = identity.jobname, "link authenticated");
+    let (outbound, mut queue) = mpsc::unbounded_channel();
     shared.core().attach(link, outbound.clone());
 
     let failure = loop {
-        let frame = tokio::select! {
-            frame = reader.next() => frame,
-            _ = shutdown.wait_for(|stop| *stop) => break Some(LinkFailure::Shutdown),
+        let wakeup = tokio::select! {
+            biased;
+            _ = shutdown.wait_for(|stop| *stop) => Wakeup::Shutdown,
+            Some(message) = queue.recv() => Wakeup::Pushed(message),
+            frame = reader.next() => Wakeup::Frame(frame),
         };
-        let message = match frame {
-            None => break None,
-            Some(Err(e)) => break failure_of(e),
-            Some(Ok(message)) => message,
+        let message = match wakeup {
+            Wakeup::Shutdown => break Some(LinkFailure::Shutdown),
+            Wakeup::Pushed(message) => {
+                writer.queue(&message);
+                None
+            }
+            Wakeup::Frame(None) => break None,
+            Wakeup::Frame(Some(Err(e))) => break failure_of(e),
+            Wakeup::Frame(Some(Ok(message))) => Some(message),
         };
         match message {
-            ConnectorMessage::Request { id, request } => {
-                if let Err(failure) =
-                    handle_request(&shared, link, &identity, &outbound, id, request)
-                {
-                    break Some(failure);
+            None => {}
+            Some(ConnectorMessage::Request { id, request }) => {
+                match handle_request(&shared, link, &identity, &outbound, id, request) {
+                    Ok(Some(reply)) => writer.queue(&reply),
+                    Ok(None) => {}
+                    Err(failure) => break Some(failure),
                 }
             }
-            ConnectorMessage::Dump { id, structure } => {
-                let _ = outbound.send(dump(&shared, id, &structure));
+            Some(ConnectorMessage::Dump { id, structure }) => {
+                writer.queue(&dump(&shared, id, &structure));
             }
-            ConnectorMessage::Hello(_) | ConnectorMessage::Proof(_) => {
+            Some(ConnectorMessage::Hello(_) | ConnectorMessage::Proof(_)) => {
                 break Some(LinkFailure::NotAuthenticated);
             }
+        }
+        while let Ok(message) = queue.try_recv() {
+            writer.queue(&message);
+        }
+        let more_input = frame_waiting(reader.read_buffer(), max_frame);
+        if (!more_input || writer.out.len() >= WRITE_BATCH) && writer.flush().await.is_err() {
+            break None;
         }
     };
 
     if let Some(failure) = &failure {
         tracing::info!(link = link.0, system = %identity.system, "closing link: {failure}");
-        let _ = outbound.send(CfMessage::Closing(failure.clone()));
+        writer.queue(&CfMessage::Closing(failure.clone()));
     }
     {
         let mut core = shared.core();
@@ -115,14 +192,13 @@ pub(super) async fn serve(
             }
         }
     }
-    drop(outbound);
-    let _ = writer.await;
+    writer.close().await;
 }
 
 /// Runs the handshake; `Err(None)` when the peer went away without a word.
 async fn handshake(
     reader: &mut Reader,
-    outbound: &Outbound,
+    writer: &mut Writer,
     shared: &Shared,
     link: LinkId,
 ) -> Result<Identity, Option<LinkFailure>> {
@@ -137,10 +213,11 @@ async fn handshake(
         connector_nonce: hello.nonce,
         cf_nonce: Nonce::random(&mut OsRng),
     };
-    let _ = outbound.send(CfMessage::Challenge {
+    writer.queue(&CfMessage::Challenge {
         nonce: transcript.cf_nonce,
         proof: transcript.cf_proof(&shared.config.secret),
     });
+    writer.flush().await.map_err(|_| None)?;
     let proof = match next_message(reader).await? {
         ConnectorMessage::Proof(proof) => proof,
         _ => return Err(Some(LinkFailure::NotAuthenticated)),
@@ -148,10 +225,11 @@ async fn handshake(
     transcript
         .verify_connector(&shared.config.secret, &proof)
         .map_err(|_| Some(LinkFailure::BadProof))?;
-    let _ = outbound.send(CfMessage::Welcome {
+    writer.queue(&CfMessage::Welcome {
         link,
         interval_ms: u64::try_from(shared.config.interval.as_millis()).unwrap_or(u64::MAX),
     });
+    writer.flush().await.map_err(|_| None)?;
     Ok(identity)
 }
 
@@ -193,7 +271,8 @@ fn failure_of(error: FrameError) -> Option<LinkFailure> {
     }
 }
 
-/// Applies one request and queues its reply (after the flush, for a `sync` structure).
+/// Applies one request. Returns its reply to send now, or `None` when the reply waits for
+/// the log flush (a `sync` structure) and will come through the link's outbound queue.
 fn handle_request(
     shared: &Shared,
     link: LinkId,
@@ -201,14 +280,13 @@ fn handle_request(
     outbound: &Outbound,
     id: RequestId,
     mut request: Request,
-) -> Result<(), LinkFailure> {
+) -> Result<Option<CfMessage>, LinkFailure> {
     match &mut request {
         Request::LinkDropped | Request::Fence { .. } | Request::Expire { .. } => {
-            let _ = outbound.send(CfMessage::Refused {
+            return Ok(Some(CfMessage::Refused {
                 id,
                 refusal: Refusal::ServerOnly,
-            });
-            return Ok(());
+            }));
         }
         // The job name on the connection is the one the link authenticated with.
         Request::Connect(connect) => connect.jobname.clone_from(&identity.jobname),
@@ -235,13 +313,11 @@ fn handle_request(
         Some((seq, Durability::Sync)) => {
             shared
                 .flusher
-                .send_when_durable(seq, outbound.clone(), reply)
+                .send_when_durable(seq, outbound.clone(), reply);
+            Ok(None)
         }
-        _ => {
-            let _ = outbound.send(reply);
-        }
+        _ => Ok(Some(reply)),
     }
-    Ok(())
 }
 
 fn dump(shared: &Shared, id: RequestId, structure: &StrName) -> CfMessage {
@@ -256,43 +332,5 @@ fn dump(shared: &Shared, id: RequestId, structure: &StrName) -> CfMessage {
             id,
             refusal: Refusal::NoSuchStructure,
         },
-    }
-}
-
-/// Writes queued messages, batching all that are ready into one write; ends when every
-/// sender is gone (the link is closing) or the socket fails.
-async fn write_loop(
-    mut socket: OwnedWriteHalf,
-    mut queue: mpsc::UnboundedReceiver<CfMessage>,
-    max_frame: usize,
-) {
-    let mut buf = BytesMut::with_capacity(64 * 1024);
-    while let Some(message) = queue.recv().await {
-        encode(&message, &mut buf, max_frame);
-        while buf.len() < WRITE_BATCH {
-            match queue.try_recv() {
-                Ok(message) => encode(&message, &mut buf, max_frame),
-                Err(_) => break,
-            }
-        }
-        if socket.write_all(&buf).await.is_err() {
-            return;
-        }
-        buf.clear();
-    }
-    let _ = socket.shutdown().await;
-}
-
-/// Encodes a message; a reply too large for a frame becomes a refusal of its request.
-fn encode(message: &CfMessage, buf: &mut BytesMut, max_frame: usize) {
-    if let Err(e) = encode_frame(message, buf, max_frame) {
-        tracing::warn!("cannot send a message: {e}");
-        if let CfMessage::Reply { id, .. } = message {
-            let refusal = CfMessage::Refused {
-                id: *id,
-                refusal: Refusal::ReplyTooLarge,
-            };
-            let _ = encode_frame(&refusal, buf, max_frame);
-        }
     }
 }

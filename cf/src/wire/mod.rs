@@ -6,5 +6,7 @@
 pub mod codec;
 pub mod message;
 
-pub use codec::{DEFAULT_MAX_FRAME, FrameError, MessageCodec, decode_frame, encode_frame};
+pub use codec::{
+    DEFAULT_MAX_FRAME, FrameError, HEADER_LEN, MessageCodec, decode_frame, encode_frame,
+};
 pub use message::*;

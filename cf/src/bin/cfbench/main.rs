@@ -48,6 +48,9 @@ struct Cli {
     /// The redis-server binary.
     #[arg(long, default_value = "redis-server")]
     redis_server: String,
+    /// Runtime worker threads of the child cfsrv.
+    #[arg(long, default_value_t = 1)]
+    cfsrv_threads: usize,
     /// Skip the sync durability table.
     #[arg(long)]
     no_sync: bool,
