@@ -2,7 +2,9 @@
 //! serialization lock, reading and writing records, inboxes and monitors. Every reply is
 //! checked: a refusal becomes an [`XcfError`], a fenced system [`XcfError::Fenced`].
 
+use std::future::Future;
 use std::ops::Range;
+use std::sync::Arc;
 
 use super::XcfError;
 use super::group::{Plan, RecordChange, Stored};
@@ -58,6 +60,9 @@ fn attrs() -> StructureAttrs {
 #[derive(Debug, Clone)]
 pub(crate) struct XcfStructure {
     conn: Connection,
+    /// Lets this system's group services take the CF lock one at a time (the CF lock is owned
+    /// by the connection, which all of them share).
+    serial: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl XcfStructure {
@@ -78,7 +83,10 @@ impl XcfStructure {
             asid: 0x0006,
         };
         match client.connect_structure(request).await? {
-            Ok(conn) => Ok(Self { conn }),
+            Ok(conn) => Ok(Self {
+                conn,
+                serial: Arc::default(),
+            }),
             Err(reply) if reply.reason == Reason::ConNameInUse => {
                 Err(XcfError::AlreadyActive(system.clone()).into())
             }
@@ -91,14 +99,26 @@ impl XcfStructure {
         &self.conn
     }
 
-    /// Waits for the XCF serialization lock (FIFO behind other systems).
-    pub(crate) async fn serialize(&self) -> Result<(), Error> {
-        self.lock(LockOper::Set).await
-    }
-
-    /// Releases the XCF serialization lock.
-    pub(crate) async fn release(&self) -> Result<(), Error> {
-        self.lock(LockOper::Reset).await
+    /// Runs `work` holding the XCF serialization lock: after this system's other group
+    /// services, then FIFO behind other systems in the CF. It runs on a task of its own, so a
+    /// caller that stops waiting cannot leave the lock held.
+    pub(crate) async fn serialized<T, F, Fut>(&self, work: F) -> Result<T, Error>
+    where
+        T: Send + 'static,
+        F: FnOnce(Self) -> Fut + Send + 'static,
+        Fut: Future<Output = Result<T, Error>> + Send + 'static,
+    {
+        let cf = self.clone();
+        let task = tokio::spawn(async move {
+            let _local = Arc::clone(&cf.serial).lock_owned().await;
+            cf.lock(LockOper::Set).await?;
+            let done = work(cf.clone()).await;
+            let released = cf.lock(LockOper::Reset).await;
+            let value = done?;
+            released.map(|()| value)
+        });
+        task.await
+            .map_err(|e| Error::Io(std::io::Error::other(e)))?
     }
 
     async fn lock(&self, oper: LockOper) -> Result<(), Error> {

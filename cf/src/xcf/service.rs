@@ -11,7 +11,7 @@ use tokio::sync::mpsc;
 use tokio::task::AbortHandle;
 
 use super::cfops::{XcfStructure, inboxes};
-use super::group::{self, JoinRequest, Plan, Stored};
+use super::group::{self, JoinRequest, Plan};
 use super::names::{GroupName, MemberName};
 use super::records::{GroupEvent, InboxItem, MemberRecord, MemberToken, Message, SystemRecord};
 use super::{MAX_MESSAGE, XcfConfig, XcfError};
@@ -96,10 +96,10 @@ impl Xcf {
             }
         }
         let now = now();
-        cf.serialize().await?;
-        let started = start_system(&cf, &system, &alive, now).await;
-        cf.release().await?;
-        let system_leid = started?;
+        let me = system.clone();
+        let system_leid = cf
+            .serialized(move |cf| async move { start_system(&cf, &me, &alive, now).await })
+            .await?;
 
         let period = config
             .status_update
@@ -147,38 +147,38 @@ impl Xcf {
             user_state: user_state.to_vec(),
         };
         let (sender, receiver) = mpsc::unbounded_channel();
-        let cf = &self.inner.cf;
-        cf.serialize().await?;
-        let joined = async {
-            let records = cf.members().await?;
-            let (plan, inbox) = group::plan_join(&records, request, inboxes(), now())?;
-            let local = Local {
-                token,
-                events: sender,
-            };
-            lock(&self.inner.local).insert(inbox, local);
-            let done = async {
-                cf.carry_out(&Plan {
-                    purge: plan.purge.clone(),
-                    ..Plan::default()
-                })
-                .await?;
-                cf.monitor(inbox, true).await?;
-                cf.carry_out(&Plan {
-                    purge: Vec::new(),
-                    ..plan
-                })
-                .await
-            }
-            .await;
-            if done.is_err() {
-                lock(&self.inner.local).remove(&inbox);
-            }
-            done.map(|()| inbox)
-        }
-        .await;
-        cf.release().await?;
-        let inbox = joined?;
+        let inner = Arc::clone(&self.inner);
+        let inbox = self
+            .inner
+            .cf
+            .serialized(move |cf| async move {
+                let records = cf.members().await?;
+                let (plan, inbox) = group::plan_join(&records, request, inboxes(), now())?;
+                let local = Local {
+                    token,
+                    events: sender,
+                };
+                lock(&inner.local).insert(inbox, local);
+                let done = async {
+                    cf.carry_out(&Plan {
+                        purge: plan.purge.clone(),
+                        ..Plan::default()
+                    })
+                    .await?;
+                    cf.monitor(inbox, true).await?;
+                    cf.carry_out(&Plan {
+                        purge: Vec::new(),
+                        ..plan
+                    })
+                    .await
+                }
+                .await;
+                if done.is_err() {
+                    lock(&inner.local).remove(&inbox);
+                }
+                done.map(|()| inbox)
+            })
+            .await?;
         Ok(Member {
             xcf: self.clone(),
             group: group.clone(),
@@ -309,46 +309,36 @@ impl Member {
     /// IXCSETUS: sets the member's user state (up to 32 bytes); every other active member
     /// gets a GEUSTATE event with it.
     pub async fn set_user_state(&self, user_state: &[u8]) -> Result<(), Error> {
-        self.serialized(|records, now| {
-            group::plan_user_state(
-                records,
-                &self.group,
-                &self.name,
-                self.token,
-                user_state.to_vec(),
-                now,
-            )
-        })
-        .await
+        let (group, name, token) = (self.group.clone(), self.name.clone(), self.token);
+        let user_state = user_state.to_vec();
+        self.xcf
+            .inner
+            .cf
+            .serialized(move |cf| async move {
+                let records = cf.members().await?;
+                let plan =
+                    group::plan_user_state(&records, &group, &name, token, user_state, now())?;
+                cf.carry_out(&plan).await
+            })
+            .await
     }
 
     /// IXCLEAVE: the member leaves the group (Not-defined); every other active member gets a
-    /// Left event (GEMSTATE).
+    /// Left event (GEMSTATE). Its event stream ends.
     pub async fn leave(self) -> Result<(), Error> {
-        self.serialized(|records, now| {
-            group::plan_leave(records, &self.group, &self.name, self.token, now)
-        })
-        .await?;
-        let cf = &self.xcf.inner.cf;
-        lock(&self.xcf.inner.local).remove(&self.inbox);
-        cf.monitor(self.inbox, false).await
-    }
-
-    /// Plans a group service from the records read under the serialization lock and carries
-    /// it out before releasing the lock.
-    async fn serialized(
-        &self,
-        plan: impl FnOnce(&[Stored], Tod) -> Result<Plan, XcfError>,
-    ) -> Result<(), Error> {
-        let cf = &self.xcf.inner.cf;
-        cf.serialize().await?;
-        let done = async {
-            let records = cf.members().await?;
-            cf.carry_out(&plan(&records, now())?).await
-        }
-        .await;
-        cf.release().await?;
-        done
+        let (group, name, token, inbox) = (self.group, self.name, self.token, self.inbox);
+        let inner = Arc::clone(&self.xcf.inner);
+        self.xcf
+            .inner
+            .cf
+            .serialized(move |cf| async move {
+                let records = cf.members().await?;
+                let plan = group::plan_leave(&records, &group, &name, token, now())?;
+                cf.carry_out(&plan).await?;
+                lock(&inner.local).remove(&inbox);
+                cf.monitor(inbox, false).await
+            })
+            .await
     }
 }
 
@@ -427,6 +417,8 @@ async fn update_status(xcf: Weak<Inner>, period: Duration) {
             Err(Error::Xcf(XcfError::Fenced)) => {
                 tracing::warn!(system = %inner.system, "IXC220W XCF IS UNABLE TO CONTINUE: SYSTEM PARTITIONED");
                 inner.partitioned.store(true, Ordering::Relaxed);
+                // The system is out of the sysplex: its members receive nothing more.
+                lock(&inner.local).clear();
                 return;
             }
             Err(e) => {
@@ -470,10 +462,10 @@ impl Inner {
 
     /// A system's XCF connection failed or went: its members become Failed.
     async fn system_gone(&self, system: &SysName) -> Result<(), Error> {
-        self.cf.serialize().await?;
-        let done = fail_system(&self.cf, system, now()).await;
-        self.cf.release().await?;
-        done
+        let system = system.clone();
+        self.cf
+            .serialized(move |cf| async move { fail_system(&cf, &system, now()).await })
+            .await
     }
 
     /// One status update: the CF heartbeat, then the system record's time.

@@ -356,3 +356,30 @@ async fn a_hung_system_is_partitioned_its_members_fail_and_its_requests_are_refu
     drop(c.client);
     cf.stop().await;
 }
+
+#[tokio::test]
+async fn members_joining_at_once_on_one_system_get_their_own_inboxes() {
+    let (cf, _) = TestCf::in_memory().await;
+    let client = Client::connect(cf.addr, &common::secret(), "SYSA", "TCPCS")
+        .await
+        .unwrap();
+    let xcf = Xcf::connect(&client).await.unwrap();
+    let group = GroupName::new("ISTXCF").unwrap();
+    let names = ["SYSAVTAM1", "SYSAVTAM2"].map(|n| MemberName::new(n).unwrap());
+    let (one, two) = tokio::join!(
+        xcf.join(&group, &names[0], b""),
+        xcf.join(&group, &names[1], b"")
+    );
+    let (mut one, mut two) = (one.unwrap(), two.unwrap());
+    one.send(&names[1], b"to two").await.unwrap();
+    two.send(&names[0], b"to one").await.unwrap();
+    for (member, expected) in [(&mut one, &b"to one"[..]), (&mut two, &b"to two"[..])] {
+        loop {
+            if let MemberEvent::Message(message) = next(member).await {
+                assert_eq!(message.data, expected);
+                break;
+            }
+        }
+    }
+    cf.stop().await;
+}
