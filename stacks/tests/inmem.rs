@@ -16,7 +16,7 @@ use stacks::apps::stream::{SinkServer, StreamEnd, run_source};
 use stacks::datapath::addresses::DvipaRole;
 use stacks::datapath::stage::{Origin, PacketStage, StageSlot, Verdict};
 use stacks::lan::switch::{EthernetSwitch, Mirror};
-use stacks::stack::netstat::TcpState;
+use stacks::stack::netstat::{ConnState, TcpState};
 use stacks::stack::ping::PingOutcome;
 use stacks::stack::tcp::Received;
 use stacks::stack::{Stack, StackConfig, StackHandle, XcfConfig};
@@ -157,7 +157,7 @@ async fn tcp_echo_round_trip_and_connection_listing() {
     let listing = lab.a.connections().await.unwrap();
     let listener = listing
         .iter()
-        .find(|c| c.state == TcpState::Listen)
+        .find(|c| c.state == ConnState::Tcp(TcpState::Listen))
         .expect("listener listed");
     assert_eq!(
         (listener.owner.as_str(), listener.local),
@@ -165,7 +165,7 @@ async fn tcp_echo_round_trip_and_connection_listing() {
     );
     let conn = listing
         .iter()
-        .find(|c| c.state == TcpState::Established)
+        .find(|c| c.state == ConnState::Tcp(TcpState::Established))
         .expect("connection listed");
     assert_eq!((conn.local, *conn.foreign.ip()), (at(A_HOME, 7), HOST));
     assert_eq!(conn.bytes_in, 13);
@@ -372,7 +372,7 @@ async fn xcf_links_carry_packets_to_a_target_that_accepts_the_dvipa_without_arp(
         .await
         .unwrap()
         .into_iter()
-        .find(|c| c.state != TcpState::Listen)
+        .find(|c| c.state != ConnState::Tcp(TcpState::Listen))
         .unwrap();
     assert_eq!(conn.local, at(DVIPA, 8000));
 }
@@ -383,10 +383,10 @@ async fn udp_datagrams_go_both_ways_and_name_the_local_address() {
     lab.a.activate_dvipa(DVIPA).await.unwrap();
     let mut ike = lab
         .a
-        .udp_bind(at(Ipv4Addr::UNSPECIFIED, 500))
+        .udp_bind("IKED", at(Ipv4Addr::UNSPECIFIED, 500))
         .await
         .unwrap();
-    let mut peer = lab.host.udp_bind(at(HOST, 500)).await.unwrap();
+    let mut peer = lab.host.udp_bind("CHARON", at(HOST, 500)).await.unwrap();
     peer.send_to(Bytes::from_static(b"IKE_SA_INIT"), at(DVIPA, 500))
         .await
         .unwrap();
@@ -401,7 +401,19 @@ async fn udp_datagrams_go_both_ways_and_name_the_local_address() {
     let back = peer.recv_from().await.unwrap();
     assert_eq!(&back.data[..], b"response");
     assert!(
-        lab.a.udp_bind(at(DVIPA, 500)).await.is_err(),
+        lab.a.udp_bind("IKED", at(DVIPA, 500)).await.is_err(),
         "port 500 is taken on every address"
     );
+    let listing = lab.a.connections().await.unwrap();
+    let line = listing
+        .iter()
+        .find(|c| c.state == ConnState::Udp)
+        .expect("UDP socket listed");
+    let counters = (
+        line.owner.as_str(),
+        line.local,
+        line.bytes_in,
+        line.bytes_out,
+    );
+    assert_eq!(counters, ("IKED", at(Ipv4Addr::UNSPECIFIED, 500), 11, 8));
 }

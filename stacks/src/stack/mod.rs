@@ -186,6 +186,7 @@ enum Command {
         reply: oneshot::Sender<Result<TcpStream, StackError>>,
     },
     UdpBind {
+        owner: String,
         local: SocketAddrV4,
         reply: oneshot::Sender<Result<UdpSocket, StackError>>,
     },
@@ -357,10 +358,16 @@ impl StackHandle {
             .await??)
     }
 
-    /// Binds a UDP socket to `local` (0.0.0.0 for every address), e.g. IKE's 500 and 4500.
-    pub async fn udp_bind(&self, local: SocketAddrV4) -> Result<UdpSocket, Error> {
+    /// Binds a UDP socket of application `owner` to `local` (0.0.0.0 for every address),
+    /// e.g. IKE's 500 and 4500.
+    pub async fn udp_bind(&self, owner: &str, local: SocketAddrV4) -> Result<UdpSocket, Error> {
+        let owner = owner.to_owned();
         Ok(self
-            .ask(|reply| Command::UdpBind { local, reply })
+            .ask(|reply| Command::UdpBind {
+                owner,
+                local,
+                reply,
+            })
             .await??)
     }
 
@@ -378,7 +385,8 @@ impl StackHandle {
         .await
     }
 
-    /// The listeners and connections of the stack (NETSTAT CONN data).
+    /// The TCP listeners and connections and the UDP sockets of the stack, in connection
+    /// number order (NETSTAT CONN data).
     pub async fn connections(&self) -> Result<Vec<ConnectionInfo>, Error> {
         self.ask(|reply| Command::Connections { reply }).await
     }
@@ -595,8 +603,13 @@ impl Stack {
                 self.tcp
                     .connect(cx, &mut self.sockets, now, &owner, local, remote, reply);
             }
-            Command::UdpBind { local, reply } => {
-                let _ = reply.send(self.udp.bind(&mut self.sockets, local));
+            Command::UdpBind {
+                owner,
+                local,
+                reply,
+            } => {
+                let conn_id = self.tcp.allocate_conn_id();
+                let _ = reply.send(self.udp.bind(&mut self.sockets, conn_id, &owner, local));
             }
             Command::Ping {
                 dst,
@@ -607,7 +620,10 @@ impl Stack {
                     .start(&mut self.sockets, now, dst, Clock::duration(timeout), reply);
             }
             Command::Connections { reply } => {
-                let _ = reply.send(self.tcp.connections(&self.sockets));
+                let mut listing = self.tcp.connections(&self.sockets);
+                listing.extend(self.udp.connections());
+                listing.sort_by_key(|line| line.conn_id);
+                let _ = reply.send(listing);
             }
             Command::Stats { reply } => {
                 let _ = reply.send(self.datapath.stats().clone());

@@ -80,7 +80,26 @@ impl From<tcp::State> for TcpState {
     }
 }
 
-/// One line of the connection listing: a listener or a connection.
+/// The state column of a line of the listing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum ConnState {
+    /// A TCP listener or connection.
+    Tcp(TcpState),
+    /// A UDP socket (NETSTAT prints `UDP` in the state column).
+    Udp,
+}
+
+impl ConnState {
+    /// What the NETSTAT state column prints.
+    pub fn netstat_name(self) -> &'static str {
+        match self {
+            Self::Tcp(state) => state.netstat_name(),
+            Self::Udp => "UDP",
+        }
+    }
+}
+
+/// One line of the connection listing: a TCP listener or connection, or a UDP socket.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ConnectionInfo {
     /// The connection number.
@@ -89,10 +108,10 @@ pub struct ConnectionInfo {
     pub owner: String,
     /// The local socket (0.0.0.0 for a listener on every address).
     pub local: SocketAddrV4,
-    /// The foreign socket (0.0.0.0:0 for a listener).
+    /// The foreign socket (0.0.0.0:0 for a listener or a UDP socket).
     pub foreign: SocketAddrV4,
-    /// The TCP state.
-    pub state: TcpState,
+    /// The state.
+    pub state: ConnState,
     /// Bytes received from the peer and handed to the application.
     pub bytes_in: u64,
     /// Bytes the application sent.

@@ -18,7 +18,7 @@ use smoltcp::wire::{IpAddress, IpEndpoint, IpListenEndpoint};
 use tokio::sync::{Notify, mpsc, oneshot};
 
 use super::StackError;
-use super::netstat::{ConnId, ConnectionInfo, TcpState};
+use super::netstat::{ConnId, ConnState, ConnectionInfo, TcpState};
 
 /// Chunks queued between the stack and an application, each way.
 const CHANNEL_CHUNKS: usize = 16;
@@ -235,7 +235,8 @@ impl TcpTable {
         }
     }
 
-    fn conn_id(&mut self) -> ConnId {
+    /// A new connection number (shared by every kind of socket of the stack).
+    pub(crate) fn allocate_conn_id(&mut self) -> ConnId {
         let id = ConnId(self.next_conn);
         self.next_conn = self.next_conn.wrapping_add(1).max(1);
         id
@@ -282,7 +283,7 @@ impl TcpTable {
             listening.push(sockets.add(self.listening_socket(local)?));
         }
         let (accept, rx) = mpsc::channel(backlog);
-        let conn_id = self.conn_id();
+        let conn_id = self.allocate_conn_id();
         self.listeners.push(Listener {
             conn_id,
             owner: owner.to_owned(),
@@ -359,7 +360,7 @@ impl TcpTable {
             return;
         }
         let handle = sockets.add(socket);
-        let conn_id = self.conn_id();
+        let conn_id = self.allocate_conn_id();
         let phase = Phase::Connecting {
             reply,
             started: now,
@@ -447,7 +448,7 @@ impl TcpTable {
             });
             for handle in engaged {
                 progress = true;
-                let conn_id = self.conn_id();
+                let conn_id = self.allocate_conn_id();
                 let phase = Phase::Embryonic { listener: listener.conn_id };
                 let owner = listener.owner.clone();
                 self.connections.push(Connection { conn_id, owner, handle, phase, bytes_in: 0, bytes_out: 0 });
@@ -646,7 +647,7 @@ impl TcpTable {
             owner: l.owner.clone(),
             local: l.local,
             foreign: SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0),
-            state: TcpState::Listen,
+            state: ConnState::Tcp(TcpState::Listen),
             bytes_in: 0,
             bytes_out: 0,
         });
@@ -657,7 +658,7 @@ impl TcpTable {
                 owner: c.owner.clone(),
                 local: v4(socket.local_endpoint()),
                 foreign: v4(socket.remote_endpoint()),
-                state: socket.state().into(),
+                state: ConnState::Tcp(socket.state().into()),
                 bytes_in: c.bytes_in,
                 bytes_out: c.bytes_out,
             }

@@ -11,6 +11,7 @@ use smoltcp::wire::{IpAddress, IpEndpoint, IpListenEndpoint};
 use tokio::sync::{Notify, mpsc};
 
 use super::StackError;
+use super::netstat::{ConnId, ConnState, ConnectionInfo};
 use super::tcp::ConnectionGone;
 
 /// Datagrams queued between the stack and an application, each way.
@@ -67,6 +68,11 @@ impl Drop for UdpSocket {
 
 #[derive(Debug)]
 struct Entry {
+    conn_id: ConnId,
+    owner: String,
+    local: SocketAddrV4,
+    bytes_in: u64,
+    bytes_out: u64,
     handle: SocketHandle,
     to_app: mpsc::Sender<Datagram>,
     from_app: mpsc::Receiver<(SocketAddrV4, Bytes)>,
@@ -100,6 +106,8 @@ impl UdpTable {
     pub(crate) fn bind(
         &mut self,
         sockets: &mut SocketSet<'static>,
+        conn_id: ConnId,
+        owner: &str,
         local: SocketAddrV4,
     ) -> Result<UdpSocket, StackError> {
         let buffer = || {
@@ -130,6 +138,11 @@ impl UdpTable {
         let (to_app, rx) = mpsc::channel(CHANNEL_DATAGRAMS);
         let (tx, from_app) = mpsc::channel(CHANNEL_DATAGRAMS);
         self.entries.push(Entry {
+            conn_id,
+            owner: owner.to_owned(),
+            local,
+            bytes_in: 0,
+            bytes_out: 0,
             handle,
             to_app,
             from_app,
@@ -164,6 +177,7 @@ impl UdpTable {
                 };
                 let to = meta.local_address.and_then(ipv4);
                 let from = SocketAddrV4::new(from, meta.endpoint.port);
+                entry.bytes_in += u64::try_from(data.len()).unwrap_or(u64::MAX);
                 permit.send(Datagram {
                     from,
                     to,
@@ -181,7 +195,10 @@ impl UdpTable {
                 match socket
                     .send_slice(&data, IpEndpoint::new(IpAddress::Ipv4(*to.ip()), to.port()))
                 {
-                    Ok(()) => queued = true,
+                    Ok(()) => {
+                        entry.bytes_out += u64::try_from(data.len()).unwrap_or(u64::MAX);
+                        queued = true;
+                    }
                     Err(udp::SendError::BufferFull) => {
                         entry.pending = Some((to, data));
                         break;
@@ -193,5 +210,20 @@ impl UdpTable {
             true
         });
         queued
+    }
+
+    /// The listing lines of the UDP sockets.
+    pub(crate) fn connections(&self) -> Vec<ConnectionInfo> {
+        let foreign = SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0);
+        let line = |e: &Entry| ConnectionInfo {
+            conn_id: e.conn_id,
+            owner: e.owner.clone(),
+            local: e.local,
+            foreign,
+            state: ConnState::Udp,
+            bytes_in: e.bytes_in,
+            bytes_out: e.bytes_out,
+        };
+        self.entries.iter().map(line).collect()
     }
 }
