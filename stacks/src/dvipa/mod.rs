@@ -1,0 +1,16 @@
+//! The DVIPA manager: each stack's part in moving dynamic VIPAs around the sysplex.
+//!
+//! - [`model`]: configurations, stack identities, statuses, origins, times.
+//! - [`core`]: the sans-IO manager (events in, actions out) with the takeover, takeback and
+//!   command rules.
+//! - [`messages`]: the console messages (EZZ8301I and friends).
+//! - [`command`]: parsing `V TCPIP,procname,SYSPLEX,...`.
+//! - [`wire`]: the encoding of signals in XCF messages.
+//! - [`forward`]: the owner's packet stage for connections left on a Moving holder.
+
+pub mod command;
+pub mod core;
+pub mod forward;
+pub mod messages;
+pub mod model;
+pub mod wire;
