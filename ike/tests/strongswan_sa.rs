@@ -13,7 +13,7 @@ use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 use ike::crypto::ids::DhGroup;
-use ike::crypto::{AesKeySize, Encryption, EspSuite, IkeSuite, Prf, SecretBytes};
+use ike::crypto::{AesKeySize, Encryption, EspSuite, IkeSuite, Integrity, Prf, SecretBytes};
 use ike::sa::{Action, IkeSa, IkeSaConfig, Mode, RetransmitPolicy};
 use ike::wire::{Identity, Ipv4Range};
 use rand_chacha::ChaCha20Rng;
@@ -37,14 +37,30 @@ fn host(addr: Ipv4Addr) -> Ipv4Range {
     }
 }
 
+/// Our policy: strongSwan's default proposals (AES-GCM-16, x25519), or with
+/// `IKE_SA_INTEROP_SUITE=classic` aes256-sha256-modp2048 for IKE and aes256-sha256 for ESP.
 fn config() -> IkeSaConfig {
     let gcm = Encryption::AesGcm16(AesKeySize::Aes128);
+    let cbc = Encryption::AesCbc(AesKeySize::Aes256);
+    let sha = Some(Integrity::HmacSha2_256_128);
+    let classic = env::var("IKE_SA_INTEROP_SUITE").is_ok_and(|s| s == "classic");
+    let (ike, esp) = if classic {
+        (
+            IkeSuite::new(cbc, sha, Prf::HmacSha2_256, DhGroup::MODP_2048),
+            EspSuite::new(cbc, sha),
+        )
+    } else {
+        (
+            IkeSuite::new(gcm, None, Prf::HmacSha2_256, DhGroup::CURVE25519),
+            EspSuite::new(gcm, None),
+        )
+    };
     IkeSaConfig {
         local_id: Identity::Ipv4(US),
         remote_id: Identity::Ipv4(SWAN),
         psk: SecretBytes::new(PSK.as_bytes().to_vec()),
-        ike_suites: vec![IkeSuite::new(gcm, None, Prf::HmacSha2_256, DhGroup::CURVE25519).unwrap()],
-        esp_suites: vec![EspSuite::new(gcm, None).unwrap()],
+        ike_suites: vec![ike.unwrap()],
+        esp_suites: vec![esp.unwrap()],
         local_ts: host(US),
         remote_ts: host(SWAN),
         mode: Mode::Tunnel,
@@ -275,13 +291,14 @@ impl Lab {
             .env("SWAN_LAB_DIR", &self.dir))
     }
 
-    fn inner(&self, role: &str, flag: &Path) -> Child {
+    fn inner(&self, role: &str, suite: &str, flag: &Path) -> Child {
         let exe = env::current_exe().unwrap();
         Command::new("ip")
             .args(["netns", "exec", &self.ns_a])
             .arg(exe)
             .args(["--exact", TEST_NAME, "--nocapture", "--test-threads=1"])
             .env(INNER, role)
+            .env("IKE_SA_INTEROP_SUITE", suite)
             .env("IKE_SA_INTEROP_FLAG", flag)
             .spawn()
             .expect("spawn inner test")
@@ -352,7 +369,7 @@ fn our_ike_sa_interoperates_with_strongswan() {
 
     // 1. We initiate.
     let flag = lab.dir.join("initiator.up");
-    let mut ours = lab.inner("initiator", &flag);
+    let mut ours = lab.inner("initiator", "default", &flag);
     Lab::wait_for(&flag, &mut ours);
     let sas = lab.swan(&["sas", "swan"]);
     eprintln!("strongSwan:\n{sas}");
@@ -372,7 +389,7 @@ fn our_ike_sa_interoperates_with_strongswan() {
 
     // 2. strongSwan initiates to our responder, then rekeys the CHILD SA and the IKE SA.
     let flag = lab.dir.join("responder");
-    let mut ours = lab.inner("responder", &flag);
+    let mut ours = lab.inner("responder", "default", &flag);
     std::thread::sleep(Duration::from_millis(300));
     lab.swan(&["initiate", "swan"]);
     Lab::wait_for(&flag.with_extension("up"), &mut ours);
@@ -392,5 +409,30 @@ fn our_ike_sa_interoperates_with_strongswan() {
     assert!(
         sas.contains("ESTABLISHED") && sas.contains("INSTALLED, TUNNEL-in-UDP"),
         "{sas}"
+    );
+
+    // 3. The classic suite: AES-CBC-256 + HMAC-SHA2-256-128 in SK payloads and ESP, MODP-2048.
+    lab.swan(&["down", "swan"]);
+    let mut classic = up.to_vec();
+    classic.extend([
+        "--proposal",
+        "aes256-sha256-modp2048",
+        "--esp",
+        "aes256-sha256",
+    ]);
+    lab.swan(&classic);
+    let flag = lab.dir.join("classic.up");
+    let mut ours = lab.inner("initiator", "classic", &flag);
+    Lab::wait_for(&flag, &mut ours);
+    let sas = lab.swan(&["sas", "swan"]);
+    eprintln!("strongSwan:\n{sas}");
+    assert!(
+        sas.contains("AES_CBC-256/HMAC_SHA2_256_128/PRF_HMAC_SHA2_256/MODP_2048"),
+        "{sas}"
+    );
+    assert!(sas.contains("ESP:AES_CBC-256/HMAC_SHA2_256_128"), "{sas}");
+    assert!(
+        ours.wait().unwrap().success(),
+        "our initiator failed with the classic suite"
     );
 }
