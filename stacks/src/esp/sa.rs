@@ -302,6 +302,7 @@ fn ipv4_header_len(packet: &[u8]) -> Result<usize, EspError> {
 
 #[cfg(test)]
 mod tests {
+    use hex_literal::hex;
     use ike::crypto::{AesKeySize, Encryption, Integrity, SecretBytes};
     use rand::SeedableRng;
     use rand_chacha::ChaCha20Rng;
@@ -560,6 +561,83 @@ mod tests {
         );
         out.advance_sequence_number(5);
         assert_eq!(out.last_sequence_number(), u32::MAX);
+    }
+
+    /// One ESP packet of draft-mcgrew-gcm-test-01.
+    struct GcmEspVector {
+        size: AesKeySize,
+        /// Key then 4-octet salt.
+        key: &'static [u8],
+        /// SPI, sequence number and explicit IV.
+        header_and_iv: &'static [u8],
+        spi: u32,
+        /// Ciphertext then tag.
+        sealed: &'static [u8],
+        /// Inner packet then ESP trailer.
+        plaintext: &'static [u8],
+        inner_len: usize,
+    }
+
+    /// ESP packets of draft-mcgrew-gcm-test-01 (GCM test vectors for ESP) §4, cases with
+    /// 32-bit sequence numbers: AES-128 (SPI 0xa5f8, seq 10) and AES-256 (SPI 0x4a2cbfe3, seq 2).
+    #[test]
+    fn decapsulates_the_gcm_for_esp_test_vectors() {
+        let cases = [
+            GcmEspVector {
+                size: AesKeySize::Aes128,
+                key: &hex!("feffe9928665731c6d6a8f9467308308 cafebabe"),
+                header_and_iv: &hex!("0000a5f8 0000000a facedbaddecaf888"),
+                spi: 0xa5f8,
+                sealed: &hex!(
+                    "deb22cd9b07c72c16e3a65beeb8df304a5a5897d33ae530f1ba76d5d114d2a5c"
+                    "3de81827c10e9a4f51330d0eec416642cfbb85a5b47e48a4ec3b9ba95d918bd1"
+                    "83b70d3aa8bc6ee4c309e9d85a41ad4a"
+                ),
+                plaintext: &hex!(
+                    "4500003e698f000080114dccc0a80102c0a801010a980035002a2343b2d00100"
+                    "0001000000000000037369700963796265726369747902646b00000100010001"
+                ),
+                inner_len: 62,
+            },
+            GcmEspVector {
+                size: AesKeySize::Aes256,
+                key: &hex!(
+                    "abbccddef00112233445566778899aababbccddef00112233445566778899aab 11223344"
+                ),
+                header_and_iv: &hex!("4a2cbfe3 00000002 0102030405060708"),
+                spi: 0x4a2c_bfe3,
+                sealed: &hex!(
+                    "ff425c9b724599df7a3bcd510194e00d6a78107f1b0b1cbf06efae9d65a5d763"
+                    "748a637985771d347f0545659f14e99def842d8eb335f4eecfdbf831824b4c49"
+                    "15956c96"
+                ),
+                plaintext: &hex!(
+                    "4500003069a6400080062690c0a801029389155e0a9e008b2dc57ee000000000"
+                    "7002400020bf0000020405b40101040201020201"
+                ),
+                inner_len: 48,
+            },
+        ];
+        let now = Instant::now();
+        for vector in cases {
+            let suite = EspSuite::new(Encryption::AesGcm16(vector.size), None).unwrap();
+            let parameters = SaParameters {
+                spi: Spi(vector.spi),
+                direction: Direction::Inbound,
+                mode: Mode::Tunnel,
+                suite,
+                lifetime: Lifetime::default(),
+            };
+            let keys = EspKeys {
+                encryption: SecretBytes::from(vector.key),
+                integrity: SecretBytes::new(vec![]),
+            };
+            let mut sa = SecurityAssociation::new(parameters, &keys, now).unwrap();
+            let esp = [vector.header_and_iv, vector.sealed].concat();
+            let decapsulated = sa.decapsulate(now, &esp).unwrap();
+            assert_eq!(decapsulated.payload, vector.plaintext[..vector.inner_len]);
+            assert_eq!(decapsulated.next_header, 1);
+        }
     }
 
     #[test]
