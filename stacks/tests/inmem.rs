@@ -417,3 +417,28 @@ async fn udp_datagrams_go_both_ways_and_name_the_local_address() {
     );
     assert_eq!(counters, ("IKED", at(Ipv4Addr::UNSPECIFIED, 500), 11, 8));
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_reader_that_starts_late_gets_every_byte_and_then_the_fin() {
+    let lab = lab(false);
+    let mut listener = lab.a.listen("APPL", at(A_HOME, 9), 1).await.unwrap();
+    let client = lab.host.connect("CLIENT", at(A_HOME, 9)).await.unwrap();
+    let (_client_reader, mut client_writer) = client.split();
+    let (mut reader, writer) = listener.accept().await.unwrap().split();
+    drop(writer);
+    client_writer
+        .send(Bytes::from(vec![7u8; 300 * 1024]))
+        .await
+        .unwrap();
+    drop(client_writer);
+    // Both sides close; the application reads only 30 s later.
+    tokio::time::sleep(Duration::from_secs(30)).await;
+    let mut total = 0;
+    let end = loop {
+        match reader.recv().await {
+            Received::Data(data) => total += data.len(),
+            end => break end,
+        }
+    };
+    assert_eq!((total, end), (300 * 1024, Received::Closed));
+}

@@ -189,6 +189,8 @@ struct AppSide {
     from_app: mpsc::Receiver<Bytes>,
     pending: Option<Bytes>,
     fin_sent: bool,
+    /// The peer's FIN was seen; the reader gets `Closed`, even if the socket has closed since.
+    fin_seen: bool,
 }
 
 #[derive(Debug)]
@@ -386,6 +388,7 @@ impl TcpTable {
             from_app,
             pending: None,
             fin_sent: false,
+            fin_seen: false,
         };
         let old = std::mem::replace(&mut conn.phase, Phase::Open(app));
         let stream = TcpStream {
@@ -537,7 +540,9 @@ impl TcpTable {
             }
             Phase::Open(_) => {
                 *progress |= self.move_data(conn, socket);
-                socket.state() != tcp::State::Closed
+                // A closed socket stays until its reader has been told how it ended.
+                let telling = matches!(&conn.phase, Phase::Open(app) if app.to_app.is_some());
+                socket.state() != tcp::State::Closed || telling
             }
             Phase::Finished => false,
         }
@@ -587,7 +592,8 @@ impl TcpTable {
                 | tcp::State::Closing
                 | tcp::State::TimeWait
         );
-        if fin_received && socket.recv_queue() == 0 {
+        app.fin_seen |= fin_received;
+        if app.fin_seen && socket.recv_queue() == 0 {
             let delivered = match &app.to_app {
                 Some(to_app) => match to_app.try_reserve() {
                     Ok(permit) => {
@@ -602,7 +608,7 @@ impl TcpTable {
             if delivered {
                 app.to_app = None;
             }
-        } else if state == tcp::State::Closed {
+        } else if state == tcp::State::Closed && !app.fin_seen {
             // Ended without a FIN: dropping the sender tells the reader it was reset.
             app.to_app = None;
         }
