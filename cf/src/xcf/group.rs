@@ -467,4 +467,135 @@ mod tests {
         assert!(members_of(&records, &other).is_empty());
         assert!(active_member(&records, &group, &records[0].1.member).is_ok());
     }
+
+    #[derive(Clone, Debug)]
+    enum Op {
+        Join(usize, usize),
+        Leave(usize),
+        SetUserState(usize, u8),
+        FailSystem(usize),
+    }
+
+    fn op() -> impl proptest::strategy::Strategy<Value = Op> {
+        use proptest::prelude::*;
+        prop_oneof![
+            (0..6usize, 0..3usize).prop_map(|(m, s)| Op::Join(m, s)),
+            (0..6usize).prop_map(Op::Leave),
+            (0..6usize, any::<u8>()).prop_map(|(m, u)| Op::SetUserState(m, u)),
+            (0..3usize).prop_map(Op::FailSystem),
+        ]
+    }
+
+    fn names(m: usize) -> (GroupName, MemberName) {
+        let group = ["EZBTCPCS", "ISTXCF"][m % 2];
+        (
+            GroupName::new(group).unwrap(),
+            MemberName::new(&format!("MEMBER{m}")).unwrap(),
+        )
+    }
+
+    fn system(s: usize) -> SysName {
+        SysName::new(["SYSA", "SYSB", "SYSC"][s]).unwrap()
+    }
+
+    /// The inboxes a plan about `subject` must reach: every other active member of its group,
+    /// except those on `failing`.
+    fn expected_inboxes(
+        records: &[Stored],
+        group: &GroupName,
+        subject: &MemberName,
+        failing: Option<&SysName>,
+    ) -> BTreeSet<u32> {
+        records
+            .iter()
+            .map(|(_, r)| r)
+            .filter(|r| &r.group == group && &r.member != subject)
+            .filter(|r| r.state == MemberState::Active && Some(&r.system) != failing)
+            .filter_map(|r| r.inbox.map(|l| l.0))
+            .collect()
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn random_group_services_keep_inboxes_unique_and_tell_exactly_the_other_members(
+            ops in proptest::collection::vec(op(), 1..60)
+        ) {
+            let mut records: Vec<Stored> = Vec::new();
+            let mut tokens: std::collections::HashMap<usize, MemberToken> = Default::default();
+            for (step, op) in ops.into_iter().enumerate() {
+                let now = Tod(u64::try_from(step).unwrap());
+                let next = u64::try_from(step).unwrap() + 1;
+                let (plan, expected) = match op {
+                    Op::Join(m, s) => {
+                        let (group, member) = names(m);
+                        let token = MemberToken::new(1, u32::try_from(step).unwrap());
+                        let request = JoinRequest {
+                            group: group.clone(),
+                            member: member.clone(),
+                            system: system(s),
+                            jobname: "J".into(),
+                            token,
+                            user_state: vec![],
+                        };
+                        let Ok((plan, _)) = plan_join(&records, request, INBOXES, now) else {
+                            continue;
+                        };
+                        tokens.insert(m, token);
+                        let expected = vec![expected_inboxes(&records, &group, &member, None)];
+                        (plan, expected)
+                    }
+                    Op::Leave(m) | Op::SetUserState(m, _) => {
+                        let user_state = match op {
+                            Op::SetUserState(_, u) => vec![u],
+                            _ => vec![],
+                        };
+                        let (group, member) = names(m);
+                        let token = tokens.get(&m).copied().unwrap_or(MemberToken::new(0, 0));
+                        let planned = match op {
+                            Op::Leave(_) => plan_leave(&records, &group, &member, token, now),
+                            _ => {
+                                plan_user_state(&records, &group, &member, token, user_state, now)
+                            }
+                        };
+                        let Ok(plan) = planned else { continue };
+                        let expected = vec![expected_inboxes(&records, &group, &member, None)];
+                        (plan, expected)
+                    }
+                    Op::FailSystem(s) => {
+                        let failing = system(s);
+                        let plan = plan_system_failure(&records, &failing, now);
+                        let mut victims: Vec<&MemberRecord> = records
+                            .iter()
+                            .map(|(_, r)| r)
+                            .filter(|r| r.system == failing && r.state == MemberState::Active)
+                            .collect();
+                        victims.sort_by(|a, b| (&a.group, &a.member).cmp(&(&b.group, &b.member)));
+                        let expected = victims
+                            .iter()
+                            .map(|v| {
+                                expected_inboxes(&records, &v.group, &v.member, Some(&failing))
+                            })
+                            .collect();
+                        (plan, expected)
+                    }
+                };
+                let mut reached: Vec<u32> = plan.deliveries.iter().map(|d| d.inbox.0).collect();
+                let mut wanted: Vec<u32> = expected.iter().flatten().copied().collect();
+                reached.sort_unstable();
+                wanted.sort_unstable();
+                proptest::prop_assert_eq!(reached, wanted);
+                apply(&mut records, &plan, next);
+                let active: Vec<u32> = records
+                    .iter()
+                    .filter_map(|(_, r)| r.inbox.map(|l| l.0))
+                    .collect();
+                let unique: BTreeSet<u32> = active.iter().copied().collect();
+                proptest::prop_assert_eq!(unique.len(), active.len());
+                for (_, r) in &records {
+                    proptest::prop_assert_eq!(r.inbox.is_some(), r.state == MemberState::Active);
+                    proptest::prop_assert!(r.inbox.is_none_or(|l| INBOXES.contains(&l.0)));
+                }
+            }
+        }
+    }
 }

@@ -314,7 +314,9 @@ mod tests {
 
     proptest::proptest! {
         #[test]
-        fn decoding_arbitrary_bytes_never_panics(bytes in proptest::collection::vec(0u8.., 0..256)) {
+        fn decoding_arbitrary_bytes_never_panics(
+            bytes in proptest::collection::vec(0u8.., 0..256)
+        ) {
             let _ = decode_any(&bytes);
         }
     }

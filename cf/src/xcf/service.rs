@@ -239,6 +239,8 @@ impl Xcf {
 }
 
 /// A member joined by [`Xcf::join`]: its events and messages, and the services it calls.
+/// It stays active until [`Member::leave`] or its system's failure; dropping the handle only
+/// stops its deliveries.
 #[derive(Debug)]
 pub struct Member {
     xcf: Xcf,
@@ -383,18 +385,25 @@ async fn dispatch(xcf: Weak<Inner>, mut events: Events, token: ConToken) {
         let Some(inner) = xcf.upgrade() else {
             return;
         };
-        let result = match event.event {
-            Event::ListTransition => inner.drain().await,
-            Event::FailedConnection { conname, .. } | Event::Disconnected { conname, .. } => {
-                match SysName::new(conname.as_str()) {
-                    Some(system) => inner.system_gone(&system).await,
-                    None => Ok(()),
+        match event.event {
+            Event::ListTransition => {
+                if let Err(e) = inner.drain().await {
+                    tracing::warn!(system = %inner.system, "XCF signal delivery failed: {e}");
                 }
             }
-            _ => Ok(()),
-        };
-        if let Err(e) = result {
-            tracing::warn!(system = %inner.system, "XCF event processing failed: {e}");
+            Event::FailedConnection { conname, .. } | Event::Disconnected { conname, .. } => {
+                // Cleanup waits for the serialization lock, perhaps held by a system that
+                // hangs until it is partitioned; signals keep flowing meanwhile.
+                if let Some(system) = SysName::new(conname.as_str()) {
+                    tokio::spawn(async move {
+                        if let Err(e) = inner.system_gone(&system).await {
+                            let me = &inner.system;
+                            tracing::warn!(system = %me, failed = %system, "XCF cleanup: {e}");
+                        }
+                    });
+                }
+            }
+            _ => {}
         }
     }
     // The CF link closed: the members can receive no more.
@@ -415,7 +424,8 @@ async fn update_status(xcf: Weak<Inner>, period: Duration) {
         match inner.status_update().await {
             Ok(()) => {}
             Err(Error::Xcf(XcfError::Fenced)) => {
-                tracing::warn!(system = %inner.system, "IXC220W XCF IS UNABLE TO CONTINUE: SYSTEM PARTITIONED");
+                let text = "IXC220W XCF IS UNABLE TO CONTINUE: SYSTEM PARTITIONED";
+                tracing::warn!(system = %inner.system, "{text}");
                 inner.partitioned.store(true, Ordering::Relaxed);
                 // The system is out of the sysplex: its members receive nothing more.
                 lock(&inner.local).clear();

@@ -353,6 +353,15 @@ async fn a_hung_system_is_partitioned_its_members_fail_and_its_requests_are_refu
         ]
     );
     assert!(!a.xcf.is_partitioned());
+    let systems: Vec<String> = a
+        .xcf
+        .systems()
+        .await
+        .unwrap()
+        .iter()
+        .map(|s| s.system.to_string())
+        .collect();
+    assert_eq!(systems, ["SYSA", "SYSB"], "the partitioned system is gone");
     drop(c.client);
     cf.stop().await;
 }
