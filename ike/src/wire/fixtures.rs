@@ -144,3 +144,22 @@ fn refuses_unknown_critical_payload() {
     );
     assert_eq!(err.notify_type(), NotifyType::UNSUPPORTED_CRITICAL_PAYLOAD);
 }
+
+#[test]
+fn parses_a_real_strongswan_sa_init_request_and_emits_it_unchanged() {
+    let m = parse_and_reemit(fixture!("strongswan_5.9.8_sa_init_request.bin"));
+    assert_eq!(
+        m.to_string(),
+        "IKE_SA_INIT request 0 [ SA KE No N(NAT_DETECTION_SOURCE_IP) \
+         N(NAT_DETECTION_DESTINATION_IP) N(IKEV2_FRAGMENTATION_SUPPORTED) \
+         N(SIGNATURE_HASH_ALGORITHMS) N(REDIRECT_SUPPORTED) ]"
+    );
+    let Payload::Sa(sa) = &m.payloads[0] else {
+        panic!("no SA")
+    };
+    assert_eq!(
+        sa.proposals[0].to_string(),
+        "#1 IKE ENCR:20/128 PRF:5 DH:31"
+    );
+    assert!(matches!(&m.payloads[1], Payload::Ke(ke) if ke.dh_group == 31 && ke.data.len() == 32));
+}

@@ -268,6 +268,8 @@ open_enum! {
         NON_FIRST_FRAGMENTS_ALSO = 16395,
         /// MOBIKE is supported (RFC 4555).
         MOBIKE_SUPPORTED = 16396,
+        /// The sender supports redirects (RFC 5685).
+        REDIRECT_SUPPORTED = 16406,
         /// IKE fragmentation is supported (RFC 7383).
         IKEV2_FRAGMENTATION_SUPPORTED = 16430,
         /// Signature hash algorithms supported (RFC 7427).
