@@ -48,6 +48,9 @@ struct Cli {
     /// The redis-server binary.
     #[arg(long, default_value = "redis-server")]
     redis_server: String,
+    /// Runtime worker threads of the benchmark's clients (both CF and redis).
+    #[arg(long, default_value_t = 1)]
+    threads: usize,
     /// Runtime worker threads of the child cfsrv.
     #[arg(long, default_value_t = 1)]
     cfsrv_threads: usize,
@@ -112,9 +115,21 @@ fn figures(tallies: Vec<Tally>, elapsed: Duration) -> Figures {
     }
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    let runtime = match cli.threads {
+        0 | 1 => tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?,
+        n => tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(n)
+            .enable_all()
+            .build()?,
+    };
+    runtime.block_on(bench(cli))
+}
+
+async fn bench(cli: Cli) -> anyhow::Result<()> {
     let dir = ScratchDir::new()?;
     let secret = Secret::new(SECRET)?;
     let phase = Duration::try_from_secs_f64(cli.secs).context("--secs")?;
