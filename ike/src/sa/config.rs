@@ -35,6 +35,11 @@ impl RetransmitPolicy {
     pub fn timeout(&self, attempt: u32) -> Duration {
         (0..attempt).fold(self.first_timeout, |t, _| t * 9 / 5)
     }
+
+    /// How long a request goes unanswered before the peer is declared dead.
+    pub fn give_up_after(&self) -> Duration {
+        (0..=self.tries).map(|n| self.timeout(n)).sum()
+    }
 }
 
 /// The configuration of one IKE SA and the CHILD SAs it negotiates.
@@ -83,7 +88,6 @@ mod tests {
         let policy = RetransmitPolicy::STRONGSWAN;
         assert_eq!(policy.timeout(0), Duration::from_secs(4));
         assert_eq!(policy.timeout(1), Duration::from_millis(7200));
-        let total: Duration = (0..=policy.tries).map(|n| policy.timeout(n)).sum();
-        assert_eq!(total.as_secs(), 165);
+        assert_eq!(policy.give_up_after().as_secs(), 165);
     }
 }

@@ -913,3 +913,35 @@ fn simultaneous_child_rekeys_leave_one_child_sa_on_each_side() {
     );
     assert_ne!(i[0].inbound_spi, old_i);
 }
+
+#[test]
+fn rekeyed_sa_closes_by_itself_when_the_peer_never_deletes_it() {
+    let mut pair = established_pair();
+    pair.r_events.clear();
+    pair.i.rekey_ike(pair.now, &mut pair.rng).unwrap();
+    // Deliver the rekey request and its response, then lose the initiator's delete.
+    let request = pair.i.drain_actions();
+    let Some(Action::SendDatagram { from, to, bytes }) = request.first() else {
+        panic!()
+    };
+    pair.deliver_to_responder(*from, *to, bytes);
+    let mut responder_actions = pair.r().drain_actions();
+    let new = responder_actions
+        .iter()
+        .position(|a| matches!(a, Action::IkeSaRekeyed { .. }));
+    let Some(Action::IkeSaRekeyed { new, .. }) = new.map(|i| responder_actions.remove(i)) else {
+        panic!("responder did not rekey");
+    };
+    let mut old = std::mem::replace(pair.r(), *new);
+    assert!(
+        old.children().is_empty(),
+        "CHILD SAs moved to the new IKE SA"
+    );
+    assert_eq!(pair.r().children().len(), 1);
+    let due = old.poll_timeout().unwrap();
+    assert_eq!(due - pair.now, RetransmitPolicy::STRONGSWAN.give_up_after());
+    old.handle_timeout(due, &mut pair.rng).unwrap();
+    let actions = old.drain_actions();
+    assert!(deletes(&actions).is_empty());
+    assert_eq!(closed(&actions), Some(&CloseReason::Rekeyed));
+}

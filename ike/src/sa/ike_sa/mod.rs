@@ -452,6 +452,9 @@ impl IkeSa {
         if let Some(o) = &self.outstanding {
             return Some(o.deadline);
         }
+        if matches!(self.state, State::Rekeyed(_)) {
+            return Some(self.last_heard + self.config.retransmit.give_up_after());
+        }
         if !matches!(self.state, State::Established(_)) {
             return None;
         }
@@ -467,8 +470,8 @@ impl IkeSa {
     }
 
     /// Retransmits an unanswered request with back-off, gives up on a dead peer, rekeys the
-    /// IKE SA and CHILD SAs when their rekey time comes, and starts liveness checks when the
-    /// peer has been quiet for the DPD interval.
+    /// IKE SA and CHILD SAs when their rekey time comes, starts liveness checks when the peer
+    /// has been quiet for the DPD interval, and closes a rekeyed SA the peer never deleted.
     pub fn handle_timeout<R: RngCore + CryptoRng>(
         &mut self,
         now: Instant,
@@ -486,6 +489,13 @@ impl IkeSa {
             o.deadline = now + self.config.retransmit.timeout(o.attempt);
             let datagram = o.datagram.clone();
             self.transmit(datagram);
+            return Ok(());
+        }
+        if matches!(self.state, State::Rekeyed(_))
+            && now >= self.last_heard + self.config.retransmit.give_up_after()
+        {
+            // The rekey's initiator never deleted this SA; its CHILD SAs live in the new one.
+            self.close(CloseReason::Rekeyed);
             return Ok(());
         }
         if !matches!(self.state, State::Established(_)) {
