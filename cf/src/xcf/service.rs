@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use futures::FutureExt;
 use tokio::sync::mpsc;
 use tokio::task::AbortHandle;
 
@@ -97,8 +98,12 @@ impl Xcf {
         }
         let now = now();
         let me = system.clone();
-        let system_leid = cf
-            .serialized(move |cf| async move { start_system(&cf, &me, &alive, now).await })
+        let (system_leid, events) = cf
+            .serialized(move |cf| async move {
+                let mut events = events;
+                let leid = start_system(&cf, &me, alive, &mut events, now).await?;
+                Ok((leid, events))
+            })
             .await?;
 
         let period = config
@@ -345,16 +350,33 @@ impl Member {
 }
 
 /// Under the serialization lock at connect: fails the members of systems that are gone and
-/// writes this system's record.
+/// writes this system's record. `alive` holds the systems connected when this one connected;
+/// systems that connected or went since are told on `events` before the CF answers the reads
+/// made here, so they are taken into account too.
 async fn start_system(
     cf: &XcfStructure,
     system: &SysName,
-    alive: &BTreeSet<SysName>,
+    mut alive: BTreeSet<SysName>,
+    events: &mut Events,
     now: Tod,
 ) -> Result<Leid, Error> {
     let records = cf.members().await?;
+    let systems = cf.systems().await?;
+    let token = cf.connection().token();
+    while let Some(Some(event)) = events.recv().now_or_never() {
+        match event.event {
+            _ if event.token != token => {}
+            Event::NewConnection { conname, .. } => alive.extend(SysName::new(conname.as_str())),
+            Event::FailedConnection { conname, .. } | Event::Disconnected { conname, .. } => {
+                if let Some(gone) = SysName::new(conname.as_str()) {
+                    alive.remove(&gone);
+                }
+            }
+            _ => {}
+        }
+    }
     let mut gone: BTreeSet<SysName> = records.iter().map(|(_, r)| r.system.clone()).collect();
-    gone.extend(cf.systems().await?.into_iter().map(|(_, r)| r.system));
+    gone.extend(systems.into_iter().map(|(_, r)| r.system));
     gone.retain(|s| !alive.contains(s) || s == system);
     for dead in &gone {
         fail_system(cf, dead, now).await?;

@@ -392,3 +392,36 @@ async fn members_joining_at_once_on_one_system_get_their_own_inboxes() {
     }
     cf.stop().await;
 }
+
+#[tokio::test]
+async fn systems_starting_at_once_do_not_fail_each_others_members() {
+    let (cf, _) = TestCf::in_memory().await;
+    for round in 0..3 {
+        // New system names each round: the CF may not have seen the last round's links close.
+        let names = ["A", "B", "C"].map(|s| format!("SYS{s}{round}"));
+        let (a, b, c) = tokio::join!(
+            start_system(&cf, &names[0]),
+            start_system(&cf, &names[1]),
+            start_system(&cf, &names[2])
+        );
+        let states: Vec<MemberState> = a
+            .xcf
+            .query(&ezbtcpcs())
+            .await
+            .unwrap()
+            .iter()
+            .map(|m| m.state)
+            .collect();
+        assert_eq!(states, [MemberState::Active; 3]);
+        for system in [a, b, c] {
+            system
+                .member
+                .leave()
+                .await
+                .unwrap_or_else(|e| panic!("{e}"));
+            drop(system.xcf);
+            drop(system.client);
+        }
+    }
+    cf.stop().await;
+}
