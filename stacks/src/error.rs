@@ -13,6 +13,12 @@ pub enum Error {
     /// A request to a running stack failed.
     #[error(transparent)]
     Stack(#[from] crate::stack::StackError),
+    /// The coupling facility or XCF failed.
+    #[error("CF: {0}")]
+    Cf(#[from] cf::Error),
+    /// A request to a stack's DVIPA service failed.
+    #[error(transparent)]
+    Dvipa(#[from] crate::dvipa::service::DvipaError),
     /// A PROFILE.TCPIP statement was rejected (the z/OS console message).
     #[error("{0}")]
     Profile(#[from] crate::profile::Message),

@@ -36,6 +36,11 @@ impl ForwardTable {
             .retain(|conn, to| !(*conn.local.ip() == addr && *to == xcf));
     }
 
+    /// Stops forwarding everything.
+    pub fn clear(&self) {
+        self.lock().clear();
+    }
+
     /// The number of connections forwarded.
     pub fn len(&self) -> usize {
         self.lock().len()

@@ -7,10 +7,12 @@
 //! - [`command`]: parsing `V TCPIP,procname,SYSPLEX,...`.
 //! - [`wire`]: the encoding of signals in XCF messages.
 //! - [`forward`]: the owner's packet stage for connections left on a Moving holder.
+//! - [`service`]: the async shell: XCF group membership and the stack's datapath.
 
 pub mod command;
 pub mod core;
 pub mod forward;
 pub mod messages;
 pub mod model;
+pub mod service;
 pub mod wire;

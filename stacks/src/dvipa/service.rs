@@ -1,0 +1,554 @@
+//! The async shell around the DVIPA manager: the stack's member of its XCF group (EZBTCPCS, or
+//! EZBTCPtt with GLOBALCONFIG XCFGRPID tt), the manager's events from XCF and the operator,
+//! and its actions carried out on the stack's datapath.
+//!
+//! ```text
+//!  XCF member ──events/messages──▶ ┌────── service task ──────┐ ──activate/release──▶ Stack
+//!  DvipaHandle ──commands─────────▶ │ DvipaManager (sans-IO)   │ ──forward table────▶ ForwardStage
+//!  ticker ─────────────────────────▶ └──────────────────────────┘ ──signals──▶ XCF peers
+//! ```
+//!
+//! The task owns the CF link: aborting it ([`DvipaHandle::abort`]) closes the link, and the
+//! other stacks see the member fail, as when a stack dies.
+
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use cf::client::Client;
+use cf::xcf::{GroupEventKind, GroupName, Member, MemberEvent, MemberName, MemberState, Xcf};
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+
+use super::command::{self, VaryCommand};
+use super::core::{Action, DvipaManager, Event, XcfLinkInfo};
+use super::forward::{ForwardStage, ForwardTable};
+use super::messages::ConsoleMessage;
+use super::model::{ActTime, ConnKey, DvipaConfig, StackId};
+use super::wire;
+use crate::Error;
+use crate::datapath::stage::StageSlot;
+use crate::netstat;
+use crate::profile::Profile;
+use crate::stack::StackHandle;
+use crate::stack::netstat::{ConnState, TcpState};
+
+/// Requests queued to the service.
+const REQUEST_QUEUE: usize = 16;
+
+/// What can go wrong in a request to the DVIPA service.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum DvipaError {
+    /// The service task has ended (the stack was killed or left for good).
+    #[error("the DVIPA service of {0} is not running")]
+    Gone(String),
+    /// The stack needs IPCONFIG DYNAMICXCF to take part in DVIPA movement.
+    #[error("{0} has no dynamic XCF link (IPCONFIG DYNAMICXCF)")]
+    NoDynamicXcf(String),
+}
+
+/// The wall clock the service stamps ActTime and reports with.
+pub type WallClock = Arc<dyn Fn() -> ActTime + Send + Sync>;
+
+/// The system's wall clock.
+pub fn system_clock() -> WallClock {
+    Arc::new(|| {
+        ActTime(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs()),
+        )
+    })
+}
+
+/// The XCF group of the TCP/IP stacks: EZBTCPCS, or EZBTCPtt with `GLOBALCONFIG XCFGRPID tt`
+/// (the VTAM suffix is not modelled, so vv stays CP).
+pub fn group_name(xcf_group_id: Option<u8>) -> String {
+    match xcf_group_id {
+        Some(tt) => format!("EZBTCP{tt:02}"),
+        None => "EZBTCPCS".to_owned(),
+    }
+}
+
+/// How to run the DVIPA service of one stack.
+#[derive(Clone)]
+pub struct DvipaServiceConfig {
+    /// The MVS system name (`SYS1`).
+    pub sysname: String,
+    /// The stack's profile (VIPADYNAMIC, GLOBALCONFIG XCFGRPID, the LAN interface name).
+    pub profile: Profile,
+    /// How often Moving DVIPAs and WHENIDLE takebacks are checked.
+    pub check_every: Duration,
+    /// The wall clock.
+    pub clock: WallClock,
+}
+
+impl std::fmt::Debug for DvipaServiceConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DvipaServiceConfig")
+            .field("sysname", &self.sysname)
+            .field("check_every", &self.check_every)
+            .finish_non_exhaustive()
+    }
+}
+
+impl DvipaServiceConfig {
+    /// The service of the stack on system `sysname` with profile `profile`, checking every
+    /// 100 ms, on the system clock.
+    pub fn new(sysname: &str, profile: Profile) -> Self {
+        Self {
+            sysname: sysname.to_owned(),
+            profile,
+            check_every: Duration::from_millis(100),
+            clock: system_clock(),
+        }
+    }
+}
+
+/// Which NETSTAT report.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Report {
+    /// NETSTAT HOME.
+    Home,
+    /// NETSTAT CONN.
+    Conn,
+    /// NETSTAT VIPADCFG.
+    VipaDcfg,
+    /// NETSTAT VIPADYN.
+    VipaDyn,
+}
+
+enum Request {
+    Command {
+        command: VaryCommand,
+        reply: oneshot::Sender<Vec<String>>,
+    },
+    Snapshot {
+        reply: oneshot::Sender<DvipaManager>,
+    },
+}
+
+/// A handle on a stack's running DVIPA service; dropping it ends the service.
+pub struct DvipaHandle {
+    id: StackId,
+    group: String,
+    stack: StackHandle,
+    profile: Profile,
+    clock: WallClock,
+    requests: mpsc::Sender<Request>,
+    console: Arc<Mutex<Vec<String>>>,
+    forwards: ForwardTable,
+    task: JoinHandle<()>,
+}
+
+impl std::fmt::Debug for DvipaHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DvipaHandle")
+            .field("id", &self.id)
+            .field("group", &self.group)
+            .finish_non_exhaustive()
+    }
+}
+
+impl std::fmt::Debug for Request {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Command { .. } => "Command",
+            Self::Snapshot { .. } => "Snapshot",
+        })
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Starts the DVIPA service of `stack` on the CF link `client` (whose system is the stack's):
+/// installs the forwarding stage, joins the XCF group and says Hello to the other stacks.
+pub async fn start(
+    client: Client,
+    stack: StackHandle,
+    config: DvipaServiceConfig,
+) -> Result<DvipaHandle, Error> {
+    let id = StackId::new(&config.sysname, stack.name());
+    let profile = config.profile;
+    let xcf_address = profile.ipconfig.dynamic_xcf.map(|x| x.address);
+    let (Some(address), Some(endpoint)) = (xcf_address, stack.xcf_endpoint()) else {
+        return Err(DvipaError::NoDynamicXcf(id.tcpname).into());
+    };
+    let link = XcfLinkInfo { address, endpoint };
+    let group = group_name(profile.global.xcf_group_id);
+    let group_name = GroupName::new(&group).map_err(cf::Error::from)?;
+    let member_name = MemberName::new(&id.member).map_err(cf::Error::from)?;
+    let forwards = ForwardTable::default();
+    stack
+        .install_stage(
+            StageSlot::Distributor,
+            Box::new(ForwardStage::new(forwards.clone())),
+        )
+        .await?;
+    let xcf = Xcf::connect(&client).await?;
+    let manager = DvipaManager::new(
+        id.clone(),
+        Some(link),
+        DvipaConfig::from_profile(&profile.vipa_dynamic),
+    );
+    let console = Arc::new(Mutex::new(Vec::new()));
+    let (requests, inbox) = mpsc::channel(REQUEST_QUEUE);
+    let mut shell = Shell {
+        _client: client,
+        xcf,
+        group: group_name,
+        member_name,
+        member: None,
+        manager,
+        stack: stack.clone(),
+        forwards: forwards.clone(),
+        console: console.clone(),
+        clock: config.clock.clone(),
+    };
+    shell.join().await?;
+    let task = tokio::spawn(shell.run(inbox, config.check_every));
+    Ok(DvipaHandle {
+        id,
+        group,
+        stack,
+        profile,
+        clock: config.clock,
+        requests,
+        console,
+        forwards,
+        task,
+    })
+}
+
+impl DvipaHandle {
+    /// The stack.
+    pub fn id(&self) -> &StackId {
+        &self.id
+    }
+
+    /// The XCF group the stack joins.
+    pub fn group(&self) -> &str {
+        &self.group
+    }
+
+    /// Runs an operator command line (`V TCPIP,TCPCS,SYSPLEX,DEACTIVATE,DVIPA=a`); returns
+    /// the console lines it produced (its response, and any takeover it caused here).
+    pub async fn vary(&self, line: &str) -> Result<Vec<String>, Error> {
+        let parsed = match command::parse(line) {
+            Ok(parsed) => parsed,
+            Err(error) => return Ok(vec![error.to_string()]),
+        };
+        if parsed
+            .procname
+            .as_ref()
+            .is_some_and(|p| *p != self.id.tcpname)
+        {
+            return Ok(vec![format!(
+                "EZZ0053I COMMAND VARY NOT PROCESSED: {} IS NOT THIS STACK ({})",
+                parsed.procname.unwrap_or_default(),
+                self.id.tcpname
+            )]);
+        }
+        self.command(parsed.command).await
+    }
+
+    /// Runs an operator command; returns the console lines it produced.
+    pub async fn command(&self, command: VaryCommand) -> Result<Vec<String>, Error> {
+        let (reply, answer) = oneshot::channel();
+        self.requests
+            .send(Request::Command { command, reply })
+            .await
+            .map_err(|_| self.gone())?;
+        Ok(answer.await.map_err(|_| self.gone())?)
+    }
+
+    fn gone(&self) -> DvipaError {
+        DvipaError::Gone(self.id.tcpname.clone())
+    }
+
+    /// A copy of the manager's state (for displays and checks).
+    pub async fn snapshot(&self) -> Result<DvipaManager, Error> {
+        let (reply, answer) = oneshot::channel();
+        self.requests
+            .send(Request::Snapshot { reply })
+            .await
+            .map_err(|_| self.gone())?;
+        Ok(answer.await.map_err(|_| self.gone())?)
+    }
+
+    /// Every console message the service wrote so far.
+    pub fn console(&self) -> Vec<String> {
+        lock(&self.console).clone()
+    }
+
+    /// The number of connections this stack forwards to Moving holders.
+    pub fn forwarded_connections(&self) -> usize {
+        self.forwards.len()
+    }
+
+    /// A NETSTAT report of this stack, stamped with the service's clock.
+    pub async fn netstat(&self, report: Report) -> Result<String, Error> {
+        let now = (self.clock)();
+        let name = &self.id.tcpname;
+        Ok(match report {
+            Report::Home => {
+                let link = self
+                    .profile
+                    .interfaces
+                    .first()
+                    .map_or("LAN", |i| i.name.as_str());
+                let book = self.stack.addresses().await?;
+                netstat::home::report(name, now, &netstat::home::home_list(&book, link))
+            }
+            Report::Conn => netstat::conn::report(name, now, &self.stack.connections().await?),
+            Report::VipaDcfg => {
+                let manager = self.snapshot().await?;
+                let view = netstat::vipadcfg::VipaDcfg {
+                    config: &self.profile.vipa_dynamic,
+                    deactivated: manager.deactivated(),
+                    joined: manager.is_joined(),
+                };
+                netstat::vipadcfg::report(name, now, view)
+            }
+            Report::VipaDyn => {
+                let manager = self.snapshot().await?;
+                netstat::vipadyn::report(name, now, manager.is_joined(), &manager.local())
+            }
+        })
+    }
+
+    /// `D TCPIP,tcpname,SYSPLEX,VIPADYN` from this stack.
+    pub async fn display_sysplex_vipadyn(&self) -> Result<String, Error> {
+        let manager = self.snapshot().await?;
+        Ok(netstat::vipadyn::sysplex_report(
+            &self.id.tcpname,
+            &self.id.sysname,
+            manager.is_joined(),
+            &manager.sysplex(),
+        ))
+    }
+
+    /// Ends the service at once, closing its CF link: the other stacks see it fail.
+    pub fn abort(&self) {
+        self.task.abort();
+    }
+
+    /// Whether the service task has ended.
+    pub fn is_finished(&self) -> bool {
+        self.task.is_finished()
+    }
+}
+
+impl Drop for DvipaHandle {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// The service task's state.
+struct Shell {
+    /// Kept so that the CF link lives as long as the task.
+    _client: Client,
+    xcf: Xcf,
+    group: GroupName,
+    member_name: MemberName,
+    member: Option<Member>,
+    manager: DvipaManager,
+    stack: StackHandle,
+    forwards: ForwardTable,
+    console: Arc<Mutex<Vec<String>>>,
+    clock: WallClock,
+}
+
+impl Shell {
+    async fn run(mut self, mut requests: mpsc::Receiver<Request>, check_every: Duration) {
+        let mut ticker = tokio::time::interval(check_every);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            let event = tokio::select! {
+                request = requests.recv() => match request {
+                    Some(Request::Command { command, reply }) => {
+                        let written = self.feed(Event::Command(command)).await;
+                        let _ = reply.send(written);
+                        continue;
+                    }
+                    Some(Request::Snapshot { reply }) => {
+                        let _ = reply.send(self.manager.clone());
+                        continue;
+                    }
+                    None => return,
+                },
+                event = next_member_event(&mut self.member) => match event {
+                    Some(event) => event,
+                    None => {
+                        tracing::warn!(member = %self.member_name, "XCF member stream ended");
+                        self.member = None;
+                        continue;
+                    }
+                },
+                _ = ticker.tick() => Event::Tick,
+            };
+            self.feed(event).await;
+        }
+    }
+
+    /// Joins the group, tells the manager, carries out what it says.
+    async fn join(&mut self) -> Result<(), Error> {
+        let member = self.xcf.join(&self.group, &self.member_name, b"").await?;
+        let peers = self
+            .xcf
+            .query(&self.group)
+            .await?
+            .into_iter()
+            .filter(|r| r.state == MemberState::Active && r.member != self.member_name)
+            .map(|r| r.member.to_string())
+            .collect();
+        self.member = Some(member);
+        self.write(ConsoleMessage::JoinedGroup {
+            tcpname: self.manager.id().tcpname.clone(),
+            group: self.group.to_string(),
+        });
+        self.feed(Event::Joined { peers }).await;
+        Ok(())
+    }
+
+    async fn connections(&self) -> Vec<ConnKey> {
+        let Ok(all) = self.stack.connections().await else {
+            return Vec::new();
+        };
+        all.into_iter()
+            .filter(|c| {
+                matches!(c.state, ConnState::Tcp(state) if !matches!(
+                    state,
+                    TcpState::Listen | TcpState::Closed | TcpState::TimeWait
+                ))
+            })
+            .map(|c| ConnKey {
+                local: c.local,
+                foreign: c.foreign,
+            })
+            .collect()
+    }
+
+    /// Runs one event through the manager and carries out its actions; returns the console
+    /// lines written meanwhile.
+    async fn feed(&mut self, event: Event) -> Vec<String> {
+        let connections = self.connections().await;
+        let now = (self.clock)();
+        let start = lock(&self.console).len();
+        for action in self.manager.handle(now, event, &connections) {
+            self.carry_out(action).await;
+        }
+        lock(&self.console)
+            .get(start..)
+            .map(<[String]>::to_vec)
+            .unwrap_or_default()
+    }
+
+    fn write(&self, message: ConsoleMessage) {
+        let line = message.to_string();
+        tracing::info!(stack = %self.manager.id().member, "{line}");
+        lock(&self.console).push(line);
+    }
+
+    async fn carry_out(&mut self, action: Action) {
+        let result: Result<(), Error> = match action {
+            Action::Activate { addr } => self.stack.activate_dvipa(addr).await,
+            Action::HoldForMoving { addr } => self.stack.hold_as_target(addr).await,
+            Action::Release { addr } => self.stack.deactivate_dvipa(addr).await.map(|_| ()),
+            Action::Forward {
+                xcf, connections, ..
+            } => {
+                self.forwards.add(xcf, &connections);
+                Ok(())
+            }
+            Action::StopForward { addr, xcf } => {
+                self.forwards.remove(addr, xcf);
+                Ok(())
+            }
+            Action::AddXcfPartner(link) => {
+                self.stack
+                    .add_xcf_partner(link.address, link.endpoint)
+                    .await
+            }
+            Action::Send { to, signal } => self.send(&to, &wire::encode(&signal)).await,
+            Action::Broadcast(signal) => self.broadcast(&wire::encode(&signal)).await,
+            Action::LeaveGroup => {
+                if let Some(member) = self.member.take()
+                    && let Err(error) = member.leave().await
+                {
+                    tracing::warn!(%error, "IXCLEAVE failed");
+                }
+                self.forwards.clear();
+                self.write(ConsoleMessage::LeftGroup {
+                    tcpname: self.manager.id().tcpname.clone(),
+                    group: self.group.to_string(),
+                });
+                Ok(())
+            }
+            Action::JoinGroup => Box::pin(self.join()).await,
+            Action::Console(message) => {
+                self.write(message);
+                Ok(())
+            }
+        };
+        if let Err(error) = result {
+            tracing::warn!(stack = %self.manager.id().member, %error, "DVIPA action failed");
+        }
+    }
+
+    async fn send(&self, to: &str, data: &[u8]) -> Result<(), Error> {
+        let Some(member) = &self.member else {
+            return Ok(());
+        };
+        let to = MemberName::new(to).map_err(cf::Error::from)?;
+        Ok(member.send(&to, data).await?)
+    }
+
+    async fn broadcast(&self, data: &[u8]) -> Result<(), Error> {
+        let Some(member) = &self.member else {
+            return Ok(());
+        };
+        let peers = self.xcf.query(&self.group).await?;
+        for peer in peers
+            .iter()
+            .filter(|r| r.state == MemberState::Active && r.member != self.member_name)
+        {
+            if let Err(error) = member.send(&peer.member, data).await {
+                tracing::debug!(%error, to = %peer.member, "XCF message not sent");
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The next event of the member as a manager event (messages that are not DVIPA signals and
+/// events the manager has no use for are skipped); None when the member stream ends.
+async fn next_member_event(member: &mut Option<Member>) -> Option<Event> {
+    let Some(member) = member else {
+        return std::future::pending().await;
+    };
+    loop {
+        match member.recv().await? {
+            MemberEvent::Group(event) => match event.kind {
+                GroupEventKind::Left | GroupEventKind::Failed => {
+                    return Some(Event::PeerGone {
+                        member: event.member.to_string(),
+                    });
+                }
+                GroupEventKind::Joined | GroupEventKind::UserStateChanged => {}
+            },
+            MemberEvent::Message(message) => match wire::decode(&message.data) {
+                Ok(signal) => {
+                    return Some(Event::Signal {
+                        from: message.from.to_string(),
+                        signal,
+                    });
+                }
+                Err(error) => tracing::debug!(%error, from = %message.from, "XCF message ignored"),
+            },
+        }
+    }
+}

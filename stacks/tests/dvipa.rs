@@ -1,0 +1,368 @@
+//! DVIPA takeover and takeback end to end, in process, no privileges: a CF served on loopback,
+//! three stacks from the fixture profiles (SYS1 owns 198.51.100.30 with VIPADEFINE MOVEABLE
+//! IMMEDIATE, SYS2 backs it up at rank 150, SYS3 at rank 50) and a remote host on an in-memory
+//! switch, with an echo server on every stack. Real time; every wait is a generous bound.
+
+use std::future::Future;
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use cf::auth::Secret;
+use cf::client::Client;
+use cf::store::MemoryStore;
+use smoltcp::wire::{EthernetAddress, Ipv4Cidr};
+use stacks::apps::echo::EchoServer;
+use stacks::dvipa::model::{ActTime, DvipaStatus};
+use stacks::dvipa::service::{self, DvipaHandle, DvipaServiceConfig, Report};
+use stacks::lan::switch::EthernetSwitch;
+use stacks::profile::{self, Profile};
+use stacks::stack::tcp::{Received, TcpReader, TcpStream, TcpWriter};
+use stacks::stack::{Stack, StackConfig, StackHandle, XcfConfig};
+use tokio::sync::oneshot;
+
+const DVIPA: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 30);
+const HOST: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 50);
+const PATIENCE: Duration = Duration::from_secs(10);
+/// The time every display is stamped with: 2026-11-22 07:55:24 UTC.
+const DISPLAY_TIME: ActTime = ActTime(1_795_334_124);
+
+fn secret() -> Secret {
+    Secret::new(*b"test-sysplex-secret-0001").unwrap()
+}
+
+/// A CF on a loopback port, stopped when dropped.
+struct TestCf {
+    addr: SocketAddr,
+    _stop: oneshot::Sender<()>,
+}
+
+async fn start_cf() -> TestCf {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let mut config = cf::server::Config::new(secret());
+    config.interval = Duration::from_secs(60);
+    let (stop, stopped) = oneshot::channel::<()>();
+    tokio::spawn(cf::server::run(
+        listener,
+        Arc::new(MemoryStore::new()),
+        config,
+        async {
+            let _ = stopped.await;
+        },
+    ));
+    TestCf { addr, _stop: stop }
+}
+
+fn fixture(name: &str) -> Profile {
+    let path = format!("{}/../fixtures/profiles/{name}", env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(&path).unwrap();
+    profile::parse(name, &text).into_strict().unwrap()
+}
+
+/// One emulated LPAR: its stack, its echo server and its DVIPA service.
+struct Lpar {
+    stack: StackHandle,
+    dvipa: DvipaHandle,
+    _echo: EchoServer,
+}
+
+async fn start_lpar(cf: &TestCf, switch: &EthernetSwitch, sysname: &str, file: &str) -> Lpar {
+    let profile = fixture(file);
+    let (addr, len) = match profile.interfaces[0].address {
+        Some((std::net::IpAddr::V4(addr), len)) => (addr, len),
+        other => panic!("no IPv4 interface address: {other:?}"),
+    };
+    let last = addr.octets()[3];
+    let mac = EthernetAddress([0x02, 0x00, 0x5e, 0x00, 0x00, last]);
+    let mut config = StackConfig::new("TCPCS", mac, vec![Ipv4Cidr::new(addr, len)]);
+    config.seed = u64::from(last);
+    config.xcf = profile.ipconfig.dynamic_xcf.map(|x| XcfConfig {
+        address: x.address,
+        bind: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
+    });
+    let (stack, _task) = Stack::spawn(config, Box::new(switch.port())).unwrap();
+    let echo = EchoServer::start(&stack, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 7))
+        .await
+        .unwrap();
+    let client = Client::connect(cf.addr, &secret(), sysname, "TCPCS")
+        .await
+        .unwrap();
+    let mut service_config = DvipaServiceConfig::new(sysname, profile);
+    service_config.clock = Arc::new(|| DISPLAY_TIME);
+    service_config.check_every = Duration::from_millis(50);
+    let dvipa = service::start(client, stack.clone(), service_config)
+        .await
+        .unwrap();
+    Lpar {
+        stack,
+        dvipa,
+        _echo: echo,
+    }
+}
+
+impl Lpar {
+    /// Kills the LPAR's stack: the stack stops and its CF link drops.
+    async fn kill(self) {
+        self.dvipa.abort();
+        self.stack.shutdown().await;
+    }
+
+    async fn status(&self) -> Option<DvipaStatus> {
+        let manager = self.dvipa.snapshot().await.unwrap();
+        manager
+            .local()
+            .iter()
+            .find(|l| l.addr == DVIPA)
+            .map(|l| l.status)
+    }
+
+    async fn owner(&self) -> Option<String> {
+        let manager = self.dvipa.snapshot().await.unwrap();
+        manager.owner_of(DVIPA).map(|id| id.sysname)
+    }
+}
+
+fn host(switch: &EthernetSwitch) -> StackHandle {
+    let mut config = StackConfig::new(
+        "HOST",
+        EthernetAddress([0x02, 0x00, 0x5e, 0x00, 0x00, 0x32]),
+        // The DVIPA subnet is on-link for the host (as for a router on the LAN), so it follows
+        // the owners' gratuitous ARPs for the DVIPA; it connects from its LAN address, which
+        // the stacks reach directly.
+        vec![
+            Ipv4Cidr::new(HOST, 24),
+            Ipv4Cidr::new(Ipv4Addr::new(198, 51, 100, 250), 24),
+        ],
+    );
+    config.seed = 50;
+    Stack::spawn(config, Box::new(switch.port())).unwrap().0
+}
+
+/// Waits until `check` holds; panics after the patience bound.
+async fn until<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let waited = tokio::time::timeout(PATIENCE, async {
+        while !check().await {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+    assert!(waited.is_ok(), "gave up waiting until {what}");
+}
+
+struct Echo {
+    reader: TcpReader,
+    writer: TcpWriter,
+    local: SocketAddrV4,
+}
+
+async fn connect(host: &StackHandle) -> Echo {
+    let stream: TcpStream = tokio::time::timeout(
+        PATIENCE,
+        host.connect_from("CLIENT", HOST, SocketAddrV4::new(DVIPA, 7)),
+    )
+    .await
+    .unwrap_or_else(|_| panic!("no connection in time; host: {:?}", host.name()))
+    .expect("connects");
+    let local = stream.local;
+    let (reader, writer) = stream.split();
+    Echo {
+        reader,
+        writer,
+        local,
+    }
+}
+
+impl Echo {
+    async fn round_trip(&mut self, payload: &'static [u8]) {
+        self.writer.send(Bytes::from_static(payload)).await.unwrap();
+        let mut back = Vec::new();
+        while back.len() < payload.len() {
+            match tokio::time::timeout(PATIENCE, self.reader.recv()).await {
+                Ok(Received::Data(data)) => back.extend_from_slice(&data),
+                other => panic!("echo ended early: {other:?}"),
+            }
+        }
+        assert_eq!(back, payload);
+    }
+
+    async fn close(self) {
+        let Echo {
+            mut reader, writer, ..
+        } = self;
+        drop(writer);
+        loop {
+            match tokio::time::timeout(PATIENCE, reader.recv()).await {
+                Ok(Received::Data(_)) => {}
+                Ok(Received::Closed) => return,
+                other => panic!("close ended badly: {other:?}"),
+            }
+        }
+    }
+}
+
+/// Compares a display with its golden file in fixtures/displays (rewritten when
+/// UPDATE_GOLDEN is set).
+fn golden(name: &str, actual: &str) {
+    let path = format!("{}/../fixtures/displays/{name}", env!("CARGO_MANIFEST_DIR"));
+    if std::env::var_os("UPDATE_GOLDEN").is_some() {
+        std::fs::write(&path, actual).unwrap();
+        return;
+    }
+    let expected = std::fs::read_to_string(&path).unwrap_or_default();
+    assert_eq!(actual, expected, "display differs from {path}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn owner_failure_takeover_immediate_takeback_and_operator_moves() {
+    let cf = start_cf().await;
+    let switch = EthernetSwitch::new();
+    let host = host(&switch);
+    let sys1 = start_lpar(&cf, &switch, "SYS1", "dvipa-owner.tcpip").await;
+    let sys2 = start_lpar(&cf, &switch, "SYS2", "dvipa-backup1.tcpip").await;
+    let sys3 = start_lpar(&cf, &switch, "SYS3", "dvipa-backup2.tcpip").await;
+    assert_eq!(sys1.dvipa.group(), "EZBTCP22");
+    until("SYS1 owns the DVIPA everywhere", || async {
+        sys1.status().await == Some(DvipaStatus::Active)
+            && sys2.owner().await.as_deref() == Some("SYS1")
+            && sys3.owner().await.as_deref() == Some("SYS1")
+    })
+    .await;
+    golden(
+        "sys1-home.txt",
+        &sys1.dvipa.netstat(Report::Home).await.unwrap(),
+    );
+    golden(
+        "sys1-vipadcfg.txt",
+        &sys1.dvipa.netstat(Report::VipaDcfg).await.unwrap(),
+    );
+    golden(
+        "sys2-vipadyn-backup.txt",
+        &sys2.dvipa.netstat(Report::VipaDyn).await.unwrap(),
+    );
+
+    // The host talks to the echo server on the DVIPA, which SYS1 serves.
+    let mut first = connect(&host).await;
+    first.round_trip(b"before the failure").await;
+
+    // SYS1 dies: SYS2 (rank 150) takes the DVIPA over, SYS3 learns the new owner.
+    sys1.kill().await;
+    until("SYS2 took the DVIPA over", || async {
+        sys2.status().await == Some(DvipaStatus::Active)
+            && sys3.owner().await.as_deref() == Some("SYS2")
+    })
+    .await;
+    assert_eq!(sys3.status().await, Some(DvipaStatus::Backup));
+    assert!(
+        sys2.dvipa
+            .console()
+            .contains(&"EZZ8301I VIPA 198.51.100.30 TAKEN OVER FROM TCPCS ON SYS1".to_owned()),
+        "{:?}",
+        sys2.dvipa.console()
+    );
+    golden(
+        "sys3-sysplex-vipadyn-after-takeover.txt",
+        &sys3.dvipa.display_sysplex_vipadyn().await.unwrap(),
+    );
+    drop(first);
+
+    // The host reconnects: SYS2 answers now.
+    let mut second = connect(&host).await;
+    second.round_trip(b"after the takeover").await;
+    let on_sys2 = sys2.stack.connections().await.unwrap();
+    assert!(on_sys2.iter().any(|c| c.foreign == second.local));
+
+    // SYS1 comes back: MOVEABLE IMMEDIATE takes the DVIPA back at once; SYS2 keeps the open
+    // connection in Moving and SYS1 forwards its packets over dynamic XCF.
+    let sys1 = start_lpar(&cf, &switch, "SYS1", "dvipa-owner.tcpip").await;
+    until("SYS1 took the DVIPA back and SYS2 is Moving", || async {
+        sys1.status().await == Some(DvipaStatus::Active)
+            && sys2.status().await == Some(DvipaStatus::Moving)
+            && sys3.owner().await.as_deref() == Some("SYS1")
+    })
+    .await;
+    assert_eq!(sys1.dvipa.forwarded_connections(), 1);
+    assert!(
+        sys1.dvipa
+            .console()
+            .contains(&"EZZ8302I VIPA 198.51.100.30 TAKEN FROM TCPCS ON SYS2".to_owned())
+    );
+    assert!(
+        sys2.dvipa
+            .console()
+            .contains(&"EZZ8303I VIPA 198.51.100.30 GIVEN TO TCPCS ON SYS1".to_owned())
+    );
+    golden(
+        "sys2-vipadyn-moving.txt",
+        &sys2.dvipa.netstat(Report::VipaDyn).await.unwrap(),
+    );
+    // The old connection still works (through SYS1 and XCF to SYS2), a new one goes to SYS1.
+    second.round_trip(b"through the new owner").await;
+    let mut third = connect(&host).await;
+    third.round_trip(b"new connection").await;
+    let on_sys1 = sys1.stack.connections().await.unwrap();
+    assert!(on_sys1.iter().any(|c| c.foreign == third.local));
+
+    // The old connection closes: SYS2 drops the DVIPA and SYS1 stops forwarding.
+    second.close().await;
+    until("SYS2 is Backup again", || async {
+        sys2.status().await == Some(DvipaStatus::Backup) && sys1.dvipa.forwarded_connections() == 0
+    })
+    .await;
+    assert!(
+        !sys2
+            .stack
+            .addresses()
+            .await
+            .unwrap()
+            .dvipas()
+            .any(|(addr, _)| addr == DVIPA)
+    );
+    third.close().await;
+
+    // Planned move: DEACTIVATE on SYS1 gives the DVIPA to SYS2, REACTIVATE takes it back.
+    let response = sys1
+        .dvipa
+        .vary("V TCPIP,TCPCS,SYSPLEX,DEACTIVATE,DVIPA=198.51.100.30")
+        .await
+        .unwrap();
+    assert_eq!(
+        response,
+        vec!["EZD1197I THE VARY TCPIP,,SYSPLEX,DEACTIVATE,DVIPA COMMAND COMPLETED SUCCESSFULLY"]
+    );
+    until("SYS2 holds the deactivated DVIPA", || async {
+        sys2.status().await == Some(DvipaStatus::Active)
+            && sys3.owner().await.as_deref() == Some("SYS2")
+    })
+    .await;
+    golden(
+        "sys1-vipadcfg-deactivated.txt",
+        &sys1.dvipa.netstat(Report::VipaDcfg).await.unwrap(),
+    );
+    let mut fourth = connect(&host).await;
+    fourth.round_trip(b"after deactivate").await;
+    fourth.close().await;
+    let response = sys1
+        .dvipa
+        .vary("V TCPIP,TCPCS,SYSPLEX,REACTIVATE,DVIPA=198.51.100.30")
+        .await
+        .unwrap();
+    assert_eq!(
+        response,
+        vec!["EZD1197I THE VARY TCPIP,,SYSPLEX,REACTIVATE,DVIPA COMMAND COMPLETED SUCCESSFULLY"]
+    );
+    until("SYS1 holds the DVIPA again", || async {
+        sys1.status().await == Some(DvipaStatus::Active)
+            && sys2.status().await == Some(DvipaStatus::Backup)
+            && sys3.owner().await.as_deref() == Some("SYS1")
+    })
+    .await;
+    let mut fifth = connect(&host).await;
+    fifth.round_trip(b"after reactivate").await;
+    fifth.close().await;
+}
