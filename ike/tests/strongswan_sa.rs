@@ -1,5 +1,6 @@
 //! Interop of `ike::sa` with a real strongSwan 5.9.8 (kernel-libipsec) peer, run by the lab tool
-//! `/work/shared/labs/swan-peer` in network namespaces this test creates and removes.
+//! `swan-peer` (in `shared/labs/` beside the repository) in network namespaces this test creates
+//! and removes.
 //!
 //! Our IKE SA first initiates to strongSwan (IKE_SA_INIT on 500, IKE_AUTH on 4500 with the
 //! non-ESP marker, PSK, AES-GCM-16 + x25519, one CHILD SA), checks that strongSwan lists the
@@ -23,9 +24,13 @@ const INNER: &str = "IKE_SA_INTEROP_ROLE";
 const US: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);
 const SWAN: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 2);
 const PSK: &str = "zsysplex-interop-secret";
-const SWAN_PEER: &str = "/work/shared/labs/swan-peer";
 const CHARON: &str = "/usr/lib/ipsec/charon";
 const TEST_NAME: &str = "our_ike_sa_interoperates_with_strongswan";
+
+/// The lab tool `swan-peer`, found from the crate's directory: `<repo>/../shared/labs/swan-peer`.
+fn swan_peer() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/labs/swan-peer")
+}
 
 fn host(addr: Ipv4Addr) -> Ipv4Range {
     Ipv4Range {
@@ -286,7 +291,7 @@ impl Lab {
     }
 
     fn swan(&self, args: &[&str]) -> String {
-        run(Command::new(SWAN_PEER)
+        run(Command::new(swan_peer())
             .args(args)
             .env("SWAN_LAB_DIR", &self.dir))
     }
@@ -318,7 +323,7 @@ impl Lab {
 
 impl Drop for Lab {
     fn drop(&mut self) {
-        let _ = Command::new(SWAN_PEER)
+        let _ = Command::new(swan_peer())
             .args(["down", "swan"])
             .env("SWAN_LAB_DIR", &self.dir)
             .output();
@@ -343,9 +348,16 @@ fn our_ike_sa_interoperates_with_strongswan() {
         .arg("-u")
         .output()
         .is_ok_and(|o| o.stdout.starts_with(b"0\n"));
-    let tools = Path::new(CHARON).exists() && Path::new(SWAN_PEER).exists();
-    if !root || !tools {
-        eprintln!("skipped: needs root, {CHARON} and {SWAN_PEER} (strongSwan 5.9 interop)");
+    let swan_peer = swan_peer();
+    if !swan_peer.exists() {
+        eprintln!(
+            "skipped: the lab tool {} is absent (shared/labs/ must sit beside the repository)",
+            swan_peer.display()
+        );
+        return;
+    }
+    if !root || !Path::new(CHARON).exists() {
+        eprintln!("skipped: needs root and {CHARON} (strongSwan 5.9 interop)");
         return;
     }
     let lab = Lab::up();
