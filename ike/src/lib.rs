@@ -4,6 +4,7 @@
 //! injected, so exchanges are reproducible in tests.
 
 pub mod crypto;
+pub mod daemon;
 mod error;
 pub mod policy;
 pub mod sa;

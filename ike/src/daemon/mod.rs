@@ -1,0 +1,22 @@
+//! The IKE daemon of one stack (z/OS IKED): many IKE SAs, their timers and cookies, and the
+//! PF_KEY-like messages that tell the stack which CHILD SAs and dynamic filters to install.
+//!
+//! ```text
+//!  stack ──DaemonInput (datagram on 500/4500, initiate, delete, query)──▶ IkeDaemon (sans-IO)
+//!  stack ◀──ToStack (send datagram, install/delete CHILD SA + filter, tunnel up/down)───┘
+//!                     shell::run drives it on a tokio task with the real clock
+//! ```
+//!
+//! The core is sans-IO: time and randomness are passed in, so tests are reproducible. Tunnels
+//! get z/OS IDs: `Kn` for IKE (phase 1) SAs and `Yn` for CHILD (phase 2) SAs, each with a
+//! generation that grows by one at every rekey.
+
+mod core;
+mod message;
+mod peer;
+pub mod shell;
+
+pub use core::{DaemonStats, IkeDaemon, IkeTunnelView};
+pub use message::{DaemonInput, DynamicTunnel, ToStack};
+pub use peer::{ActivationMethod, Peer};
+pub use shell::{DaemonHandle, DaemonState};

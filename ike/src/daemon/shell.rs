@@ -1,0 +1,96 @@
+//! The thin tokio shell around [`IkeDaemon`]: inputs from a channel, messages for the stack to
+//! another, the timers on tokio's clock (so tests may pause it), and a watch of the tunnels
+//! and restart records for displays and SWSA.
+
+use std::time::Instant;
+
+use rand::{CryptoRng, RngCore};
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
+
+use super::core::{DaemonStats, IkeDaemon, IkeTunnelView};
+use super::message::{DaemonInput, ToStack};
+use crate::swsa::RestartRecord;
+
+/// What the shell publishes after every step.
+#[derive(Debug, Clone, Default)]
+pub struct DaemonState {
+    /// The IKE tunnels (`ipsec -k display`).
+    pub ike_tunnels: Vec<IkeTunnelView>,
+    /// The SWSA restart record of every established IKE SA, with its `Kn` number.
+    pub restart_records: Vec<(u32, RestartRecord)>,
+    /// The counters.
+    pub stats: DaemonStats,
+}
+
+/// The stack's side of a running daemon.
+#[derive(Debug)]
+pub struct DaemonHandle {
+    /// Datagrams and commands for the daemon.
+    pub input: mpsc::Sender<DaemonInput>,
+    /// Messages from the daemon.
+    pub output: mpsc::Receiver<ToStack>,
+    /// The latest published state.
+    pub state: watch::Receiver<DaemonState>,
+    /// The daemon's task; it ends when `input` is dropped.
+    pub task: JoinHandle<()>,
+}
+
+/// Inputs and outputs queued each way.
+const QUEUE: usize = 256;
+
+/// Spawns `daemon` on a tokio task (inside a runtime) and starts its autoactivated tunnels.
+pub fn spawn<R>(daemon: IkeDaemon<R>) -> DaemonHandle
+where
+    R: RngCore + CryptoRng + Send + 'static,
+{
+    let (input, input_rx) = mpsc::channel(QUEUE);
+    let (output_tx, output) = mpsc::channel(QUEUE);
+    let (state_tx, state) = watch::channel(DaemonState::default());
+    let task = tokio::spawn(run(daemon, input_rx, output_tx, state_tx));
+    DaemonHandle {
+        input,
+        output,
+        state,
+        task,
+    }
+}
+
+fn now() -> Instant {
+    tokio::time::Instant::now().into_std()
+}
+
+async fn run<R: RngCore + CryptoRng>(
+    mut daemon: IkeDaemon<R>,
+    mut input: mpsc::Receiver<DaemonInput>,
+    output: mpsc::Sender<ToStack>,
+    state: watch::Sender<DaemonState>,
+) {
+    daemon.start(now());
+    loop {
+        for message in daemon.drain() {
+            if output.send(message).await.is_err() {
+                return;
+            }
+        }
+        state.send_replace(DaemonState {
+            ike_tunnels: daemon.ike_tunnels(),
+            restart_records: daemon.restart_records(),
+            stats: daemon.stats(),
+        });
+        let deadline = daemon.poll_timeout();
+        let sleep = async {
+            match deadline {
+                Some(at) => tokio::time::sleep_until(at.into()).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            received = input.recv() => match received {
+                Some(message) => daemon.handle(now(), message),
+                None => return,
+            },
+            () = sleep => daemon.handle_timeout(now()),
+        }
+    }
+}
