@@ -133,6 +133,27 @@ pub(crate) fn plan_leave(
     })
 }
 
+/// IXCQUIES: the member stays defined as Quiesced without an inbox (it sends and receives no
+/// more), its inbox is emptied, and every other active member is told.
+pub(crate) fn plan_quiesce(
+    records: &[Stored],
+    group: &GroupName,
+    member: &MemberName,
+    token: MemberToken,
+    now: Tod,
+) -> Result<Plan, XcfError> {
+    let (leid, record) = find_active(records, group, member, token)?;
+    let mut quiesced = record.clone();
+    quiesced.state = MemberState::Quiesced;
+    quiesced.inbox = None;
+    quiesced.changed_at = now;
+    Ok(Plan {
+        purge: record.inbox.into_iter().collect(),
+        deliveries: tell_others(records, &quiesced, GroupEventKind::Quiesced, now),
+        changes: vec![RecordChange::Replace(*leid, quiesced)],
+    })
+}
+
 /// IXCSETUS: the member's new user state, and a GEUSTATE event for every other active member.
 pub(crate) fn plan_user_state(
     records: &[Stored],
@@ -443,6 +464,29 @@ mod tests {
     }
 
     #[test]
+    fn a_quiesced_member_keeps_its_name_but_loses_its_inbox() {
+        let mut records = three_members();
+        let (leid, a) = records[0].clone();
+        let plan = plan_quiesce(&records, &a.group, &a.member, a.token, Tod(4)).unwrap();
+        assert_eq!(plan.purge, [ListNumber(2)]);
+        assert_eq!(
+            event_kinds(&plan),
+            [
+                (3, GroupEventKind::Quiesced, "SYSATCPCS".into()),
+                (4, GroupEventKind::Quiesced, "SYSATCPCS".into())
+            ]
+        );
+        apply(&mut records, &plan, 0);
+        assert_eq!(records[0].0, leid);
+        assert_eq!(records[0].1.state, MemberState::Quiesced);
+        assert!(active_member(&records, &a.group, &a.member).is_err());
+        assert!(plan_user_state(&records, &a.group, &a.member, a.token, vec![], Tod(5)).is_err());
+        let (_, inbox) =
+            plan_join(&records, join("SYSATCPCS", "SYSA", 9), INBOXES, Tod(6)).unwrap();
+        assert_eq!(inbox, ListNumber(2));
+    }
+
+    #[test]
     fn a_failed_member_can_join_again_in_place() {
         let mut records = three_members();
         let sysc = SysName::new("SYSC").unwrap();
@@ -472,6 +516,7 @@ mod tests {
     enum Op {
         Join(usize, usize),
         Leave(usize),
+        Quiesce(usize),
         SetUserState(usize, u8),
         FailSystem(usize),
     }
@@ -481,6 +526,7 @@ mod tests {
         prop_oneof![
             (0..6usize, 0..3usize).prop_map(|(m, s)| Op::Join(m, s)),
             (0..6usize).prop_map(Op::Leave),
+            (0..6usize).prop_map(Op::Quiesce),
             (0..6usize, any::<u8>()).prop_map(|(m, u)| Op::SetUserState(m, u)),
             (0..3usize).prop_map(Op::FailSystem),
         ]
@@ -544,7 +590,7 @@ mod tests {
                         let expected = vec![expected_inboxes(&records, &group, &member, None)];
                         (plan, expected)
                     }
-                    Op::Leave(m) | Op::SetUserState(m, _) => {
+                    Op::Leave(m) | Op::Quiesce(m) | Op::SetUserState(m, _) => {
                         let user_state = match op {
                             Op::SetUserState(_, u) => vec![u],
                             _ => vec![],
@@ -553,6 +599,7 @@ mod tests {
                         let token = tokens.get(&m).copied().unwrap_or(MemberToken::new(0, 0));
                         let planned = match op {
                             Op::Leave(_) => plan_leave(&records, &group, &member, token, now),
+                            Op::Quiesce(_) => plan_quiesce(&records, &group, &member, token, now),
                             _ => {
                                 plan_user_state(&records, &group, &member, token, user_state, now)
                             }

@@ -7,7 +7,7 @@
 //! ```text
 //!  list 0         systems: one entry per system, its last status update (heartbeat)
 //!  list 1         members: one entry per member of every group, keyed by group name
-//!                 (state Active or Failed, user state, member token, system, join time)
+//!                 (Active, Quiesced or Failed, user state, member token, system, join time)
 //!  lists 2..514   inboxes: one per active member; group events and messages, FIFO
 //!  lock 0         XCF serialization: held while a join, leave, user state change or
 //!                 failure cleanup reads the members and writes the events
@@ -36,7 +36,7 @@
 //! ([`crate::server::ZOS_DEFAULT_INTERVAL`]); labs use a few seconds
 //! ([`crate::server::LAB_DEFAULT_INTERVAL`], 3 s) so a hung stack is partitioned quickly.
 //!
-//! Not modelled: Created and Quiesced member states (IXCCREAT, IXCQUIES), member status
+//! Not modelled: the Created member state (IXCCREAT) and IXCDELET, member status
 //! monitoring (status exits, GEMSUMSE), responses to messages (CANREPLY), messages over 61 KB.
 
 mod cfops;

@@ -48,6 +48,9 @@ impl fmt::Display for MemberToken {
 pub enum MemberState {
     /// Joined (IXCJOIN): can send, receive and be monitored.
     Active,
+    /// Quiesced (IXCQUIES): still defined but no longer sending or receiving; the name stays
+    /// taken until the member joins again.
+    Quiesced,
     /// Ended without leaving: its system failed or was partitioned. The name stays taken
     /// until the member joins again.
     Failed,
@@ -60,6 +63,7 @@ impl MemberState {
     pub fn display_word(self) -> &'static str {
         match self {
             Self::Active => "ACTIVE",
+            Self::Quiesced => "QUIESCED",
             Self::Failed => "FAILED",
             Self::NotDefined => "NOT-DEFINED",
         }
@@ -79,7 +83,7 @@ pub struct MemberRecord {
     pub jobname: String,
     /// Its member token.
     pub token: MemberToken,
-    /// Active or Failed.
+    /// Active, Quiesced or Failed.
     pub state: MemberState,
     /// Its user state (IXCSETUS), at most [`MAX_USER_STATE`] bytes.
     pub user_state: Vec<u8>,
@@ -109,6 +113,8 @@ pub enum GroupEventKind {
     Joined,
     /// The member left (GEMSTATE, new state Not-defined).
     Left,
+    /// The member quiesced (GEMSTATE, new state Quiesced).
+    Quiesced,
     /// The member failed (GEMSTATE, new state Failed): its system failed or was partitioned.
     Failed,
     /// The member changed its user state (GEUSTATE).
@@ -149,9 +155,10 @@ impl GroupEvent {
     pub fn code(&self) -> u8 {
         match self.kind {
             GroupEventKind::UserStateChanged => codes::GEUSTATE,
-            GroupEventKind::Joined | GroupEventKind::Left | GroupEventKind::Failed => {
-                codes::GEMSTATE
-            }
+            GroupEventKind::Joined
+            | GroupEventKind::Left
+            | GroupEventKind::Quiesced
+            | GroupEventKind::Failed => codes::GEMSTATE,
         }
     }
 }

@@ -330,6 +330,24 @@ impl Member {
             .await
     }
 
+    /// IXCQUIES: the member quiesces: it stays defined (Quiesced) but sends and receives no
+    /// more; every other active member gets a GEMSTATE event. It can join again later.
+    pub async fn quiesce(self) -> Result<(), Error> {
+        let (group, name, token, inbox) = (self.group, self.name, self.token, self.inbox);
+        let inner = Arc::clone(&self.xcf.inner);
+        self.xcf
+            .inner
+            .cf
+            .serialized(move |cf| async move {
+                let records = cf.members().await?;
+                let plan = group::plan_quiesce(&records, &group, &name, token, now())?;
+                cf.carry_out(&plan).await?;
+                lock(&inner.local).remove(&inbox);
+                cf.monitor(inbox, false).await
+            })
+            .await
+    }
+
     /// IXCLEAVE: the member leaves the group (Not-defined); every other active member gets a
     /// Left event (GEMSTATE). Its event stream ends.
     pub async fn leave(self) -> Result<(), Error> {

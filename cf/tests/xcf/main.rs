@@ -243,6 +243,26 @@ async fn a_member_that_leaves_is_not_defined_for_the_others() {
     // The name is free again.
     let again = b.xcf.join(&ezbtcpcs(), &member_name("SYSB"), b"").await;
     assert!(again.is_ok());
+    next_group_event(&mut a.member).await; // SYSBTCPCS joined again
+
+    // IXCQUIES: SYSC's member stays defined but can no longer be sent to.
+    c.member.quiesce().await.unwrap();
+    let event = next_group_event(&mut a.member).await;
+    assert_eq!(
+        summary(&event),
+        (
+            GroupEventKind::Quiesced,
+            "SYSCTCPCS".into(),
+            MemberState::Quiesced
+        )
+    );
+    let quiesced = a.member.send(&member_name("SYSC"), b"hello").await;
+    assert!(matches!(
+        quiesced,
+        Err(cf::Error::Xcf(XcfError::NotActive { .. }))
+    ));
+    let members = a.xcf.query(&ezbtcpcs()).await.unwrap();
+    assert_eq!(members[2].state, MemberState::Quiesced);
     drop(b.client);
     cf.stop().await;
 }
