@@ -69,7 +69,26 @@ struct Lpar {
 }
 
 async fn start_lpar(cf: &TestCf, switch: &EthernetSwitch, sysname: &str, file: &str) -> Lpar {
-    let profile = fixture(file);
+    start_lpar_with(cf, switch, sysname, fixture(file)).await
+}
+
+/// A small inline profile: LAN address 192.0.2.2n, XCF address 203.0.113.1n, and the given
+/// VIPADYNAMIC statements.
+fn inline_profile(n: u8, vipadynamic: &str) -> Profile {
+    let text = format!(
+        "IPCONFIG DYNAMICXCF 203.0.113.1{n} 255.255.255.0 2\n\
+         INTERFACE OSAQDIO1 DEFINE IPAQENET PORTNAME OSAPRT1 IPADDR 192.0.2.2{n}/24\n\
+         VIPADYNAMIC\n{vipadynamic}\nENDVIPADYNAMIC\n"
+    );
+    profile::parse("inline", &text).into_strict().unwrap()
+}
+
+async fn start_lpar_with(
+    cf: &TestCf,
+    switch: &EthernetSwitch,
+    sysname: &str,
+    profile: Profile,
+) -> Lpar {
     let (addr, len) = match profile.interfaces[0].address {
         Some((std::net::IpAddr::V4(addr), len)) => (addr, len),
         other => panic!("no IPv4 interface address: {other:?}"),
@@ -365,4 +384,114 @@ async fn owner_failure_takeover_immediate_takeback_and_operator_moves() {
     let mut fifth = connect(&host).await;
     fifth.round_trip(b"after reactivate").await;
     fifth.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn whenidle_takeback_waits_for_the_last_connection() {
+    const OWNER: &str = "VIPADEFINE MOVEABLE WHENIDLE 255.255.255.255 198.51.100.30";
+    const BACKUP: &str = "VIPABACKUP 100 198.51.100.30";
+    let cf = start_cf().await;
+    let switch = EthernetSwitch::new();
+    let host = host(&switch);
+    let sys1 = start_lpar_with(&cf, &switch, "SYS1", inline_profile(1, OWNER)).await;
+    let sys2 = start_lpar_with(&cf, &switch, "SYS2", inline_profile(2, BACKUP)).await;
+    assert_eq!(sys1.dvipa.group(), "EZBTCPCS");
+    until("SYS1 owns the DVIPA", || async {
+        sys1.status().await == Some(DvipaStatus::Active)
+            && sys2.owner().await.as_deref() == Some("SYS1")
+    })
+    .await;
+    sys1.kill().await;
+    until("SYS2 took over", || async {
+        sys2.status().await == Some(DvipaStatus::Active)
+    })
+    .await;
+    let mut open = connect(&host).await;
+    open.round_trip(b"held by the backup").await;
+
+    // The owner returns while the backup has a connection: nothing moves yet.
+    let sys1 = start_lpar_with(&cf, &switch, "SYS1", inline_profile(1, OWNER)).await;
+    until("SYS1 knows SYS2 holds the DVIPA", || async {
+        sys1.owner().await.as_deref() == Some("SYS2")
+    })
+    .await;
+    open.round_trip(b"still on the backup").await;
+    assert_eq!(sys2.status().await, Some(DvipaStatus::Active));
+    assert_eq!(sys1.status().await, None);
+
+    // The backup goes idle: the DVIPA moves back, with no Moving phase.
+    open.close().await;
+    until("SYS1 took the DVIPA back", || async {
+        sys1.status().await == Some(DvipaStatus::Active)
+            && sys2.status().await == Some(DvipaStatus::Backup)
+    })
+    .await;
+    assert_eq!(sys1.dvipa.forwarded_connections(), 0);
+    let mut next = connect(&host).await;
+    next.round_trip(b"back on the owner").await;
+    let on_sys1 = sys1.stack.connections().await.unwrap();
+    assert!(on_sys1.iter().any(|c| c.foreign == next.local));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn leavegroup_hands_the_dvipa_over_and_joingroup_takes_it_back() {
+    const OWNER: &str = "VIPADEFINE MOVEABLE IMMEDIATE 255.255.255.255 198.51.100.30";
+    const BACKUP: &str = "VIPABACKUP 100 198.51.100.30";
+    let cf = start_cf().await;
+    let switch = EthernetSwitch::new();
+    let sys1 = start_lpar_with(&cf, &switch, "SYS1", inline_profile(1, OWNER)).await;
+    let sys2 = start_lpar_with(&cf, &switch, "SYS2", inline_profile(2, BACKUP)).await;
+    until("SYS1 owns the DVIPA", || async {
+        sys2.owner().await.as_deref() == Some("SYS1")
+    })
+    .await;
+    let response = sys1
+        .dvipa
+        .vary("V TCPIP,TCPCS,SYSPLEX,LEAVEGROUP")
+        .await
+        .unwrap();
+    assert_eq!(
+        response,
+        vec!["EZD1175I TCPCS HAS LEFT THE TCP/IP SYSPLEX GROUP EZBTCPCS"]
+    );
+    until("SYS2 took over", || async {
+        sys2.status().await == Some(DvipaStatus::Active)
+    })
+    .await;
+    golden(
+        "sys1-vipadyn-after-leavegroup.txt",
+        &sys1.dvipa.netstat(Report::VipaDyn).await.unwrap(),
+    );
+    let refused = sys1
+        .dvipa
+        .vary("V TCPIP,TCPCS,SYSPLEX,DEACTIVATE,DVIPA=198.51.100.30")
+        .await
+        .unwrap();
+    assert_eq!(
+        refused,
+        vec![
+            "EZD1198I THE VARY TCPIP,,SYSPLEX,DEACTIVATE,DVIPA COMMAND FAILED: \
+             TCPCS IS NOT A MEMBER OF A SYSPLEX GROUP"
+        ]
+    );
+    let response = sys1
+        .dvipa
+        .vary("V TCPIP,TCPCS,SYSPLEX,JOINGROUP")
+        .await
+        .unwrap();
+    assert_eq!(
+        response,
+        vec!["EZD1176I TCPCS HAS SUCCESSFULLY JOINED THE TCP/IP SYSPLEX GROUP EZBTCPCS"]
+    );
+    until("SYS1 took the DVIPA back", || async {
+        sys1.status().await == Some(DvipaStatus::Active)
+            && sys2.status().await == Some(DvipaStatus::Backup)
+    })
+    .await;
+    let wrong = sys1
+        .dvipa
+        .vary("V TCPIP,TCPCS2,SYSPLEX,LEAVEGROUP")
+        .await
+        .unwrap();
+    assert!(wrong[0].starts_with("EZZ0053I"), "{wrong:?}");
 }

@@ -533,12 +533,14 @@ async fn next_member_event(member: &mut Option<Member>) -> Option<Event> {
     loop {
         match member.recv().await? {
             MemberEvent::Group(event) => match event.kind {
-                GroupEventKind::Left | GroupEventKind::Failed => {
+                // A joining member says Hello itself; user states are not used.
+                GroupEventKind::Joined | GroupEventKind::UserStateChanged => {}
+                // Left, Failed, or any other end of activity: the member is gone.
+                _ => {
                     return Some(Event::PeerGone {
                         member: event.member.to_string(),
                     });
                 }
-                GroupEventKind::Joined | GroupEventKind::UserStateChanged => {}
             },
             MemberEvent::Message(message) => match wire::decode(&message.data) {
                 Ok(signal) => {
