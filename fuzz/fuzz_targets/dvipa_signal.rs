@@ -1,0 +1,14 @@
+//! DVIPA signals from XCF peers and operator command lines: decoding never panics, a decoded
+//! signal re-encodes to bytes that decode to the same signal, and the V TCPIP parser never
+//! panics on any line.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use stacks::dvipa::{command, wire};
+
+fuzz_target!(|data: &[u8]| {
+    if let Ok(signal) = wire::decode(data) {
+        assert_eq!(wire::decode(&wire::encode(&signal)), Ok(signal));
+    }
+    let _ = command::parse(&String::from_utf8_lossy(data));
+});
