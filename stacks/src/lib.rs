@@ -3,9 +3,11 @@
 
 pub mod apps;
 pub mod datapath;
+pub mod distributor;
 pub mod dvipa;
 mod error;
 pub mod esp;
+pub mod ipsec;
 pub mod lan;
 pub mod netstat;
 pub mod profile;

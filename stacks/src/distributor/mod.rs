@@ -1,0 +1,28 @@
+//! The Sysplex Distributor, sans IO: the distributing stack's DPT and CRT, target selection by
+//! DISTMETHOD, the routing decision for each inbound packet to a distributed DVIPA and port, the
+//! targets' side, takeover rebuild from target answers, and NETSTAT VDPT and VCRT.
+//!
+//! - [`config`]: the VIPADISTRIBUTEs in effect.
+//! - [`dpt`]: the destination port table.
+//! - [`crt`]: the connection routing table and timed affinities.
+//! - [`select`]: one pure function per DISTMETHOD.
+//! - [`packet`]: reading the IPv4 and TCP headers of inbound packets.
+//! - [`core`]: the [`Distributor`]: reports in, [`Deliver`] decisions out, rebuild.
+//! - [`target`]: a target stack's own CRT, its reports and its answer.
+//! - [`signal`]: the XCF messages between targets and distributors, and their encoding.
+//! - [`display`]: NETSTAT VDPT and VCRT.
+
+pub mod config;
+pub mod core;
+pub mod crt;
+pub mod display;
+pub mod dpt;
+pub mod packet;
+pub mod select;
+pub mod signal;
+pub mod target;
+
+pub use self::core::{Deliver, Distributor, DropReason, RebuildStats};
+pub use config::DistConfig;
+pub use signal::{ListenerReport, SdSignal, TargetAnswer};
+pub use target::TargetTable;
