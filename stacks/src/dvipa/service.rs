@@ -10,6 +10,27 @@
 //!
 //! The task owns the CF link: aborting it ([`DvipaHandle::abort`]) closes the link, and the
 //! other stacks see the member fail, as when a stack dies.
+//!
+//! A runner starts one service per stack, after the stack (which needs its dynamic XCF link,
+//! `StackConfig::xcf` from IPCONFIG DYNAMICXCF) and with a CF link of the stack's system:
+//!
+//! ```no_run
+//! # async fn lpar(
+//! #     cf: std::net::SocketAddr,
+//! #     secret: &cf::auth::Secret,
+//! #     stack: stacks::stack::StackHandle,
+//! #     profile: stacks::profile::Profile,
+//! # ) -> Result<(), stacks::Error> {
+//! use stacks::dvipa::service::{self, DvipaServiceConfig, Report};
+//! let client = cf::client::Client::connect(cf, secret, "SYS1", "TCPCS").await?;
+//! let dvipa = service::start(client, stack, DvipaServiceConfig::new("SYS1", profile)).await?;
+//! let lines = dvipa.vary("V TCPIP,TCPCS,SYSPLEX,DEACTIVATE,DVIPA=198.51.100.30").await?;
+//! let report = dvipa.netstat(Report::VipaDyn).await?;
+//! let sysplex = dvipa.display_sysplex_vipadyn().await?;
+//! # let _ = (lines, report, sysplex);
+//! # Ok(())
+//! # }
+//! ```
 
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
