@@ -39,10 +39,15 @@ struct TestCf {
 }
 
 async fn start_cf() -> TestCf {
+    start_cf_with(Duration::from_secs(60)).await
+}
+
+/// A CF whose failure detection interval is `interval`.
+async fn start_cf_with(interval: Duration) -> TestCf {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let mut config = cf::server::Config::new(secret());
-    config.interval = Duration::from_secs(60);
+    config.interval = interval;
     let (stop, stopped) = oneshot::channel::<()>();
     tokio::spawn(cf::server::run(
         listener,
@@ -494,4 +499,46 @@ async fn leavegroup_hands_the_dvipa_over_and_joingroup_takes_it_back() {
         .await
         .unwrap();
     assert!(wrong[0].starts_with("EZZ0053I"), "{wrong:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hung_owner_is_partitioned_and_its_backup_takes_over() {
+    const OWNER: &str = "VIPADEFINE MOVEABLE IMMEDIATE 255.255.255.255 198.51.100.30";
+    const BACKUP: &str = "VIPABACKUP 100 198.51.100.30";
+    let cf = start_cf_with(Duration::from_secs(1)).await;
+    let switch = EthernetSwitch::new();
+    let host = host(&switch);
+    let sys1 = start_lpar_with(&cf, &switch, "SYS1", inline_profile(1, OWNER)).await;
+    let sys2 = start_lpar_with(&cf, &switch, "SYS2", inline_profile(2, BACKUP)).await;
+    until("SYS1 owns the DVIPA", || async {
+        sys2.owner().await.as_deref() == Some("SYS1")
+    })
+    .await;
+    // SYS1's XCF stops its heartbeat while its stack runs on: after INTERVAL the CF
+    // partitions SYS1, SYS2 takes over, and SYS1, fenced, gives the address up.
+    sys1.dvipa.stop_status_update().await.unwrap();
+    until("SYS2 took over from the hung SYS1", || async {
+        sys2.status().await == Some(DvipaStatus::Active)
+    })
+    .await;
+    assert!(
+        sys2.dvipa
+            .console()
+            .contains(&"EZZ8301I VIPA 198.51.100.30 TAKEN OVER FROM TCPCS ON SYS1".to_owned())
+    );
+    until("SYS1 dropped the DVIPA", || async {
+        !sys1.dvipa.snapshot().await.unwrap().is_joined()
+            && !sys1
+                .stack
+                .addresses()
+                .await
+                .unwrap()
+                .dvipas()
+                .any(|(addr, _)| addr == DVIPA)
+    })
+    .await;
+    let mut after = connect(&host).await;
+    after.round_trip(b"served by the backup").await;
+    let on_sys2 = sys2.stack.connections().await.unwrap();
+    assert!(on_sys2.iter().any(|c| c.foreign == after.local));
 }

@@ -111,6 +111,9 @@ pub enum Event {
     },
     /// Periodic check of Moving DVIPAs and of WHENIDLE takebacks.
     Tick,
+    /// XCF partitioned this stack's system out of the sysplex (its heartbeat stopped for
+    /// INTERVAL) and the CF fences it: it must hold nothing any more, as its LPAR would be gone.
+    Fenced,
     /// An operator command for this stack.
     Command(VaryCommand),
 }
@@ -287,6 +290,7 @@ impl DvipaManager {
             }
             Event::PeerGone { member } => self.on_peer_gone(now, &member, &mut out),
             Event::Tick => self.on_tick(connections, &mut out),
+            Event::Fenced => self.drop_out(&mut out),
             Event::Command(command) => self.on_command(now, command, &mut out),
         }
         out
@@ -728,16 +732,7 @@ impl DvipaManager {
                 self.id.tcpname
             ))),
             VaryCommand::LeaveGroup => {
-                for local in std::mem::take(&mut self.local).into_values() {
-                    if matches!(local.status, DvipaStatus::Active | DvipaStatus::Moving) {
-                        out.push(Action::Release { addr: local.addr });
-                    }
-                }
-                self.peers.clear();
-                self.when_idle.clear();
-                self.waiting_for.clear();
-                self.joined = false;
-                self.started = false;
+                self.drop_out(out);
                 out.push(Action::LeaveGroup);
             }
             VaryCommand::Deactivate(addr) => {
@@ -768,6 +763,20 @@ impl DvipaManager {
                 self.take_over_if_next(now, addr, None, out);
             }
         }
+    }
+
+    /// Out of the group: every DVIPA held here goes, the view of the peers is forgotten.
+    fn drop_out(&mut self, out: &mut Vec<Action>) {
+        for local in std::mem::take(&mut self.local).into_values() {
+            if matches!(local.status, DvipaStatus::Active | DvipaStatus::Moving) {
+                out.push(Action::Release { addr: local.addr });
+            }
+        }
+        self.peers.clear();
+        self.when_idle.clear();
+        self.waiting_for.clear();
+        self.joined = false;
+        self.started = false;
     }
 
     /// The sysplex-wide view of every DVIPA this stack knows a configuration for.

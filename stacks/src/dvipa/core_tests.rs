@@ -373,3 +373,18 @@ fn a_moveable_backup_activates_at_start_only_when_nobody_else_can() {
     assert_eq!(lone.status("SYS3TCPCS"), Some(DvipaStatus::Backup));
     assert_eq!(lone.owners(), vec![None]);
 }
+
+#[test]
+fn a_fenced_stack_releases_its_dvipas_and_a_backup_takes_over() {
+    let mut plex = three(OWNER);
+    plex.take_log();
+    plex.run("SYS1TCPCS".into(), Event::Fenced);
+    assert!(
+        plex.take_log()
+            .contains(&("SYS1TCPCS".into(), Action::Release { addr: DVIPA }))
+    );
+    assert!(!plex.stacks["SYS1TCPCS"].is_joined());
+    assert!(plex.stacks["SYS1TCPCS"].local().is_empty());
+    plex.kill("SYS1TCPCS");
+    assert_eq!(plex.status("SYS2TCPCS"), Some(DvipaStatus::Active));
+}

@@ -56,6 +56,9 @@ use crate::stack::netstat::{ConnState, TcpState};
 /// Requests queued to the service.
 const REQUEST_QUEUE: usize = 16;
 
+/// How often the service asks the CF whether its system is fenced.
+const PROBE_EVERY: Duration = Duration::from_secs(1);
+
 /// What can go wrong in a request to the DVIPA service.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -147,6 +150,7 @@ enum Request {
     Snapshot {
         reply: oneshot::Sender<DvipaManager>,
     },
+    StopStatusUpdate,
 }
 
 /// A handle on a stack's running DVIPA service; dropping it ends the service.
@@ -176,6 +180,7 @@ impl std::fmt::Debug for Request {
         f.write_str(match self {
             Self::Command { .. } => "Command",
             Self::Snapshot { .. } => "Snapshot",
+            Self::StopStatusUpdate => "StopStatusUpdate",
         })
     }
 }
@@ -351,6 +356,18 @@ impl DvipaHandle {
         ))
     }
 
+    /// Emulates a hung system: XCF on the stack's system stops its status updates (heartbeats)
+    /// while the stack runs on, so that after INTERVAL the CF partitions and fences the system,
+    /// the other stacks see the member fail, and this stack, finding itself fenced, drops its
+    /// DVIPAs.
+    pub async fn stop_status_update(&self) -> Result<(), Error> {
+        self.requests
+            .send(Request::StopStatusUpdate)
+            .await
+            .map_err(|_| self.gone())?;
+        Ok(())
+    }
+
     /// Ends the service at once, closing its CF link: the other stacks see it fail.
     pub fn abort(&self) {
         self.task.abort();
@@ -387,6 +404,7 @@ impl Shell {
     async fn run(mut self, mut requests: mpsc::Receiver<Request>, check_every: Duration) {
         let mut ticker = tokio::time::interval(check_every);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut last_probe = tokio::time::Instant::now();
         loop {
             let event = tokio::select! {
                 request = requests.recv() => match request {
@@ -399,6 +417,10 @@ impl Shell {
                         let _ = reply.send(self.manager.clone());
                         continue;
                     }
+                    Some(Request::StopStatusUpdate) => {
+                        self.xcf.stop_status_update();
+                        continue;
+                    }
                     None => return,
                 },
                 event = next_member_event(&mut self.member) => match event {
@@ -409,10 +431,37 @@ impl Shell {
                         continue;
                     }
                 },
-                _ = ticker.tick() => Event::Tick,
+                _ = ticker.tick() => {
+                    if self.fenced(&mut last_probe, check_every).await {
+                        tracing::warn!(member = %self.member_name, "partitioned and fenced");
+                        self.member = None;
+                        Event::Fenced
+                    } else {
+                        Event::Tick
+                    }
+                }
             };
             self.feed(event).await;
         }
+    }
+
+    /// Whether the CF fences this system: XCF saw its status update refused, or (probed about
+    /// once a second, as XCF's own updates may have stopped) a group query is refused.
+    async fn fenced(&self, last_probe: &mut tokio::time::Instant, check_every: Duration) -> bool {
+        if self.member.is_none() {
+            return false;
+        }
+        if self.xcf.is_partitioned() {
+            return true;
+        }
+        if last_probe.elapsed() < PROBE_EVERY.max(check_every) {
+            return false;
+        }
+        *last_probe = tokio::time::Instant::now();
+        matches!(
+            self.xcf.query(&self.group).await,
+            Err(cf::Error::Xcf(cf::xcf::XcfError::Fenced))
+        )
     }
 
     /// Joins the group, tells the manager, carries out what it says.
