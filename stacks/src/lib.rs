@@ -7,6 +7,7 @@ pub mod distributor;
 pub mod dvipa;
 mod error;
 pub mod esp;
+pub mod ipsec;
 pub mod lan;
 pub mod netstat;
 pub mod profile;

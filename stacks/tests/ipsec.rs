@@ -1,0 +1,378 @@
+//! IPSec through the stack on the in-memory LAN, no privileges: our stack (TCPCS, IKE
+//! responder) and a remote host (a stack too, with its own IKE daemon as initiator). IKE
+//! establishes over UDP 500/4500 with NAT-T forced (as with strongSwan's kernel-libipsec), a
+//! checksummed TCP stream crosses ESP-in-UDP with a CHILD rekey midway, clear traffic the
+//! policy protects is dropped and counted, hostile ESP and IKE are dropped while the SAs carry
+//! on, and a DELETE removes the SAs on both sides. Paused tokio time: the LAN is in memory.
+
+use std::net::{Ipv4Addr, SocketAddrV4};
+use std::time::Duration;
+
+use bytes::Bytes;
+use ike::crypto::ids::DhGroup;
+use ike::crypto::{AesKeySize, Encryption, EspSuite, IkeSuite, Prf, SecretBytes};
+use ike::daemon::shell::DaemonState;
+use ike::daemon::{DaemonInput, IkeDaemon, Peer};
+use ike::sa::{IkeSaConfig, Mode, RetransmitPolicy};
+use ike::swsa::PolicyNames;
+use ike::wire::{Identity, Ipv4Range};
+use rand_chacha::ChaCha20Rng;
+use rand_chacha::rand_core::SeedableRng;
+use smoltcp::wire::{EthernetFrame, EthernetProtocol, Ipv4Cidr, Ipv4Packet, UdpPacket};
+use stacks::apps::stream::{SinkServer, StreamEnd, run_source};
+use stacks::ipsec::IpsecService;
+use stacks::lan::LanPort;
+use stacks::lan::switch::{EthernetSwitch, Mirror};
+use stacks::profile::{AddrMatch, IpSecRule, Routing, RuleProtocol};
+use stacks::stack::ping::PingOutcome;
+use stacks::stack::{Stack, StackConfig, StackHandle};
+
+const ZOS: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 11);
+const HOST: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 50);
+const SINK_PORT: u16 = 5001;
+const STREAM_BYTES: u64 = 4 << 20;
+
+fn mac(last: u8) -> smoltcp::wire::EthernetAddress {
+    smoltcp::wire::EthernetAddress([0x02, 0x00, 0x5e, 0x00, 0x00, last])
+}
+
+fn stack(switch: &EthernetSwitch, name: &str, last: u8, home: Ipv4Addr) -> StackHandle {
+    let mut config = StackConfig::new(name, mac(last), vec![Ipv4Cidr::new(home, 24)]);
+    config.seed = u64::from(last);
+    // Room for the ESP-in-UDP overhead inside a 1500-octet LAN, as libipsec's TUN MTU.
+    config.ip_mtu = 1400;
+    let (handle, _task) = Stack::spawn(config, Box::new(switch.port())).expect("stack starts");
+    handle
+}
+
+fn host_range(addr: Ipv4Addr) -> Ipv4Range {
+    Ipv4Range {
+        ip_protocol: 0,
+        start_port: 0,
+        end_port: u16::MAX,
+        start_addr: addr,
+        end_addr: addr,
+    }
+}
+
+fn peer(local: Ipv4Addr, remote: Ipv4Addr, autoactivate: bool) -> Peer {
+    let ike = IkeSuite::new(
+        Encryption::AesGcm16(AesKeySize::Aes128),
+        None,
+        Prf::HmacSha2_256,
+        DhGroup::CURVE25519,
+    )
+    .expect("IKE suite");
+    let esp = EspSuite::new(Encryption::AesGcm16(AesKeySize::Aes128), None).expect("ESP suite");
+    Peer {
+        local,
+        remote,
+        config: IkeSaConfig {
+            local_id: Identity::Ipv4(local),
+            remote_id: Identity::Ipv4(remote),
+            psk: SecretBytes::new(b"zsysplex-ipsec-lab".to_vec()),
+            ike_suites: vec![ike],
+            esp_suites: vec![esp],
+            local_ts: host_range(local),
+            remote_ts: host_range(remote),
+            mode: Mode::Tunnel,
+            force_udp_encapsulation: true,
+            initial_contact: true,
+            retransmit: RetransmitPolicy::STRONGSWAN,
+            dpd_interval: None,
+            child_lifetime: Duration::from_secs(3600),
+            child_rekey_time: None,
+            ike_rekey_time: None,
+        },
+        names: PolicyNames {
+            key_exchange_rule: "KeyExRule1".into(),
+            key_exchange_action: "KeyExAction1".into(),
+            dyn_vpn_rule: "DynVpnRule1".into(),
+            vpn_action: "VpnAction1".into(),
+        },
+        autoactivate,
+    }
+}
+
+/// `IPSECRULE * * NOLOG PROTOCOL *`: permit everything the SPD does not want protected.
+fn permit_all() -> Vec<IpSecRule> {
+    vec![IpSecRule {
+        line: 1,
+        source: AddrMatch::Any,
+        destination: AddrMatch::Any,
+        log: false,
+        protocol: RuleProtocol::Any,
+        source_port: None,
+        destination_port: None,
+        routing: Routing::Local,
+    }]
+}
+
+struct Lab {
+    switch: EthernetSwitch,
+    zos: StackHandle,
+    host: StackHandle,
+    zos_ipsec: IpsecService,
+    host_ipsec: Option<IpsecService>,
+}
+
+fn up(state: &DaemonState) -> bool {
+    state
+        .ike_tunnels
+        .iter()
+        .any(|t| t.established && !t.dynamic_tunnels.is_empty())
+}
+
+/// Our stack with IPSec; the host with IPSec too when `host_ipsec`, else a plain host.
+async fn lab(host_ipsec: bool) -> Lab {
+    let switch = EthernetSwitch::new();
+    let zos = stack(&switch, "TCPCS", 0x0b, ZOS);
+    let host = stack(&switch, "HOST", 0x50, HOST);
+    let zos_daemon = IkeDaemon::new(vec![peer(ZOS, HOST, false)], ChaCha20Rng::seed_from_u64(11));
+    let zos_ipsec = IpsecService::start(&zos, permit_all(), zos_daemon, 11)
+        .await
+        .expect("IPSec starts on TCPCS");
+    let host_ipsec = if host_ipsec {
+        let daemon = IkeDaemon::new(vec![peer(HOST, ZOS, true)], ChaCha20Rng::seed_from_u64(50));
+        Some(
+            IpsecService::start(&host, permit_all(), daemon, 50)
+                .await
+                .expect("IPSec starts on the host"),
+        )
+    } else {
+        None
+    };
+    Lab {
+        switch,
+        zos,
+        host,
+        zos_ipsec,
+        host_ipsec,
+    }
+}
+
+impl Lab {
+    async fn established(&mut self) {
+        let host = self.host_ipsec.as_mut().expect("host runs IPSec");
+        host.wait_for(up).await;
+        self.zos_ipsec.wait_for(up).await;
+        let ping = self.host.ping(ZOS, Duration::from_secs(2)).await;
+        assert!(matches!(ping, Ok(PingOutcome::Reply { .. })), "{ping:?}");
+    }
+
+    fn host_ipsec(&self) -> &IpsecService {
+        self.host_ipsec.as_ref().expect("host runs IPSec")
+    }
+}
+
+fn drops(service: &IpsecService, reason: &str) -> u64 {
+    service
+        .state()
+        .counters
+        .drops
+        .get(reason)
+        .copied()
+        .unwrap_or(0)
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_checksummed_stream_crosses_esp_with_a_child_rekey_midway() {
+    let mut lab = lab(true).await;
+    lab.established().await;
+    let mut sink = SinkServer::start(&lab.zos, SocketAddrV4::new(ZOS, SINK_PORT), 7)
+        .await
+        .expect("sink starts");
+    let host = lab.host.clone();
+    let source = tokio::spawn(async move {
+        run_source(&host, SocketAddrV4::new(ZOS, SINK_PORT), 7, STREAM_BYTES).await
+    });
+    // Rekey the CHILD SA from the host once a good part of the stream went through ESP.
+    // Yield, not sleep: paused time does not advance while the stream keeps the runtime busy.
+    while lab.zos_ipsec.state().counters.esp_in < 300 {
+        tokio::task::yield_now().await;
+    }
+    let spi = lab.host_ipsec().state().sad.children()[0].inbound_spi;
+    lab.host_ipsec()
+        .command(DaemonInput::RekeyChild(spi))
+        .await
+        .expect("daemon runs");
+    let sent = source.await.expect("source task").expect("source connects");
+    let received = sink.next_report().await.expect("sink report");
+    assert_eq!(sent.bytes_sent, STREAM_BYTES);
+    assert_eq!(received.bytes_received, STREAM_BYTES);
+    assert_eq!(received.bytes_verified, STREAM_BYTES);
+    assert_eq!(received.first_mismatch, None);
+    assert_eq!(received.checksum, sent.checksum);
+    assert_eq!(received.end, StreamEnd::Closed);
+
+    // The old pair goes with the DELETE that follows the rekey.
+    while !lab
+        .zos_ipsec
+        .state()
+        .sad
+        .children()
+        .iter()
+        .all(|c| c.tunnel.generation == 2)
+    {
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    let zos = lab.zos_ipsec.state();
+    let children = zos.sad.children();
+    assert_eq!(children.len(), 1, "the rekeyed pair replaced the first");
+    assert_eq!(
+        (children[0].tunnel.id, children[0].tunnel.generation),
+        (1, 2)
+    );
+    let counters = zos.sad.counters(children[0].inbound_spi);
+    assert!(
+        counters.inbound_packets > 0,
+        "the stream went on on the new SA"
+    );
+    assert!(
+        zos.counters.esp_in > 3000 && zos.counters.esp_out > 100,
+        "{:?}",
+        zos.counters
+    );
+    assert_eq!(
+        zos.counters.drops.get("clear traffic that policy protects"),
+        None
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn clear_traffic_that_policy_protects_is_dropped_and_counted() {
+    let lab = lab(false).await;
+    let ping = lab.host.ping(ZOS, Duration::from_secs(1)).await;
+    assert!(matches!(ping, Ok(PingOutcome::Timeout)), "{ping:?}");
+    assert_eq!(
+        drops(&lab.zos_ipsec, "clear traffic that policy protects"),
+        1
+    );
+    let stats = lab.zos.datapath_stats().await.expect("stack runs");
+    assert_eq!(
+        stats.stage_drops.get("clear traffic that policy protects"),
+        Some(&1)
+    );
+}
+
+/// The first UDP-encapsulated ESP frame the host sent to our stack.
+async fn captured_esp(mirror: &mut Mirror) -> Vec<u8> {
+    loop {
+        let frame = mirror.recv().await.expect("switch runs");
+        let Ok(eth) = EthernetFrame::new_checked(&frame[..]) else {
+            continue;
+        };
+        if eth.ethertype() != EthernetProtocol::Ipv4 {
+            continue;
+        }
+        let Ok(ip) = Ipv4Packet::new_checked(eth.payload()) else {
+            continue;
+        };
+        if ip.src_addr() != HOST || ip.next_header() != smoltcp::wire::IpProtocol::Udp {
+            continue;
+        }
+        let Ok(udp) = UdpPacket::new_checked(ip.payload()) else {
+            continue;
+        };
+        if udp.dst_port() == 4500 && !udp.payload().starts_with(&[0, 0, 0, 0]) {
+            return frame.to_vec();
+        }
+    }
+}
+
+/// `frame` with its UDP payload replaced by `edit` of it (lengths and checksums fixed).
+fn edited(frame: &[u8], edit: impl Fn(&mut Vec<u8>)) -> Bytes {
+    let eth = EthernetFrame::new_checked(frame).expect("frame");
+    let ip = Ipv4Packet::new_checked(eth.payload()).expect("IPv4");
+    let udp = UdpPacket::new_checked(ip.payload()).expect("UDP");
+    let mut payload = udp.payload().to_vec();
+    edit(&mut payload);
+    let udp_len = 8 + payload.len();
+    let ip_len = 20 + udp_len;
+    let mut out = frame[..14 + 20].to_vec();
+    out.extend_from_slice(&4500u16.to_be_bytes());
+    out.extend_from_slice(&4500u16.to_be_bytes());
+    out.extend_from_slice(&u16::try_from(udp_len).expect("fits").to_be_bytes());
+    out.extend_from_slice(&[0, 0]);
+    out.extend_from_slice(&payload);
+    let mut ip = Ipv4Packet::new_unchecked(&mut out[14..]);
+    ip.set_total_len(u16::try_from(ip_len).expect("fits"));
+    ip.fill_checksum();
+    Bytes::from(out)
+}
+
+#[tokio::test(start_paused = true)]
+async fn hostile_esp_and_ike_are_dropped_while_the_sas_carry_on() {
+    let mut lab = lab(true).await;
+    let mut mirror = lab.switch.mirror();
+    lab.established().await;
+    let esp = captured_esp(&mut mirror).await;
+    let dropped_before = lab.zos_ipsec.daemon_state().stats.datagrams_dropped;
+    let mut attacker = lab.switch.port();
+    // A replay of a packet already accepted.
+    attacker.send(Bytes::from(esp.clone())).expect("sent");
+    // A flipped bit in the ciphertext: the ICV fails.
+    attacker
+        .send(edited(&esp, |p| {
+            // A sequence number above the window, so the replay check lets it through.
+            p[4..8].copy_from_slice(&0x7fff_ffffu32.to_be_bytes());
+            let last = p.len() - 20;
+            p[last] ^= 1;
+        }))
+        .expect("sent");
+    // An SPI nobody installed.
+    attacker
+        .send(edited(&esp, |p| {
+            p[..4].copy_from_slice(&[0xde, 0xad, 0xbe, 0xef])
+        }))
+        .expect("sent");
+    // A truncated IKE message (non-ESP marker, then half a header).
+    attacker
+        .send(edited(&esp, |p| {
+            p.truncate(16);
+            p[..4].copy_from_slice(&[0, 0, 0, 0]);
+        }))
+        .expect("sent");
+    let ping = lab.host.ping(ZOS, Duration::from_secs(2)).await;
+    assert!(matches!(ping, Ok(PingOutcome::Reply { .. })), "{ping:?}");
+    assert_eq!(drops(&lab.zos_ipsec, "ESP: replayed"), 1);
+    assert_eq!(drops(&lab.zos_ipsec, "ESP: bad ICV"), 1);
+    assert_eq!(drops(&lab.zos_ipsec, "ESP: unknown SPI"), 1);
+    let daemon = lab
+        .zos_ipsec
+        .wait_for(|s| s.stats.datagrams_dropped > dropped_before)
+        .await;
+    assert_eq!(
+        daemon.stats.datagrams_dropped,
+        dropped_before + 1,
+        "the truncated IKE message: {:?} {:?}",
+        daemon.stats,
+        lab.zos_ipsec.state().counters
+    );
+    assert!(daemon.ike_tunnels[0].established);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_delete_removes_the_sas_on_both_sides_and_clear_traffic_is_refused_again() {
+    let mut lab = lab(true).await;
+    lab.established().await;
+    lab.host_ipsec()
+        .command(DaemonInput::DeleteIkeTunnel(1))
+        .await
+        .expect("daemon runs");
+    lab.zos_ipsec.wait_for(|s| s.ike_tunnels.is_empty()).await;
+    lab.host_ipsec
+        .as_mut()
+        .expect("host runs IPSec")
+        .wait_for(|s| s.ike_tunnels.is_empty())
+        .await;
+    let ping = lab.host.ping(ZOS, Duration::from_secs(1)).await;
+    assert!(matches!(ping, Ok(PingOutcome::Timeout)), "{ping:?}");
+    assert!(lab.zos_ipsec.state().sad.children().is_empty());
+    assert!(lab.host_ipsec().state().sad.children().is_empty());
+    assert_eq!(
+        drops(lab.host_ipsec(), "no SA for traffic that policy protects"),
+        1,
+        "the host refuses to send in clear what its policy protects"
+    );
+}
