@@ -1,7 +1,7 @@
 //! Behaviour tests of the DVIPA manager: a simulated sysplex of managers that passes their
 //! signals around synchronously, in the order they were sent.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 
 use super::*;
@@ -387,4 +387,161 @@ fn a_fenced_stack_releases_its_dvipas_and_a_backup_takes_over() {
     assert!(plex.stacks["SYS1TCPCS"].local().is_empty());
     plex.kill("SYS1TCPCS");
     assert_eq!(plex.status("SYS2TCPCS"), Some(DvipaStatus::Active));
+}
+
+mod model_check {
+    //! Random sequences of failures, restarts, operator commands, connections and ticks on a
+    //! three-stack sysplex: no two stacks ever hold the DVIPA Active, and every member of the
+    //! group agrees on who holds it.
+
+    use proptest::prelude::*;
+
+    use super::*;
+
+    #[derive(Clone, Debug)]
+    enum Op {
+        Kill(usize),
+        Start(usize),
+        Deactivate(usize),
+        Reactivate(usize),
+        Leave(usize),
+        Join(usize),
+        Open(usize),
+        CloseAll(usize),
+        Tick(usize),
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        (0usize..9, 0usize..3).prop_map(|(kind, i)| match kind {
+            0 => Op::Kill(i),
+            1 => Op::Start(i),
+            2 => Op::Deactivate(i),
+            3 => Op::Reactivate(i),
+            4 => Op::Leave(i),
+            5 => Op::Join(i),
+            6 => Op::Open(i),
+            7 => Op::CloseAll(i),
+            _ => Op::Tick(i),
+        })
+    }
+
+    const MEMBERS: [&str; 3] = ["SYS1TCPCS", "SYS2TCPCS", "SYS3TCPCS"];
+
+    fn fresh(i: usize, owner: &str) -> DvipaManager {
+        match i {
+            0 => manager("SYS1", 11, owner),
+            1 => manager("SYS2", 12, BACKUP_150),
+            _ => manager("SYS3", 13, BACKUP_50),
+        }
+    }
+
+    fn check(plex: &Plex) -> Result<(), TestCaseError> {
+        let active: Vec<&String> = plex
+            .stacks
+            .iter()
+            .filter(|(_, s)| {
+                s.local()
+                    .iter()
+                    .any(|l| l.addr == DVIPA && l.status == DvipaStatus::Active)
+            })
+            .map(|(m, _)| m)
+            .collect();
+        prop_assert!(active.len() <= 1, "two owners: {active:?}");
+        let views: BTreeSet<Option<String>> = plex
+            .stacks
+            .values()
+            .filter(|s| s.is_joined())
+            .map(|s| s.owner_of(DVIPA).map(|id| id.member))
+            .collect();
+        prop_assert!(views.len() <= 1, "members disagree on the owner: {views:?}");
+        Ok(())
+    }
+
+    fn run_ops(owner: &str, ops: Vec<Op>) -> Result<(), TestCaseError> {
+        let mut plex = Plex::new();
+        let mut left: BTreeMap<String, DvipaManager> = BTreeMap::new();
+        for i in 0..3 {
+            plex.join(fresh(i, owner));
+        }
+        let mut port = 40000;
+        for op in ops {
+            match op {
+                Op::Kill(i) => {
+                    left.remove(MEMBERS[i]);
+                    if plex.stacks.contains_key(MEMBERS[i]) {
+                        plex.connections.remove(MEMBERS[i]);
+                        plex.kill(MEMBERS[i]);
+                    }
+                }
+                Op::Start(i) => {
+                    if !plex.stacks.contains_key(MEMBERS[i]) && !left.contains_key(MEMBERS[i]) {
+                        plex.join(fresh(i, owner));
+                    }
+                }
+                Op::Deactivate(i) | Op::Reactivate(i) | Op::Tick(i) => {
+                    let event = match op {
+                        Op::Deactivate(_) => Event::Command(VaryCommand::Deactivate(DVIPA)),
+                        Op::Reactivate(_) => Event::Command(VaryCommand::Reactivate(DVIPA)),
+                        _ => Event::Tick,
+                    };
+                    plex.run(MEMBERS[i].into(), event);
+                }
+                Op::Leave(i) => {
+                    if plex.stacks.contains_key(MEMBERS[i]) {
+                        plex.run(MEMBERS[i].into(), Event::Command(VaryCommand::LeaveGroup));
+                        plex.connections.remove(MEMBERS[i]);
+                        let gone = plex.stacks.remove(MEMBERS[i]);
+                        left.extend(gone.map(|g| (MEMBERS[i].to_owned(), g)));
+                        let survivors: Vec<String> = plex.stacks.keys().cloned().collect();
+                        for survivor in survivors {
+                            plex.run(
+                                survivor,
+                                Event::PeerGone {
+                                    member: MEMBERS[i].into(),
+                                },
+                            );
+                        }
+                    }
+                }
+                Op::Join(i) => {
+                    if let Some(back) = left.remove(MEMBERS[i]) {
+                        let peers = plex.stacks.keys().cloned().collect();
+                        plex.stacks.insert(MEMBERS[i].into(), back);
+                        plex.run(MEMBERS[i].into(), Event::Joined { peers });
+                    }
+                }
+                Op::Open(i) => {
+                    let holds = plex.stacks.get(MEMBERS[i]).is_some_and(|s| {
+                        s.local()
+                            .iter()
+                            .any(|l| l.addr == DVIPA && l.status == DvipaStatus::Active)
+                    });
+                    if holds {
+                        port += 1;
+                        plex.connections
+                            .entry(MEMBERS[i].into())
+                            .or_default()
+                            .push(conn(port));
+                    }
+                }
+                Op::CloseAll(i) => {
+                    plex.connections.remove(MEMBERS[i]);
+                }
+            }
+            check(&plex)?;
+        }
+        Ok(())
+    }
+
+    proptest! {
+        #[test]
+        fn one_owner_and_one_view_with_immediate_takeback(ops in proptest::collection::vec(op(), 0..40)) {
+            run_ops(OWNER, ops)?;
+        }
+
+        #[test]
+        fn one_owner_and_one_view_with_whenidle_takeback(ops in proptest::collection::vec(op(), 0..40)) {
+            run_ops(OWNER_WHENIDLE, ops)?;
+        }
+    }
 }
