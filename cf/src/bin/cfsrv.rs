@@ -45,6 +45,9 @@ enum Command {
         /// sled background flush period in milliseconds (the `async` durability).
         #[arg(long, default_value_t = 500)]
         flush_ms: u64,
+        /// Log records between snapshots of the facility.
+        #[arg(long, default_value_t = 100_000)]
+        snapshot_every: u64,
         /// Runtime worker threads (1: a single-threaded runtime).
         #[arg(long, default_value_t = 1)]
         threads: usize,
@@ -75,6 +78,7 @@ fn main() -> anyhow::Result<()> {
             secret_file,
             interval,
             flush_ms,
+            snapshot_every,
             threads,
         } => {
             let runtime = match threads {
@@ -86,23 +90,39 @@ fn main() -> anyhow::Result<()> {
                     .enable_all()
                     .build()?,
             };
-            runtime.block_on(serve(&listen, &db, &secret_file, interval, flush_ms))
+            runtime.block_on(serve(
+                &listen,
+                &db,
+                &secret_file,
+                Tuning {
+                    interval,
+                    flush_ms,
+                    snapshot_every,
+                },
+            ))
         }
         Command::Dump { db, structure } => dump(&db, &structure),
     }
+}
+
+/// The server settings given on the command line.
+#[derive(Debug)]
+struct Tuning {
+    interval: f64,
+    flush_ms: u64,
+    snapshot_every: u64,
 }
 
 async fn serve(
     listen: &str,
     db: &std::path::Path,
     secret_file: &std::path::Path,
-    interval: f64,
-    flush_ms: u64,
+    tuning: Tuning,
 ) -> anyhow::Result<()> {
     let secret = Secret::from_file(secret_file)
         .with_context(|| format!("reading the secret from {}", secret_file.display()))?;
-    let interval = Duration::try_from_secs_f64(interval).context("--interval")?;
-    let store = SledStore::open(db, flush_ms)
+    let interval = Duration::try_from_secs_f64(tuning.interval).context("--interval")?;
+    let store = SledStore::open(db, tuning.flush_ms)
         .with_context(|| format!("opening the store {}", db.display()))?;
     let listener = TcpListener::bind(listen)
         .await
@@ -110,6 +130,7 @@ async fn serve(
     println!("{}", listener.local_addr()?);
     let mut config = Config::new(secret);
     config.interval = interval;
+    config.snapshot_every = tuning.snapshot_every;
     server::run(listener, Arc::new(store), config, shutdown_signal()).await?;
     Ok(())
 }

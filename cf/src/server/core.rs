@@ -9,7 +9,9 @@ use tokio::sync::mpsc;
 
 use super::flusher::Flusher;
 use crate::store::{Recovered, StoreError};
-use crate::structure::{Ctx, Delivery, Durability, Facility, LinkId, Reply, Request, SysName, Tod};
+use crate::structure::{
+    Ctx, Delivery, Durability, Facility, LinkId, Reply, ReplyBody, Request, SysName, Tod,
+};
 use crate::wire::CfMessage;
 
 /// One log record: a mutating request and the context it was applied in.
@@ -123,12 +125,16 @@ impl Core {
     }
 
     /// Applies `request`; logs it first when it can change the facility; routes the deliveries.
+    /// A failure detection pass that finds nobody overdue changes nothing and is not logged.
     pub(super) fn apply(
         &mut self,
         ctx: &Ctx,
         request: Request,
         flusher: &Flusher,
     ) -> Result<Applied, StoreError> {
+        if let Request::Expire { .. } = request {
+            return self.apply_expiry(ctx, request, flusher);
+        }
         let logged = if request.is_read_only() {
             None
         } else {
@@ -156,6 +162,47 @@ impl Core {
             reply: outcome.reply,
             logged,
         })
+    }
+
+    /// Runs failure detection; logs the pass only when it fenced somebody.
+    fn apply_expiry(
+        &mut self,
+        ctx: &Ctx,
+        request: Request,
+        flusher: &Flusher,
+    ) -> Result<Applied, StoreError> {
+        let record = postcard::to_allocvec(&Record {
+            ctx: ctx.clone(),
+            request: &request,
+        })
+        .map_err(|e| StoreError::Corrupt(format!("encoding a log record: {e}")))?;
+        let outcome = self.facility.apply(ctx, request);
+        let fenced =
+            !matches!(&outcome.reply.body, ReplyBody::Systems(systems) if systems.is_empty());
+        let logged = if fenced {
+            self.seq += 1;
+            flusher.append(self.seq, record);
+            self.since_snapshot += 1;
+            Some((self.seq, Durability::Async))
+        } else {
+            None
+        };
+        for delivery in outcome.deliveries {
+            self.route(delivery);
+        }
+        Ok(Applied {
+            reply: outcome.reply,
+            logged,
+        })
+    }
+
+    /// Whether any active connection is on `link`.
+    pub(super) fn has_connections(&self, link: LinkId) -> bool {
+        self.facility
+            .structures
+            .values()
+            .flat_map(|s| s.conns.active())
+            .any(|c| c.link == link)
     }
 
     /// Hands a snapshot of the facility as it is now to the store thread.

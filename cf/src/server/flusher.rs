@@ -150,6 +150,8 @@ impl Shared {
 }
 
 fn write_loop(shared: &Shared, store: &dyn Store) {
+    // Every record up to this one is in the store (not necessarily flushed).
+    let mut written = shared.lock().durable;
     loop {
         let (records, must_flush, snapshot, stopping) = {
             let mut state = shared.lock();
@@ -166,18 +168,18 @@ fn write_loop(shared: &Shared, store: &dyn Store) {
                 state.stopping,
             )
         };
-        let written = records.last().map(|(seq, _)| *seq);
         if let Err(e) = write(store, &records, must_flush, snapshot) {
             tracing::error!("CF store failed: {e}");
             shared.failed.send_replace(Some(e.to_string()));
             return;
         }
+        if let Some((seq, _)) = records.last() {
+            written = *seq;
+        }
         if must_flush {
             let ready = {
                 let mut state = shared.lock();
-                if let Some(seq) = written {
-                    state.durable = seq;
-                }
+                state.durable = written;
                 let durable = state.durable;
                 let (ready, waiting) = std::mem::take(&mut state.held)
                     .into_iter()

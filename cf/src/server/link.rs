@@ -180,7 +180,7 @@ pub(super) async fn serve(
     {
         let mut core = shared.core();
         core.detach(link);
-        if failure != Some(LinkFailure::Shutdown) {
+        if failure != Some(LinkFailure::Shutdown) && core.has_connections(link) {
             let ctx = Ctx {
                 link,
                 system: identity.system.clone(),

@@ -73,6 +73,9 @@ impl Config {
     }
 }
 
+/// How long links get to close at shutdown before they are cut.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
 /// What the link tasks share.
 #[derive(Debug)]
 struct Shared {
@@ -170,7 +173,15 @@ pub async fn run(
     }
 
     shared.stop.send_replace(true);
-    while tasks.join_next().await.is_some() {}
+    // A link whose peer stopped reading cannot finish its last write; do not wait forever.
+    let joined = tokio::time::timeout(SHUTDOWN_GRACE, async {
+        while tasks.join_next().await.is_some() {}
+    })
+    .await;
+    if joined.is_err() {
+        tasks.abort_all();
+        while tasks.join_next().await.is_some() {}
+    }
     let failure = shared
         .failure
         .lock()

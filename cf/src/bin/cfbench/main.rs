@@ -134,7 +134,7 @@ async fn bench(cli: Cli) -> anyhow::Result<()> {
     let secret = Secret::new(SECRET)?;
     let phase = Duration::try_from_secs_f64(cli.secs).context("--secs")?;
 
-    let cf = CfServer::start(&cli, dir.path()).await?;
+    let cf = CfServer::start(&cli, &dir.path().join("async")).await?;
     let redis = RedisServer::start(&cli.redis_server, dir.path(), false).await?;
     println!(
         "cfbench: {} s per phase, pipelined depth {}, cfsrv {}, redis {}",
@@ -148,6 +148,7 @@ async fn bench(cli: Cli) -> anyhow::Result<()> {
         redis.addr
     );
     println!("\nasync durability (CF) vs redis without persistence");
+    let ops = [Op::Write, Op::Read, Op::Move, Op::Delete];
     run_table(
         &cli,
         cf.addr(),
@@ -155,14 +156,18 @@ async fn bench(cli: Cli) -> anyhow::Result<()> {
         &redis,
         Durability::Async,
         phase,
-        &[Op::Write, Op::Read, Op::Move, Op::Delete],
+        &ops,
         &[64, 4096],
     )
     .await?;
     drop(redis);
+    cf.stop().await?;
     if !cli.no_sync {
+        // A fresh CF, so that its flushes do not carry the async table's data.
+        let cf = CfServer::start(&cli, &dir.path().join("sync")).await?;
         let redis = RedisServer::start(&cli.redis_server, dir.path(), true).await?;
         println!("\nsync durability (CF: flushed before the reply) vs redis appendfsync always");
+        let ops = [Op::Write, Op::Delete];
         run_table(
             &cli,
             cf.addr(),
@@ -170,12 +175,12 @@ async fn bench(cli: Cli) -> anyhow::Result<()> {
             &redis,
             Durability::Sync,
             phase,
-            &[Op::Write, Op::Delete],
+            &ops,
             &[64],
         )
         .await?;
+        cf.stop().await?;
     }
-    cf.stop().await?;
     Ok(())
 }
 
@@ -287,6 +292,7 @@ enum CfServer {
 
 impl CfServer {
     async fn start(cli: &Cli, dir: &std::path::Path) -> anyhow::Result<Self> {
+        std::fs::create_dir_all(dir)?;
         let db = dir.join("cfdb");
         if cli.in_process {
             let store = cf::store::SledStore::open(&db, 500)?;
