@@ -20,7 +20,7 @@ use rand_chacha::ChaCha20Rng;
 use rand_chacha::rand_core::SeedableRng;
 use smoltcp::wire::{EthernetFrame, EthernetProtocol, Ipv4Cidr, Ipv4Packet, UdpPacket};
 use stacks::apps::stream::{SinkServer, StreamEnd, run_source};
-use stacks::ipsec::IpsecService;
+use stacks::ipsec::{IpsecService, display};
 use stacks::lan::LanPort;
 use stacks::lan::switch::{EthernetSwitch, Mirror};
 use stacks::profile::{AddrMatch, IpSecRule, Routing, RuleProtocol};
@@ -374,5 +374,53 @@ async fn a_delete_removes_the_sas_on_both_sides_and_clear_traffic_is_refused_aga
         drops(lab.host_ipsec(), "no SA for traffic that policy protects"),
         1,
         "the host refuses to send in clear what its policy protects"
+    );
+}
+
+/// Compares a display with its golden file in fixtures/displays/ipsec (rewritten when
+/// UPDATE_GOLDEN is set).
+fn golden(name: &str, actual: &str) {
+    let path = format!(
+        "{}/../fixtures/displays/ipsec/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    if std::env::var_os("UPDATE_GOLDEN").is_some() {
+        std::fs::create_dir_all(format!(
+            "{}/../fixtures/displays/ipsec",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .expect("fixtures directory");
+        std::fs::write(&path, actual).expect("golden file written");
+        return;
+    }
+    let expected = std::fs::read_to_string(&path).expect("golden file exists");
+    assert_eq!(actual, expected, "{path} differs");
+}
+
+#[tokio::test(start_paused = true)]
+async fn ipsec_displays_show_the_tunnels_and_filters_in_the_zos_layout() {
+    let mut lab = lab(true).await;
+    lab.established().await;
+    let heading = display::Heading {
+        stack: "TCPCS".into(),
+        time: "Sun Nov 22 08:00:00 2026".into(),
+        dvipsec: false,
+    };
+    let ike = lab.zos_ipsec.daemon_state().ike_tunnels;
+    let state = lab.zos_ipsec.state();
+    let children: Vec<_> = state
+        .sad
+        .children()
+        .iter()
+        .map(|c| (c.clone(), state.sad.counters(c.inbound_spi)))
+        .collect();
+    golden(
+        "tcpcs-y.txt",
+        &display::dynamic_tunnels(&heading, &children, &ike),
+    );
+    golden("tcpcs-k.txt", &display::ike_tunnels(&heading, &ike));
+    golden(
+        "tcpcs-f.txt",
+        &display::filters(&heading, &state.spd, state.sad.children()),
     );
 }

@@ -2,6 +2,7 @@
 //! filters), the SAD over [`crate::esp`], the security stage of the packet walk, the glue to
 //! the IKE daemon ([`ike::daemon`]), and the `ipsec` displays.
 
+pub mod display;
 pub mod flow;
 pub mod sad;
 pub mod service;
