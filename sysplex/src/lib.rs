@@ -1,8 +1,19 @@
-//! The emulated sysplex: scenarios that drive a lab and print what happened.
+//! The emulated sysplex: a topology file, the embedded lab runner (every LPAR a set of tasks,
+//! an in-memory LAN, the CF in-process), its operator console, and the scenarios that drive a
+//! lab and print what happened.
 //!
-//! Until the TCP/IP stacks join, the one scenario is the coupling facility demonstration
-//! ([`scenario::cf_demo`]): a CF server on loopback, two connectors on two systems, list
-//! writes, monitoring, lock contention, a failed connection, a dump and the displays.
+//! - [`topology`]: the TOML topology file.
+//! - [`lab`]: the embedded runner: start, kill and re-IPL LPARs.
+//! - [`console`]: operator commands (`V TCPIP,...`, `D TCPIP,...,NETSTAT,...`, `D XCF,...`).
+//! - [`clients`]: remote echo clients that reconnect.
+//! - [`scenario`]: `dvipa` (takeover and takeback) and `cf-demo`.
 
+pub mod clients;
+pub mod console;
+mod error;
+pub mod lab;
 pub mod scenario;
 pub mod timeline;
+pub mod topology;
+
+pub use error::Error;

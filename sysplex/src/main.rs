@@ -1,13 +1,21 @@
 //! `sysplex`: runs the emulated sysplex.
 //!
 //! ```text
-//! sysplex run [SCENARIO]    play a scenario embedded (no root): default cf-demo
-//! sysplex scenarios         list the scenarios
+//! sysplex run [SCENARIO] [--topology F] [--json]   play a scenario embedded (no root): default dvipa
+//! sysplex scenarios                                list the scenarios
+//! sysplex console --topology F [--script FILE]     start the lab embedded, read operator commands
+//! sysplex lpar --topology F --sysname SYS1          one LPAR on its TAP device (CF by address)
+//! sysplex cf --topology F                           the CF server the TAP lab's LPARs use
 //! ```
 
-use anyhow::bail;
+use std::io::BufRead;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
 use sysplex::scenario::{self, SCENARIOS};
+use sysplex::topology::{App, Topology};
 
 #[derive(Debug, Parser)]
 #[command(version, about = "The emulated z/OS Parallel Sysplex network")]
@@ -21,11 +29,41 @@ enum Command {
     /// Play a scenario embedded: every system in this process, the CF on loopback.
     Run {
         /// The scenario (see `sysplex scenarios`).
-        #[arg(default_value = "cf-demo")]
+        #[arg(default_value = "dvipa")]
         scenario: String,
+        /// The topology file (dvipa; default fixtures/topologies/dvipa-lab.toml).
+        #[arg(long)]
+        topology: Option<PathBuf>,
+        /// Print the report as one JSON document instead of the listing.
+        #[arg(long)]
+        json: bool,
     },
     /// List the scenarios.
     Scenarios,
+    /// Start the lab embedded and run operator commands from stdin or a script.
+    Console {
+        /// The topology file.
+        #[arg(long)]
+        topology: PathBuf,
+        /// Read the commands from this file instead of stdin.
+        #[arg(long)]
+        script: Option<PathBuf>,
+    },
+    /// Run one LPAR on its TAP device, with the CF given by address in the topology.
+    Lpar {
+        /// The topology file (TAP LAN, CF address).
+        #[arg(long)]
+        topology: PathBuf,
+        /// The LPAR to run.
+        #[arg(long)]
+        sysname: String,
+    },
+    /// Run the CF server of a topology on its address (in-memory store).
+    Cf {
+        /// The topology file (its `[cf] address`).
+        #[arg(long)]
+        topology: PathBuf,
+    },
 }
 
 #[tokio::main]
@@ -43,8 +81,16 @@ async fn main() -> anyhow::Result<()> {
                 println!("{name:<12} {what}");
             }
         }
-        Command::Run { scenario } => match scenario.as_str() {
+        Command::Run {
+            scenario,
+            topology,
+            json,
+        } => match scenario.as_str() {
+            "dvipa" => run_dvipa(topology, json).await?,
             "cf-demo" => {
+                if json {
+                    bail!("cf-demo has no JSON report");
+                }
                 println!("=== Timeline");
                 let report = scenario::cf_demo::run(true).await?;
                 println!("\n=== Dump of {}", scenario::cf_demo::STRUCTURE);
@@ -52,6 +98,177 @@ async fn main() -> anyhow::Result<()> {
             }
             other => bail!("no scenario {other:?}: see `sysplex scenarios`"),
         },
+        Command::Console { topology, script } => console(topology, script).await?,
+        Command::Lpar { topology, sysname } => lpar(topology, &sysname).await?,
+        Command::Cf { topology } => cf_server(topology).await?,
     }
+    Ok(())
+}
+
+async fn run_dvipa(topology: Option<PathBuf>, json: bool) -> anyhow::Result<()> {
+    let path = topology.unwrap_or_else(scenario::dvipa::default_topology);
+    if !json {
+        println!("=== Timeline");
+    }
+    let report = scenario::dvipa::run(&path, !json).await?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        for (title, displays) in [
+            ("Before the owner fails", &report.before),
+            ("After the takeover", &report.after_takeover),
+            ("During the takeback", &report.during_takeback),
+            ("After the takeback", &report.after),
+        ] {
+            println!("\n=== {title}");
+            for display in displays {
+                println!("\n{}\n{}", display.command, display.text.trim_end());
+            }
+        }
+        println!("\n=== Clients");
+        for client in &report.clients {
+            println!(
+                "{:<12} outage {:>8} ms  served after takeover by {:<6} {} bytes verified",
+                client.name,
+                client
+                    .takeover_outage_ms
+                    .map_or_else(|| "-".to_owned(), |ms| format!("{ms:.0}")),
+                client.served_after_takeover.as_deref().unwrap_or("-"),
+                client.verified_bytes
+            );
+        }
+        let v = &report.verdict;
+        println!("\n=== Verdict: {}", if v.holds { "HOLDS" } else { "FAILS" });
+        println!(
+            "takeover by {} (expected {}), clients reconnected: {}, Moving seen: {}, final owner {}, \
+             new connection on the owner: {}",
+            v.takeover_by.as_deref().unwrap_or("-"),
+            v.expected_takeover,
+            v.clients_reconnected,
+            v.moving_seen,
+            v.final_owner.as_deref().unwrap_or("-"),
+            v.new_connection_on_owner
+        );
+    }
+    if !report.verdict.holds {
+        bail!("the dvipa scenario's verdict does not hold");
+    }
+    Ok(())
+}
+
+async fn console(topology: PathBuf, script: Option<PathBuf>) -> anyhow::Result<()> {
+    let topology = Topology::load(&topology)?;
+    let mut lab = sysplex::lab::Lab::start(topology).await?;
+    let lines: Box<dyn Iterator<Item = std::io::Result<String>>> = match script {
+        Some(path) => {
+            let file = std::fs::File::open(&path)
+                .with_context(|| format!("opening script {}", path.display()))?;
+            Box::new(std::io::BufReader::new(file).lines())
+        }
+        None => Box::new(std::io::stdin().lock().lines()),
+    };
+    // Reading stdin blocks; the lab's tasks run on the runtime's other threads meanwhile.
+    for line in lines {
+        let line = line?;
+        for (system, message) in lab.new_messages() {
+            println!("{system:<8} {message}");
+        }
+        if !line.trim().is_empty() && !line.trim_start().starts_with('*') {
+            println!("> {}", line.trim());
+        }
+        for response in sysplex::console::execute(&mut lab, &line).await? {
+            println!("{response}");
+        }
+        // Let what the command set going show up before the next line.
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        for (system, message) in lab.new_messages() {
+            println!("{system:<8} {message}");
+        }
+    }
+    Ok(())
+}
+
+async fn lpar(topology: PathBuf, sysname: &str) -> anyhow::Result<()> {
+    let topology = Topology::load(&topology)?;
+    let Some(cf) = topology.cf.address else {
+        bail!("`sysplex lpar` needs the CF's address in the topology ([cf] address)");
+    };
+    let (index, lpar) = topology
+        .lpars
+        .iter()
+        .enumerate()
+        .find(|(_, l)| l.section.sysname == sysname)
+        .with_context(|| format!("no LPAR {sysname} in the topology"))?;
+    let tap = lpar
+        .section
+        .tap
+        .as_deref()
+        .context("`sysplex lpar` needs a TAP LAN (`tap = \"device\"` on the LPAR)")?;
+    let port = stacks::lan::tap::TapPort::open(tap)
+        .with_context(|| format!("opening TAP device {tap} (needs root)"))?;
+    let stack = sysplex::lab::spawn_stack(lpar, index, Box::new(port))?;
+    let mut apps = Vec::new();
+    for app in &lpar.section.apps {
+        match *app {
+            App::Echo { port } => apps.push(
+                stacks::apps::echo::EchoServer::start(
+                    &stack,
+                    std::net::SocketAddrV4::new(std::net::Ipv4Addr::UNSPECIFIED, port),
+                )
+                .await?,
+            ),
+        }
+    }
+    let secret = cf::auth::Secret::new(topology.sysplex.secret.as_bytes())
+        .map_err(|e| anyhow::anyhow!("sysplex secret: {e}"))?;
+    let client = cf::client::Client::connect(cf, &secret, sysname, &lpar.section.tcpname).await?;
+    let config = stacks::dvipa::service::DvipaServiceConfig::new(sysname, lpar.profile.clone());
+    let dvipa = stacks::dvipa::service::start(client, stack.clone(), config).await?;
+    eprintln!(
+        "{sysname} {} started on {tap}, joined XCF group {}",
+        lpar.section.tcpname,
+        dvipa.group()
+    );
+    let mut seen = 0;
+    loop {
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => break,
+            () = tokio::time::sleep(std::time::Duration::from_millis(100)) => {}
+        }
+        let console = dvipa.console();
+        for line in console.iter().skip(seen) {
+            println!("{sysname:<8} {line}");
+        }
+        seen = console.len();
+        if dvipa.is_finished() {
+            bail!("{sysname}: the DVIPA service ended");
+        }
+    }
+    drop(apps);
+    Ok(())
+}
+
+async fn cf_server(topology: PathBuf) -> anyhow::Result<()> {
+    let topology = Topology::load(&topology)?;
+    let Some(address) = topology.cf.address else {
+        bail!("the topology has no [cf] address: its CF runs embedded");
+    };
+    let secret = cf::auth::Secret::new(topology.sysplex.secret.as_bytes())
+        .map_err(|e| anyhow::anyhow!("sysplex secret: {e}"))?;
+    let mut config = cf::server::Config::new(secret);
+    if let Some(ms) = topology.cf.interval_ms {
+        config.interval = std::time::Duration::from_millis(ms);
+    }
+    let listener = tokio::net::TcpListener::bind(address)
+        .await
+        .with_context(|| format!("binding {address}"))?;
+    eprintln!("CF listening on {address}");
+    cf::server::run(
+        listener,
+        Arc::new(cf::store::MemoryStore::new()),
+        config,
+        tokio::signal::ctrl_c(),
+    )
+    .await?;
     Ok(())
 }

@@ -1,0 +1,329 @@
+//! The embedded lab: every LPAR a set of tasks in this process (its stack, its applications,
+//! its DVIPA service joined to XCF), the LAN an in-memory switch, the CF server in-process on a
+//! loopback port, and the remote hosts as small stacks on the same switch.
+//!
+//! Killing an LPAR drops its stack and its CF link at once, as when a system dies: the other
+//! stacks see its XCF member fail.
+
+use std::collections::BTreeMap;
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::sync::Arc;
+use std::time::Duration;
+
+use cf::auth::Secret;
+use cf::client::Client;
+use cf::store::MemoryStore;
+use cf::structure::{StrName, Tod};
+use cf::xcf::{GroupName, Xcf};
+use smoltcp::wire::{EthernetAddress, Ipv4Cidr};
+use stacks::apps::echo::EchoServer;
+use stacks::dvipa::service::{self, DvipaHandle, DvipaServiceConfig};
+use stacks::lan::switch::EthernetSwitch;
+use stacks::stack::{Stack, StackConfig, StackHandle, XcfConfig};
+use tokio::sync::oneshot;
+
+use crate::Error;
+use crate::topology::{App, LanSection, Lpar, Topology};
+
+/// The system name of the console's own CF link (its XCF queries for displays).
+pub const CONSOLE_SYSTEM: &str = "CONSOLE";
+
+/// The CF the lab uses.
+#[derive(Debug)]
+struct CfLink {
+    address: SocketAddr,
+    /// The embedded CF's store (for D XCF,STR); `None` for a CF given by address.
+    store: Option<Arc<MemoryStore>>,
+    _stop: Option<oneshot::Sender<()>>,
+}
+
+/// A running LPAR.
+#[derive(Debug)]
+pub struct RunningLpar {
+    /// Its TCP/IP stack.
+    pub stack: StackHandle,
+    /// Its DVIPA service.
+    pub dvipa: DvipaHandle,
+    _apps: Vec<EchoServer>,
+    /// Console lines already handed out by [`Lab::new_messages`].
+    seen: usize,
+}
+
+/// A remote host on the lab LAN.
+#[derive(Debug)]
+pub struct RemoteHost {
+    /// Its name.
+    pub name: String,
+    /// Its stack.
+    pub stack: StackHandle,
+    /// The address it connects from (its first).
+    pub address: Ipv4Addr,
+}
+
+/// A running embedded lab.
+#[derive(Debug)]
+pub struct Lab {
+    topology: Topology,
+    secret: Secret,
+    cf: CfLink,
+    switch: EthernetSwitch,
+    lpars: BTreeMap<String, RunningLpar>,
+    remotes: Vec<RemoteHost>,
+    console: Xcf,
+    _console_link: Client,
+}
+
+impl Lab {
+    /// Starts the lab of `topology`: the CF (embedded unless it has an address), the remote
+    /// hosts, then every LPAR in file order. The LAN must be in memory.
+    pub async fn start(topology: Topology) -> Result<Self, Error> {
+        if let LanSection::Tap { bridge } = &topology.lan {
+            return Err(Error::Lab(format!(
+                "the embedded lab runs on an in-memory LAN; this topology uses TAP devices on \
+                 {bridge} (start `sysplex lpar` per LPAR instead)"
+            )));
+        }
+        let secret = Secret::new(topology.sysplex.secret.as_bytes())
+            .map_err(|e| Error::Lab(format!("sysplex secret: {e}")))?;
+        let cf = start_cf(&topology, &secret).await?;
+        let console_link = Client::connect(cf.address, &secret, CONSOLE_SYSTEM, "CONSOLE").await?;
+        let console = Xcf::connect(&console_link).await?;
+        let switch = EthernetSwitch::new();
+        let mut remotes = Vec::new();
+        for (index, remote) in topology.remotes.iter().enumerate() {
+            let mut addresses = vec![Ipv4Cidr::new(remote.address, remote.prefix_len)];
+            addresses.extend(remote.on_link.iter().map(|&(a, len)| Ipv4Cidr::new(a, len)));
+            let mut config = StackConfig::new(&remote.section.name, mac(remote.address), addresses);
+            config.gateway = remote.section.gateway;
+            config.seed = 1000 + u64::try_from(index).unwrap_or(0);
+            let (stack, _task) = Stack::spawn(config, Box::new(switch.port()))?;
+            remotes.push(RemoteHost {
+                name: remote.section.name.clone(),
+                stack,
+                address: remote.address,
+            });
+        }
+        let mut lab = Self {
+            topology,
+            secret,
+            cf,
+            switch,
+            lpars: BTreeMap::new(),
+            remotes,
+            console,
+            _console_link: console_link,
+        };
+        let names: Vec<String> = lab
+            .topology
+            .lpars
+            .iter()
+            .map(|l| l.section.sysname.clone())
+            .collect();
+        for name in names {
+            lab.ipl(&name).await?;
+        }
+        Ok(lab)
+    }
+
+    /// The topology the lab runs.
+    pub fn topology(&self) -> &Topology {
+        &self.topology
+    }
+
+    /// The remote hosts.
+    pub fn remotes(&self) -> &[RemoteHost] {
+        &self.remotes
+    }
+
+    /// The LPAR `sysname` if it is running.
+    pub fn lpar(&self, sysname: &str) -> Option<&RunningLpar> {
+        self.lpars.get(sysname)
+    }
+
+    /// The running LPARs, by system name.
+    pub fn running(&self) -> impl Iterator<Item = (&str, &RunningLpar)> {
+        self.lpars.iter().map(|(n, l)| (n.as_str(), l))
+    }
+
+    /// Starts (IPLs) the LPAR `sysname`: its stack from its profile, its applications, its
+    /// CF link and its DVIPA service joined to the stacks' XCF group.
+    pub async fn ipl(&mut self, sysname: &str) -> Result<(), Error> {
+        if self.lpars.contains_key(sysname) {
+            return Err(Error::Lab(format!("{sysname} is already active")));
+        }
+        let (index, lpar) = self
+            .topology
+            .lpars
+            .iter()
+            .enumerate()
+            .find(|(_, l)| l.section.sysname == sysname)
+            .ok_or_else(|| Error::Lab(format!("no LPAR {sysname} in the topology")))?;
+        let stack = spawn_stack(lpar, index, Box::new(self.switch.port()))?;
+        let mut apps = Vec::new();
+        for app in &lpar.section.apps {
+            match *app {
+                App::Echo { port } => apps.push(
+                    EchoServer::start(&stack, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, port))
+                        .await?,
+                ),
+            }
+        }
+        let client = Client::connect(
+            self.cf.address,
+            &self.secret,
+            sysname,
+            &lpar.section.tcpname,
+        )
+        .await?;
+        let mut config = DvipaServiceConfig::new(sysname, lpar.profile.clone());
+        config.check_every = Duration::from_millis(50);
+        let dvipa = service::start(client, stack.clone(), config).await?;
+        self.lpars.insert(
+            sysname.to_owned(),
+            RunningLpar {
+                stack,
+                dvipa,
+                _apps: apps,
+                seen: 0,
+            },
+        );
+        Ok(())
+    }
+
+    /// Kills the LPAR `sysname`: its DVIPA service and CF link end and its stack stops, with
+    /// no FIN or RST for its connections.
+    pub async fn kill(&mut self, sysname: &str) -> Result<(), Error> {
+        let lpar = self
+            .lpars
+            .remove(sysname)
+            .ok_or_else(|| Error::Lab(format!("{sysname} is not active")))?;
+        lpar.dvipa.abort();
+        lpar.stack.shutdown().await;
+        Ok(())
+    }
+
+    /// The console messages each running LPAR wrote since the last call, as (sysname, line).
+    pub fn new_messages(&mut self) -> Vec<(String, String)> {
+        let mut out = Vec::new();
+        for (name, lpar) in &mut self.lpars {
+            let console = lpar.dvipa.console();
+            for line in console.iter().skip(lpar.seen) {
+                out.push((name.clone(), line.clone()));
+            }
+            lpar.seen = console.len();
+        }
+        out
+    }
+
+    /// `D XCF,GROUP[,grpname[,ALL]]` (IXC331I, IXC332I, IXC333I).
+    pub async fn display_xcf_group(&self, group: Option<&str>, all: bool) -> Result<String, Error> {
+        let now = tod_now();
+        let members = self.console.query_all().await?;
+        Ok(match group {
+            None => cf::xcf::display_groups(&members, now),
+            Some(name) => {
+                let group = GroupName::new(name).map_err(cf::Error::from)?;
+                if all {
+                    cf::xcf::display_group_members(&group, &members, now)
+                } else {
+                    cf::xcf::display_group(&group, &members, now)
+                }
+            }
+        })
+    }
+
+    /// `D XCF,STR[,STRNAME=name]` (IXC359I, IXC360I) from the embedded CF's store.
+    pub async fn display_xcf_str(&self, strname: Option<&str>) -> Result<String, Error> {
+        let Some(store) = self.cf.store.clone() else {
+            return Err(Error::Lab(format!(
+                "the CF at {} is not embedded: display its structures with its own tools",
+                self.cf.address
+            )));
+        };
+        let name = strname
+            .map(|n| {
+                StrName::new(n)
+                    .ok_or_else(|| Error::Lab(format!("IXC307I {n} IS NOT A VALID STRUCTURE NAME")))
+            })
+            .transpose()?;
+        let facility =
+            tokio::task::spawn_blocking(move || cf::server::recover_facility(store.as_ref()))
+                .await
+                .map_err(|e| Error::Lab(format!("reading the CF store: {e}")))??;
+        let now = tod_now();
+        Ok(match name {
+            None => cf::display::display_structures(&facility, now),
+            Some(name) => cf::display::display_structure(&facility, &name, now),
+        })
+    }
+}
+
+/// Starts the embedded CF, or uses the one the topology names.
+async fn start_cf(topology: &Topology, secret: &Secret) -> Result<CfLink, Error> {
+    if let Some(address) = topology.cf.address {
+        return Ok(CfLink {
+            address,
+            store: None,
+            _stop: None,
+        });
+    }
+    let listener = tokio::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await?;
+    let address = listener.local_addr()?;
+    let mut config = cf::server::Config::new(secret.clone());
+    if let Some(ms) = topology.cf.interval_ms {
+        config.interval = Duration::from_millis(ms);
+    }
+    let store = Arc::new(MemoryStore::new());
+    let (stop, stopped) = oneshot::channel::<()>();
+    let served: Arc<dyn cf::store::Store> = store.clone();
+    tokio::spawn(async move {
+        if let Err(error) = cf::server::run(listener, served, config, async {
+            let _ = stopped.await;
+        })
+        .await
+        {
+            tracing::error!("embedded CF ended: {error}");
+        }
+    });
+    Ok(CfLink {
+        address,
+        store: Some(store),
+        _stop: Some(stop),
+    })
+}
+
+/// Spawns the stack of `lpar` (the `index`th of the topology) on `lan`.
+pub fn spawn_stack(
+    lpar: &Lpar,
+    index: usize,
+    lan: Box<dyn stacks::lan::LanPort>,
+) -> Result<StackHandle, Error> {
+    let (address, len) = lpar.lan_address;
+    let mut config = StackConfig::new(
+        &lpar.section.tcpname,
+        mac(address),
+        vec![Ipv4Cidr::new(address, len)],
+    );
+    config.seed = u64::try_from(index).unwrap_or(0) + 1;
+    config.xcf = lpar.profile.ipconfig.dynamic_xcf.map(|x| XcfConfig {
+        address: x.address,
+        bind: lpar
+            .section
+            .xcf_bind
+            .unwrap_or(SocketAddr::from((Ipv4Addr::LOCALHOST, 0))),
+    });
+    Ok(Stack::spawn(config, lan)?.0)
+}
+
+/// A locally administered MAC made of the LAN address: 02:00:a:b:c:d.
+fn mac(address: Ipv4Addr) -> EthernetAddress {
+    let [a, b, c, d] = address.octets();
+    EthernetAddress([0x02, 0x00, a, b, c, d])
+}
+
+/// Now, as a CF time of day (microseconds since the epoch).
+pub fn tod_now() -> Tod {
+    Tod(std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX)))
+}
