@@ -34,7 +34,8 @@ struct CfLink {
     address: SocketAddr,
     /// The embedded CF's store (for D XCF,STR); `None` for a CF given by address.
     store: Option<Arc<MemoryStore>>,
-    _stop: Option<oneshot::Sender<()>>,
+    /// Stops the embedded CF and waits for it.
+    stop: Option<(oneshot::Sender<()>, tokio::task::JoinHandle<()>)>,
 }
 
 /// A running LPAR.
@@ -202,6 +203,27 @@ impl Lab {
         Ok(())
     }
 
+    /// Stops the lab: kills every LPAR, closes the console's CF link, then stops the embedded
+    /// CF and waits for it.
+    pub async fn shutdown(mut self) {
+        let names: Vec<String> = self.lpars.keys().cloned().collect();
+        for name in names {
+            let _ = self.kill(&name).await;
+        }
+        let Self {
+            cf,
+            console,
+            _console_link,
+            ..
+        } = self;
+        drop(console);
+        drop(_console_link);
+        if let Some((stop, task)) = cf.stop {
+            let _ = stop.send(());
+            let _ = task.await;
+        }
+    }
+
     /// The console messages each running LPAR wrote since the last call, as (sysname, line).
     pub fn new_messages(&mut self) -> Vec<(String, String)> {
         let mut out = Vec::new();
@@ -264,7 +286,7 @@ async fn start_cf(topology: &Topology, secret: &Secret) -> Result<CfLink, Error>
         return Ok(CfLink {
             address,
             store: None,
-            _stop: None,
+            stop: None,
         });
     }
     let listener = tokio::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await?;
@@ -276,7 +298,7 @@ async fn start_cf(topology: &Topology, secret: &Secret) -> Result<CfLink, Error>
     let store = Arc::new(MemoryStore::new());
     let (stop, stopped) = oneshot::channel::<()>();
     let served: Arc<dyn cf::store::Store> = store.clone();
-    tokio::spawn(async move {
+    let task = tokio::spawn(async move {
         if let Err(error) = cf::server::run(listener, served, config, async {
             let _ = stopped.await;
         })
@@ -288,7 +310,7 @@ async fn start_cf(topology: &Topology, secret: &Secret) -> Result<CfLink, Error>
     Ok(CfLink {
         address,
         store: Some(store),
-        _stop: Some(stop),
+        stop: Some((stop, task)),
     })
 }
 

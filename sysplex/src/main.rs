@@ -176,15 +176,20 @@ async fn console(topology: PathBuf, script: Option<PathBuf>) -> anyhow::Result<(
         if !line.trim().is_empty() && !line.trim_start().starts_with('*') {
             println!("> {}", line.trim());
         }
-        for response in sysplex::console::execute(&mut lab, &line).await? {
+        let responses = sysplex::console::execute(&mut lab, &line).await?;
+        for response in &responses {
             println!("{response}");
         }
-        // Let what the command set going show up before the next line.
+        // Let what the command set going show up before the next line; a command's own
+        // response is not repeated.
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
         for (system, message) in lab.new_messages() {
-            println!("{system:<8} {message}");
+            if !responses.contains(&format!("{system}  {message}")) {
+                println!("{system:<8} {message}");
+            }
         }
     }
+    lab.shutdown().await;
     Ok(())
 }
 

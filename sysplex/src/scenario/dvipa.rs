@@ -565,7 +565,7 @@ pub async fn run(path: &Path, echo: bool) -> Result<Report, Error> {
         .moments()
         .iter()
         .map(|m| Entry {
-            at_ms: m.at.as_secs_f64() * 1000.0,
+            at_ms: (m.at.as_secs_f64() * 1_000_000.0).round() / 1000.0,
             source: m.source.clone(),
             text: m.text.clone(),
         })
