@@ -5,11 +5,15 @@
 //! the background every `flush_every_ms` (the `async` durability); [`Store::flush`] forces it.
 
 use std::path::Path;
+use std::time::{Duration, Instant};
 
 use super::{Recovered, Snapshot, Store, StoreError, unbroken_after};
 
 const SNAPSHOT_KEY: &[u8] = b"snapshot";
 const INCARNATION_KEY: &[u8] = b"incarnation";
+
+/// How long [`SledStore::open`] waits for a database another handle is still closing.
+pub const LOCK_WAIT: Duration = Duration::from_secs(5);
 
 /// A [`Store`] in a sled database directory. Only one process may open it at a time.
 #[derive(Debug, Clone)]
@@ -21,12 +25,23 @@ pub struct SledStore {
 impl SledStore {
     /// Opens (or creates) the database in `dir`, with sled's background flush every
     /// `flush_every_ms` milliseconds.
+    ///
+    /// sled releases its file lock only once its background threads have let go of a closed
+    /// database, so a reopen in the same process (a restarted CF) waits up to
+    /// [`LOCK_WAIT`] for the lock before it reports the database as busy.
     pub fn open(dir: &Path, flush_every_ms: u64) -> Result<Self, StoreError> {
-        let db = sled::Config::new()
+        let config = sled::Config::new()
             .path(dir)
-            .flush_every_ms(Some(flush_every_ms))
-            .open()?;
-        Self::from_db(db)
+            .flush_every_ms(Some(flush_every_ms));
+        let started = Instant::now();
+        loop {
+            match config.open() {
+                Err(sled::Error::Io(e)) if is_lock_busy(&e) && started.elapsed() < LOCK_WAIT => {
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                opened => return Self::from_db(opened?),
+            }
+        }
     }
 
     /// A store in a temporary database that disappears when dropped (tests).
@@ -38,6 +53,12 @@ impl SledStore {
         let log = db.open_tree("log")?;
         Ok(Self { db, log })
     }
+}
+
+/// Whether sled could not take the database's file lock (another handle holds it).
+fn is_lock_busy(error: &std::io::Error) -> bool {
+    error.kind() == std::io::ErrorKind::WouldBlock
+        || error.to_string().contains("could not acquire lock")
 }
 
 fn seq_from_key(key: &[u8]) -> Result<u64, StoreError> {
