@@ -125,15 +125,30 @@ fn up(state: &DaemonState) -> bool {
 
 /// Our stack with IPSec; the host with IPSec too when `host_ipsec`, else a plain host.
 async fn lab(host_ipsec: bool) -> Lab {
+    lab_with(host_ipsec, |_| {}).await
+}
+
+/// [`lab`] with both peers' configurations changed by `tweak`.
+async fn lab_with(host_ipsec: bool, tweak: fn(&mut Peer)) -> Lab {
+    let tweaked = |mut peer: Peer| {
+        tweak(&mut peer);
+        peer
+    };
     let switch = EthernetSwitch::new();
     let zos = stack(&switch, "TCPCS", 0x0b, ZOS);
     let host = stack(&switch, "HOST", 0x50, HOST);
-    let zos_daemon = IkeDaemon::new(vec![peer(ZOS, HOST, false)], ChaCha20Rng::seed_from_u64(11));
+    let zos_daemon = IkeDaemon::new(
+        vec![tweaked(peer(ZOS, HOST, false))],
+        ChaCha20Rng::seed_from_u64(11),
+    );
     let zos_ipsec = IpsecService::start(&zos, permit_all(), zos_daemon, 11)
         .await
         .expect("IPSec starts on TCPCS");
     let host_ipsec = if host_ipsec {
-        let daemon = IkeDaemon::new(vec![peer(HOST, ZOS, true)], ChaCha20Rng::seed_from_u64(50));
+        let daemon = IkeDaemon::new(
+            vec![tweaked(peer(HOST, ZOS, true))],
+            ChaCha20Rng::seed_from_u64(50),
+        );
         Some(
             IpsecService::start(&host, permit_all(), daemon, 50)
                 .await
@@ -237,6 +252,45 @@ async fn a_checksummed_stream_crosses_esp_with_a_child_rekey_midway() {
         zos.counters.drops.get("clear traffic that policy protects"),
         None
     );
+}
+
+/// Establishes with `tweak` applied, pings through, and checks what travelled on the LAN.
+async fn ping_through(tweak: fn(&mut Peer)) -> (bool, bool) {
+    let mut lab = lab_with(true, tweak).await;
+    let mut mirror = lab.switch.mirror();
+    lab.established().await;
+    let (mut raw_esp, mut udp_esp) = (false, false);
+    while let Some(frame) = mirror.try_recv() {
+        let Ok(eth) = EthernetFrame::new_checked(&frame[..]) else {
+            continue;
+        };
+        let Ok(ip) = Ipv4Packet::new_checked(eth.payload()) else {
+            continue;
+        };
+        match ip.next_header() {
+            smoltcp::wire::IpProtocol::IpSecEsp => raw_esp = true,
+            smoltcp::wire::IpProtocol::Udp => {
+                let udp = UdpPacket::new_checked(ip.payload()).expect("UDP");
+                udp_esp |= udp.dst_port() == 4500 && !udp.payload().starts_with(&[0, 0, 0, 0]);
+            }
+            smoltcp::wire::IpProtocol::Icmp => panic!("an ICMP echo crossed the LAN in clear"),
+            _ => {}
+        }
+    }
+    assert_eq!(lab.zos_ipsec.state().counters.esp_in, 1);
+    (raw_esp, udp_esp)
+}
+
+#[tokio::test(start_paused = true)]
+async fn without_nat_t_esp_travels_as_ip_protocol_50() {
+    let (raw, udp) = ping_through(|p| p.config.force_udp_encapsulation = false).await;
+    assert!(raw && !udp, "raw ESP {raw}, ESP in UDP {udp}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn transport_mode_carries_the_ping_in_udp_encapsulated_esp() {
+    let (raw, udp) = ping_through(|p| p.config.mode = Mode::Transport).await;
+    assert!(udp && !raw, "raw ESP {raw}, ESP in UDP {udp}");
 }
 
 #[tokio::test(start_paused = true)]
