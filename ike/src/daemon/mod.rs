@@ -12,11 +12,13 @@
 //! generation that grows by one at every rekey.
 
 mod core;
+mod from_policy;
 mod message;
 mod peer;
 pub mod shell;
 
 pub use core::{DaemonStats, IkeDaemon, IkeTunnelView};
+pub use from_policy::peers_from_policy;
 pub use message::{DaemonInput, DynamicTunnel, ToStack};
 pub use peer::{ActivationMethod, Peer};
 pub use shell::{DaemonHandle, DaemonState};
