@@ -339,6 +339,7 @@ impl Distributor {
                 stats.skipped += 1;
             }
         }
+        self.crt.reserve(answer.connections.len());
         for conn in &answer.connections {
             let key = DptKey {
                 dvipa: *conn.local.ip(),

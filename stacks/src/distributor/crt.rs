@@ -24,11 +24,9 @@ pub struct Crt {
 }
 
 impl Crt {
-    /// An empty table with room for `n` connections.
-    pub fn with_capacity(n: usize) -> Self {
-        Self {
-            routes: HashMap::with_capacity(n),
-        }
+    /// Makes room for `n` more connections.
+    pub fn reserve(&mut self, n: usize) {
+        self.routes.reserve(n);
     }
 
     /// The route of a connection.
