@@ -239,19 +239,7 @@ impl Lab {
 
     /// `D XCF,GROUP[,grpname[,ALL]]` (IXC331I, IXC332I, IXC333I).
     pub async fn display_xcf_group(&self, group: Option<&str>, all: bool) -> Result<String, Error> {
-        let now = tod_now();
-        let members = self.console.query_all().await?;
-        Ok(match group {
-            None => cf::xcf::display_groups(&members, now),
-            Some(name) => {
-                let group = GroupName::new(name).map_err(cf::Error::from)?;
-                if all {
-                    cf::xcf::display_group_members(&group, &members, now)
-                } else {
-                    cf::xcf::display_group(&group, &members, now)
-                }
-            }
-        })
+        display_xcf_group(&self.console, group, all).await
     }
 
     /// `D XCF,STR[,STRNAME=name]` (IXC359I, IXC360I) from the embedded CF's store.
@@ -278,6 +266,24 @@ impl Lab {
             Some(name) => cf::display::display_structure(&facility, &name, now),
         })
     }
+}
+
+/// `D XCF,GROUP[,grpname[,ALL]]` (IXC331I, IXC332I, IXC333I) as `xcf` (a console's XCF link)
+/// sees the sysplex.
+pub async fn display_xcf_group(xcf: &Xcf, group: Option<&str>, all: bool) -> Result<String, Error> {
+    let now = tod_now();
+    let members = xcf.query_all().await?;
+    Ok(match group {
+        None => cf::xcf::display_groups(&members, now),
+        Some(name) => {
+            let group = GroupName::new(name).map_err(cf::Error::from)?;
+            if all {
+                cf::xcf::display_group_members(&group, &members, now)
+            } else {
+                cf::xcf::display_group(&group, &members, now)
+            }
+        }
+    })
 }
 
 /// Starts the embedded CF, or uses the one the topology names.

@@ -4,7 +4,12 @@
 //! sysplex run [SCENARIO] [--topology F] [--json]   play a scenario embedded (no root): default dvipa
 //! sysplex scenarios                                list the scenarios
 //! sysplex console --topology F [--script FILE]     start the lab embedded, read operator commands
-//! sysplex lpar --topology F --sysname SYS1          one LPAR on its TAP device (CF by address)
+//! sysplex console --topology F --attach [--script FILE] [--control-dir D]
+//!                                                  send them to the `sysplex lpar` processes
+//! sysplex lpar --topology F --sysname SYS1 [--control-dir D]
+//!                                                  one LPAR on its TAP device (CF by address),
+//!                                                  commands on D/SYS1.sock
+//!                                                  (D defaults to $TMPDIR/zsysplex-<plexname>)
 //! sysplex cf --topology F                           the CF server the TAP lab's LPARs use
 //! ```
 
@@ -48,6 +53,12 @@ enum Command {
         /// Read the commands from this file instead of stdin.
         #[arg(long)]
         script: Option<PathBuf>,
+        /// Start no lab: send the commands to the `sysplex lpar` processes' control sockets.
+        #[arg(long)]
+        attach: bool,
+        /// The directory of the control sockets (default $TMPDIR/zsysplex-<plexname>).
+        #[arg(long, requires = "attach")]
+        control_dir: Option<PathBuf>,
     },
     /// Run one LPAR on its TAP device, with the CF given by address in the topology.
     Lpar {
@@ -57,6 +68,10 @@ enum Command {
         /// The LPAR to run.
         #[arg(long)]
         sysname: String,
+        /// The directory of its control socket `<SYSNAME>.sock` (default
+        /// $TMPDIR/zsysplex-<plexname>).
+        #[arg(long)]
+        control_dir: Option<PathBuf>,
     },
     /// Run the CF server of a topology on its address (in-memory store).
     Cf {
@@ -98,8 +113,23 @@ async fn main() -> anyhow::Result<()> {
             }
             other => bail!("no scenario {other:?}: see `sysplex scenarios`"),
         },
-        Command::Console { topology, script } => console(topology, script).await?,
-        Command::Lpar { topology, sysname } => lpar(topology, &sysname).await?,
+        Command::Console {
+            topology,
+            script,
+            attach: false,
+            ..
+        } => console(topology, script).await?,
+        Command::Console {
+            topology,
+            script,
+            attach: true,
+            control_dir,
+        } => attached_console(topology, script, control_dir).await?,
+        Command::Lpar {
+            topology,
+            sysname,
+            control_dir,
+        } => lpar(topology, &sysname, control_dir).await?,
         Command::Cf { topology } => cf_server(topology).await?,
     }
     Ok(())
@@ -156,17 +186,44 @@ async fn run_dvipa(topology: Option<PathBuf>, json: bool) -> anyhow::Result<()> 
     Ok(())
 }
 
-async fn console(topology: PathBuf, script: Option<PathBuf>) -> anyhow::Result<()> {
-    let topology = Topology::load(&topology)?;
-    let mut lab = sysplex::lab::Lab::start(topology).await?;
-    let lines: Box<dyn Iterator<Item = std::io::Result<String>>> = match script {
+/// The console's input: the script's lines, or stdin's.
+fn console_input(
+    script: Option<PathBuf>,
+) -> anyhow::Result<Box<dyn Iterator<Item = std::io::Result<String>>>> {
+    Ok(match script {
         Some(path) => {
             let file = std::fs::File::open(&path)
                 .with_context(|| format!("opening script {}", path.display()))?;
             Box::new(std::io::BufReader::new(file).lines())
         }
         None => Box::new(std::io::stdin().lock().lines()),
-    };
+    })
+}
+
+async fn attached_console(
+    topology: PathBuf,
+    script: Option<PathBuf>,
+    control_dir: Option<PathBuf>,
+) -> anyhow::Result<()> {
+    let topology = Topology::load(&topology)?;
+    let dir = control_dir.unwrap_or_else(|| sysplex::console::control::default_dir(&topology));
+    let mut console = sysplex::console::control::AttachedConsole::new(topology, dir);
+    for line in console_input(script)? {
+        let line = line?;
+        if !line.trim().is_empty() && !line.trim_start().starts_with('*') {
+            println!("> {}", line.trim());
+        }
+        for response in console.execute(&line).await? {
+            println!("{response}");
+        }
+    }
+    Ok(())
+}
+
+async fn console(topology: PathBuf, script: Option<PathBuf>) -> anyhow::Result<()> {
+    let topology = Topology::load(&topology)?;
+    let mut lab = sysplex::lab::Lab::start(topology).await?;
+    let lines = console_input(script)?;
     // Reading stdin blocks; the lab's tasks run on the runtime's other threads meanwhile.
     for line in lines {
         let line = line?;
@@ -193,7 +250,11 @@ async fn console(topology: PathBuf, script: Option<PathBuf>) -> anyhow::Result<(
     Ok(())
 }
 
-async fn lpar(topology: PathBuf, sysname: &str) -> anyhow::Result<()> {
+async fn lpar(
+    topology: PathBuf,
+    sysname: &str,
+    control_dir: Option<PathBuf>,
+) -> anyhow::Result<()> {
     let topology = Topology::load(&topology)?;
     let Some(cf) = topology.cf.address else {
         bail!("`sysplex lpar` needs the CF's address in the topology ([cf] address)");
@@ -229,28 +290,54 @@ async fn lpar(topology: PathBuf, sysname: &str) -> anyhow::Result<()> {
     let client = cf::client::Client::connect(cf, &secret, sysname, &lpar.section.tcpname).await?;
     let config = stacks::dvipa::service::DvipaServiceConfig::new(sysname, lpar.profile.clone());
     let dvipa = stacks::dvipa::service::start(client, stack.clone(), config).await?;
+    let dir = control_dir.unwrap_or_else(|| sysplex::console::control::default_dir(&topology));
+    let path = sysplex::console::control::socket_path(&dir, sysname);
+    // Without its control socket the LPAR still runs; only `console --attach` cannot reach it.
+    let control = match sysplex::console::control::ControlSocket::bind(&path).await {
+        Ok(control) => Some(control),
+        Err(error) => {
+            eprintln!("{sysname}: no control socket ({error}): `console --attach` cannot reach it");
+            None
+        }
+    };
     eprintln!(
-        "{sysname} {} started on {tap}, joined XCF group {}",
+        "{sysname} {} started on {tap}, joined XCF group {}, commands on {}",
         lpar.section.tcpname,
-        dvipa.group()
+        dvipa.group(),
+        control.as_ref().map_or_else(
+            || "no control socket".to_owned(),
+            |c| c.path().display().to_string()
+        )
     );
-    let mut seen = 0;
-    loop {
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => break,
-            () = tokio::time::sleep(std::time::Duration::from_millis(100)) => {}
+    let watch = async {
+        let mut seen = 0;
+        loop {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => return Ok(()),
+                () = tokio::time::sleep(std::time::Duration::from_millis(100)) => {}
+            }
+            let console = dvipa.console();
+            for line in console.iter().skip(seen) {
+                println!("{sysname:<8} {line}");
+            }
+            seen = console.len();
+            if dvipa.is_finished() {
+                bail!("{sysname}: the DVIPA service ended");
+            }
         }
-        let console = dvipa.console();
-        for line in console.iter().skip(seen) {
-            println!("{sysname:<8} {line}");
-        }
-        seen = console.len();
-        if dvipa.is_finished() {
-            bail!("{sysname}: the DVIPA service ended");
-        }
-    }
+    };
+    let ended = tokio::select! {
+        ended = watch => ended,
+        served = async {
+            match &control {
+                Some(control) => control.serve(sysname, &dvipa).await,
+                None => std::future::pending().await,
+            }
+        } => served.context("control socket"),
+    };
+    drop(control);
     drop(apps);
-    Ok(())
+    ended
 }
 
 async fn cf_server(topology: PathBuf) -> anyhow::Result<()> {

@@ -2,6 +2,7 @@
 //! systems and answers with the z/OS responses, each prefixed by the system that wrote it.
 
 pub mod command;
+pub mod control;
 
 use std::time::Duration;
 
@@ -70,18 +71,35 @@ pub async fn execute(lab: &mut Lab, line: &str) -> Result<Vec<String>, Error> {
                     out.push(format!("IEE341I {sysname} NOT ACTIVE"));
                     continue;
                 };
-                if let Some(name) = &tcpname
-                    && *name != lpar.dvipa.id().tcpname
-                {
-                    out.push(format!("{sysname}  IEE341I TCPIP {name} NOT ACTIVE"));
-                    continue;
-                }
-                let response = tcpip(&lpar.dvipa, command.clone()).await?;
-                out.extend(response.into_iter().map(|l| format!("{sysname}  {l}")));
+                out.extend(
+                    execute_on_lpar(&sysname, &lpar.dvipa, tcpname.as_deref(), command.clone())
+                        .await?,
+                );
             }
         }
     }
     Ok(out)
+}
+
+/// Runs a TCP/IP command on the stack of the LPAR `sysname` (the one behind `dvipa`), as the
+/// embedded console and an LPAR's control socket ([`control`]) both do: the response lines
+/// prefixed by `sysname`, or IEE341I when `tcpname` names another stack.
+pub async fn execute_on_lpar(
+    sysname: &str,
+    dvipa: &DvipaHandle,
+    tcpname: Option<&str>,
+    command: TcpipCommand,
+) -> Result<Vec<String>, Error> {
+    if let Some(name) = tcpname
+        && name != dvipa.id().tcpname
+    {
+        return Ok(vec![format!("{sysname}  IEE341I TCPIP {name} NOT ACTIVE")]);
+    }
+    let response = tcpip(dvipa, command).await?;
+    Ok(response
+        .into_iter()
+        .map(|l| format!("{sysname}  {l}"))
+        .collect())
 }
 
 /// Runs a TCP/IP command on one stack.
