@@ -69,7 +69,9 @@ sys.exit(1)
 
 fn skip_reason() -> Option<&'static str> {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let root = status.lines().any(|line| line.split_whitespace().take(2).eq(["Uid:", "0"]));
+    let root = status
+        .lines()
+        .any(|line| line.split_whitespace().take(2).eq(["Uid:", "0"]));
     if !root {
         return Some("not root");
     }
@@ -84,8 +86,15 @@ fn skip_reason() -> Option<&'static str> {
 
 /// Runs a command to completion; panics with its output if it fails.
 fn run(args: &[&str]) {
-    let output = SyncCommand::new(args[0]).args(&args[1..]).output().expect("command runs");
-    assert!(output.status.success(), "{args:?} failed: {}", String::from_utf8_lossy(&output.stderr));
+    let output = SyncCommand::new(args[0])
+        .args(&args[1..])
+        .output()
+        .expect("command runs");
+    assert!(
+        output.status.success(),
+        "{args:?} failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
 }
 
 /// The namespaces of one lab run; deleted on drop, also when the test fails.
@@ -103,44 +112,92 @@ impl Drop for Namespaces {
 }
 
 fn namespaces(tag: &str) -> Namespaces {
-    let ns = Namespaces { lab: format!("zdlab{tag}"), host: format!("zdhost{tag}") };
+    let ns = Namespaces {
+        lab: format!("zdlab{tag}"),
+        host: format!("zdhost{tag}"),
+    };
     run(&["ip", "netns", "add", &ns.lab]);
     run(&["ip", "netns", "add", &ns.host]);
     for name in [&ns.lab, &ns.host] {
-        run(&["ip", "netns", "exec", name, "sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1"]);
+        run(&[
+            "ip",
+            "netns",
+            "exec",
+            name,
+            "sysctl",
+            "-qw",
+            "net.ipv6.conf.all.disable_ipv6=1",
+        ]);
         run(&["ip", "-n", name, "link", "set", "lo", "up"]);
     }
     run(&["ip", "-n", &ns.lab, "link", "add", "br0", "type", "bridge"]);
     run(&["ip", "-n", &ns.lab, "link", "set", "br0", "up"]);
-    run(&["ip", "-n", &ns.lab, "link", "add", "tohost", "type", "veth", "peer", "name", "eth0", "netns", &ns.host]);
-    run(&["ip", "-n", &ns.lab, "link", "set", "tohost", "master", "br0", "up"]);
+    run(&[
+        "ip", "-n", &ns.lab, "link", "add", "tohost", "type", "veth", "peer", "name", "eth0",
+        "netns", &ns.host,
+    ]);
+    run(&[
+        "ip", "-n", &ns.lab, "link", "set", "tohost", "master", "br0", "up",
+    ]);
     run(&["ip", "-n", &ns.host, "addr", "add", HOST, "dev", "eth0"]);
     run(&["ip", "-n", &ns.host, "link", "set", "eth0", "up"]);
     ns
 }
 
 /// Starts a stack on a new TAP device, moved into the lab namespace and put on its bridge.
-fn tap_stack(ns: &Namespaces, tap: &str, name: &str, mac: EthernetAddress, home: Ipv4Addr) -> StackHandle {
+fn tap_stack(
+    ns: &Namespaces,
+    tap: &str,
+    name: &str,
+    mac: EthernetAddress,
+    home: Ipv4Addr,
+) -> StackHandle {
     let port = TapPort::open(tap).expect("TAP device opens");
     run(&["ip", "link", "set", port.name(), "netns", &ns.lab]);
-    run(&["ip", "-n", &ns.lab, "link", "set", port.name(), "master", "br0", "up"]);
+    run(&[
+        "ip",
+        "-n",
+        &ns.lab,
+        "link",
+        "set",
+        port.name(),
+        "master",
+        "br0",
+        "up",
+    ]);
     let config = StackConfig::new(name, mac, vec![Ipv4Cidr::new(home, 24)]);
-    Stack::spawn(config, Box::new(port)).expect("stack starts").0
+    Stack::spawn(config, Box::new(port))
+        .expect("stack starts")
+        .0
 }
 
 async fn in_host(ns: &Namespaces, args: &[&str]) -> (bool, String) {
-    let output = Command::new("ip").args(["netns", "exec", &ns.host]).args(args).output().await.expect("runs");
-    (output.status.success(), String::from_utf8_lossy(&output.stdout).into_owned())
+    let output = Command::new("ip")
+        .args(["netns", "exec", &ns.host])
+        .args(args)
+        .output()
+        .await
+        .expect("runs");
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+    )
 }
 
 async fn echo_from_host(ns: &Namespaces, to: Ipv4Addr, text: &str) -> String {
-    let (ok, out) = in_host(ns, &["python3", "-c", ECHO_CLIENT, &to.to_string(), "7", text]).await;
+    let (ok, out) = in_host(
+        ns,
+        &["python3", "-c", ECHO_CLIENT, &to.to_string(), "7", text],
+    )
+    .await;
     assert!(ok, "echo client failed");
     out
 }
 
 async fn host_neighbour(ns: &Namespaces, addr: Ipv4Addr) -> String {
-    in_host(ns, &["ip", "neigh", "show", &addr.to_string()]).await.1
+    in_host(ns, &["ip", "neigh", "show", &addr.to_string()])
+        .await
+        .1
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -151,11 +208,18 @@ async fn linux_host_talks_to_stacks_on_tap_and_follows_a_dvipa_move() {
     }
     let tag = format!("{:05}", std::process::id() % 100_000);
     let ns = namespaces(&tag);
-    let (mac_a, mac_b) = (EthernetAddress([0x02, 0, 0x5e, 0, 0, 0x0a]), EthernetAddress([0x02, 0, 0x5e, 0, 0, 0x0b]));
+    let (mac_a, mac_b) = (
+        EthernetAddress([0x02, 0, 0x5e, 0, 0, 0x0a]),
+        EthernetAddress([0x02, 0, 0x5e, 0, 0, 0x0b]),
+    );
     let a = tap_stack(&ns, &format!("zdta{tag}"), "TCPCSA", mac_a, A_HOME);
     let b = tap_stack(&ns, &format!("zdtb{tag}"), "TCPCSB", mac_b, B_HOME);
-    let echo_a = EchoServer::start(&a, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 7)).await.unwrap();
-    let echo_b = EchoServer::start(&b, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 7)).await.unwrap();
+    let echo_a = EchoServer::start(&a, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 7))
+        .await
+        .unwrap();
+    let echo_b = EchoServer::start(&b, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 7))
+        .await
+        .unwrap();
 
     let (pinged, out) = in_host(&ns, &["python3", "-c", PING, &A_HOME.to_string()]).await;
     assert!(pinged, "host cannot ping stack A: {out}");
@@ -163,7 +227,11 @@ async fn linux_host_talks_to_stacks_on_tap_and_follows_a_dvipa_move() {
 
     a.activate_dvipa(DVIPA).await.unwrap();
     assert_eq!(echo_from_host(&ns, DVIPA, "to A").await, "to A");
-    assert!(host_neighbour(&ns, DVIPA).await.contains("02:00:5e:00:00:0a"));
+    assert!(
+        host_neighbour(&ns, DVIPA)
+            .await
+            .contains("02:00:5e:00:00:0a")
+    );
     assert_eq!(echo_a.stats().connections(), 2);
 
     a.deactivate_dvipa(DVIPA).await.unwrap();
@@ -179,8 +247,17 @@ async fn linux_host_talks_to_stacks_on_tap_and_follows_a_dvipa_move() {
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    assert!(neighbour.contains("02:00:5e:00:00:0b"), "host neighbour entry did not follow: {neighbour}");
-    eprintln!("host neighbour entry for {DVIPA} followed the move after {:?}", moved_at.elapsed());
+    assert!(
+        neighbour.contains("02:00:5e:00:00:0b"),
+        "host neighbour entry did not follow: {neighbour}"
+    );
+    eprintln!(
+        "host neighbour entry for {DVIPA} followed the move after {:?}",
+        moved_at.elapsed()
+    );
     assert_eq!(echo_from_host(&ns, DVIPA, "to B").await, "to B");
-    assert_eq!((echo_a.stats().connections(), echo_b.stats().connections()), (2, 1));
+    assert_eq!(
+        (echo_a.stats().connections(), echo_b.stats().connections()),
+        (2, 1)
+    );
 }

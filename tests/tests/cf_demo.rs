@@ -22,6 +22,10 @@ async fn cf_demo_shows_monitoring_locks_and_failure_then_a_stable_dump() {
     assert!(position("waits for lock 5") > position("LOCKOPER(SET) LOCKINDEX(5): held"));
     assert!(position("granted from the FIFO queue") > position("LOCKOPER(RESET)"));
     assert!(position("Failed Connection SYS2TCPCS") > position("link dropped"));
-    assert!(texts.iter().any(|t| t.contains(r#"READ_LIST resumed: ["third"]"#)));
+    assert!(
+        texts
+            .iter()
+            .any(|t| t.contains(r#"READ_LIST resumed: ["third"]"#))
+    );
     insta::assert_snapshot!(report.dump);
 }

@@ -105,7 +105,11 @@ fn step() -> impl Strategy<Value = Step> {
 /// The link and system a step is sent from: of each generation of four links, the first and
 /// third are SYS1's, the others SYS2's (a new generation is a re-IPL on new links).
 fn origin(selector: u8, generation: u64) -> (u64, &'static str) {
-    let system = if selector.is_multiple_of(2) { "SYS1" } else { "SYS2" };
+    let system = if selector.is_multiple_of(2) {
+        "SYS1"
+    } else {
+        "SYS2"
+    };
     (generation * 4 + u64::from(selector % 4) + 1, system)
 }
 
