@@ -12,5 +12,6 @@ pub mod lan;
 pub mod netstat;
 pub mod profile;
 pub mod stack;
+mod xcf_frame;
 
 pub use error::Error;

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use super::dpt::Health;
 use crate::dvipa::model::ConnKey;
+use crate::xcf_frame::{self, FrameError};
 
 /// The listeners a target has on a distributed DVIPA and port (VDPT Rdy).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -76,9 +77,6 @@ pub enum SdSignal {
     Answer(TargetAnswer),
 }
 
-/// The format byte of the current encoding.
-const FORMAT: u8 = 1;
-
 /// Why an XCF message is not a Sysplex Distributor signal.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -96,19 +94,16 @@ pub enum SdSignalError {
 
 /// Encodes a signal for an XCF message.
 pub fn encode(signal: &SdSignal) -> Vec<u8> {
-    let mut bytes = vec![FORMAT];
-    // Encoding into a Vec only fails for types serde cannot describe; SdSignal is not one.
-    bytes.extend(postcard::to_allocvec(signal).unwrap_or_default());
-    bytes
+    xcf_frame::encode(signal)
 }
 
 /// Decodes a signal from an XCF message.
 pub fn decode(bytes: &[u8]) -> Result<SdSignal, SdSignalError> {
-    let (&format, body) = bytes.split_first().ok_or(SdSignalError::Empty)?;
-    if format != FORMAT {
-        return Err(SdSignalError::Format(format));
-    }
-    postcard::from_bytes(body).map_err(|error| SdSignalError::Body(error.to_string()))
+    xcf_frame::decode(bytes).map_err(|error| match error {
+        FrameError::Empty => SdSignalError::Empty,
+        FrameError::Format(format) => SdSignalError::Format(format),
+        FrameError::Body(why) => SdSignalError::Body(why),
+    })
 }
 
 #[cfg(test)]
@@ -118,6 +113,7 @@ mod tests {
     use proptest::prelude::*;
 
     use super::*;
+    use crate::xcf_frame::FORMAT;
 
     fn conn() -> impl Strategy<Value = ConnKey> {
         (any::<u32>(), any::<u16>(), any::<u32>(), any::<u16>()).prop_map(|(a, p, b, q)| ConnKey {

@@ -1,9 +1,7 @@
 //! The encoding of [`Signal`]s in XCF messages: a format byte, then the postcard encoding.
 
 use super::core::Signal;
-
-/// The format byte of the current encoding.
-const FORMAT: u8 = 1;
+use crate::xcf_frame::{self, FrameError};
 
 /// Why an XCF message is not a DVIPA signal.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -22,19 +20,16 @@ pub enum SignalError {
 
 /// Encodes a signal for an XCF message.
 pub fn encode(signal: &Signal) -> Vec<u8> {
-    let mut bytes = vec![FORMAT];
-    // Encoding into a Vec only fails for types serde cannot describe; Signal is not one.
-    bytes.extend(postcard::to_allocvec(signal).unwrap_or_default());
-    bytes
+    xcf_frame::encode(signal)
 }
 
 /// Decodes a signal from an XCF message.
 pub fn decode(bytes: &[u8]) -> Result<Signal, SignalError> {
-    let (&format, body) = bytes.split_first().ok_or(SignalError::Empty)?;
-    if format != FORMAT {
-        return Err(SignalError::Format(format));
-    }
-    postcard::from_bytes(body).map_err(|error| SignalError::Body(error.to_string()))
+    xcf_frame::decode(bytes).map_err(|error| match error {
+        FrameError::Empty => SignalError::Empty,
+        FrameError::Format(format) => SignalError::Format(format),
+        FrameError::Body(why) => SignalError::Body(why),
+    })
 }
 
 #[cfg(test)]
@@ -45,6 +40,7 @@ mod tests {
 
     use super::*;
     use crate::dvipa::model::ConnKey;
+    use crate::xcf_frame::FORMAT;
 
     fn conn() -> impl Strategy<Value = ConnKey> {
         (any::<u32>(), any::<u16>(), any::<u32>(), any::<u16>()).prop_map(|(a, p, b, q)| ConnKey {
