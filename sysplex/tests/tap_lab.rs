@@ -319,9 +319,6 @@ fn echo_from_host(host: &Netns, text: &str) -> String {
 }
 
 #[test]
-#[ignore = "the takeover after SIGKILL is sometimes never made (about 1 run in 6 when the kill \
-            comes a second or more after the joins): a product bug under investigation; run \
-            with --ignored"]
 fn sigkill_of_the_owner_process_moves_the_dvipa_and_the_linux_host_follows() {
     if let Err(why) = can_run() {
         eprintln!("skipping the TAP lab test: {why}");

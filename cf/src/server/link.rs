@@ -181,6 +181,7 @@ pub(super) async fn serve(
         let mut core = shared.core();
         core.detach(link);
         if failure != Some(LinkFailure::Shutdown) && core.has_connections(link) {
+            tracing::debug!(link = link.0, system = %identity.system, "link dropped: failing its connections");
             let ctx = Ctx {
                 link,
                 system: identity.system.clone(),

@@ -50,7 +50,7 @@ struct Inner {
     system_leid: Leid,
     connected_at: Tod,
     partitioned: AtomicBool,
-    dispatcher: AbortHandle,
+    dispatcher: Mutex<Option<AbortHandle>>,
     status: Mutex<Option<AbortHandle>>,
 }
 
@@ -62,9 +62,10 @@ struct Local {
 
 impl Drop for Inner {
     fn drop(&mut self) {
-        self.dispatcher.abort();
-        if let Some(status) = lock(&self.status).take() {
-            status.abort();
+        for task in [&self.dispatcher, &self.status] {
+            if let Some(task) = lock(task).take() {
+                task.abort();
+            }
         }
     }
 }
@@ -110,7 +111,7 @@ impl Xcf {
             .status_update
             .unwrap_or_else(|| (client.interval() / 4).max(Duration::from_millis(10)));
         let connection = u32::from_be_bytes([token.0[4], token.0[5], token.0[6], token.0[7]]);
-        let inner = Arc::new_cyclic(|weak: &Weak<Inner>| Inner {
+        let inner = Arc::new(Inner {
             cf,
             system,
             connection,
@@ -119,11 +120,15 @@ impl Xcf {
             system_leid,
             connected_at: now,
             partitioned: AtomicBool::new(false),
-            dispatcher: tokio::spawn(dispatch(weak.clone(), events, token)).abort_handle(),
-            status: Mutex::new(Some(
-                tokio::spawn(update_status(weak.clone(), period)).abort_handle(),
-            )),
+            dispatcher: Mutex::new(None),
+            status: Mutex::new(None),
         });
+        // The tasks start once `inner` exists: a task that found its weak handle dead would
+        // take that for XCF's end and stop for good.
+        let weak = Arc::downgrade(&inner);
+        *lock(&inner.dispatcher) =
+            Some(tokio::spawn(dispatch(weak.clone(), events, token)).abort_handle());
+        *lock(&inner.status) = Some(tokio::spawn(update_status(weak, period)).abort_handle());
         Ok(Self { inner })
     }
 
@@ -435,6 +440,7 @@ async fn dispatch(xcf: Weak<Inner>, mut events: Events, token: ConToken) {
                 // Cleanup waits for the serialization lock, perhaps held by a system that
                 // hangs until it is partitioned; signals keep flowing meanwhile.
                 if let Some(system) = SysName::new(conname.as_str()) {
+                    tracing::debug!(system = %inner.system, gone = %system, "XCF connection of a system went");
                     tokio::spawn(async move {
                         if let Err(e) = inner.system_gone(&system).await {
                             let me = &inner.system;
@@ -512,10 +518,12 @@ impl Inner {
 
     /// A system's XCF connection failed or went: its members become Failed.
     async fn system_gone(&self, system: &SysName) -> Result<(), Error> {
-        let system = system.clone();
+        let failed = system.clone();
         self.cf
-            .serialized(move |cf| async move { fail_system(&cf, &system, now()).await })
-            .await
+            .serialized(move |cf| async move { fail_system(&cf, &failed, now()).await })
+            .await?;
+        tracing::debug!(system = %self.system, failed = %system, "XCF cleanup after a failed system done");
+        Ok(())
     }
 
     /// One status update: the CF heartbeat, then the system record's time.

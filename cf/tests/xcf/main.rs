@@ -445,3 +445,45 @@ async fn systems_starting_at_once_do_not_fail_each_others_members() {
     }
     cf.stop().await;
 }
+
+/// XCF's tasks start on other threads at once: none may start before XCF is built and stop.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn systems_starting_at_once_on_many_threads_each_get_their_signals() {
+    let (cf, _) = TestCf::in_memory().await;
+    for round in 0..40 {
+        let names = ["A", "B", "C"].map(|s| format!("SYS{s}{round}"));
+        let (a, b, c) = tokio::join!(
+            start_system(&cf, &names[0]),
+            start_system(&cf, &names[1]),
+            start_system(&cf, &names[2])
+        );
+        let mut systems = [a, b, c];
+        for from in 0..3 {
+            for to in (0..3).filter(|to| *to != from) {
+                systems[from]
+                    .member
+                    .send(&member_name(&names[to]), names[from].as_bytes())
+                    .await
+                    .unwrap();
+            }
+        }
+        for system in &mut systems {
+            let mut senders = Vec::new();
+            while senders.len() < 2 {
+                if let MemberEvent::Message(message) = next(&mut system.member).await {
+                    senders.push(String::from_utf8(message.data).unwrap());
+                }
+            }
+            senders.sort();
+            let me = system.xcf.system().to_string();
+            let others: Vec<&String> = names.iter().filter(|n| **n != me).collect();
+            assert_eq!(senders.iter().collect::<Vec<_>>(), others, "round {round}");
+        }
+        for system in systems {
+            system.member.leave().await.unwrap();
+            drop(system.xcf);
+            drop(system.client);
+        }
+    }
+    cf.stop().await;
+}

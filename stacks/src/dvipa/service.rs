@@ -607,6 +607,7 @@ async fn next_member_event(member: &mut Option<Member>) -> Option<Event> {
                 GroupEventKind::Joined | GroupEventKind::UserStateChanged => {}
                 // Left, Failed, or any other end of activity: the member is gone.
                 _ => {
+                    tracing::debug!(member = %event.member, kind = ?event.kind, "XCF member gone");
                     return Some(Event::PeerGone {
                         member: event.member.to_string(),
                     });
