@@ -12,8 +12,9 @@ use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
 
 use stacks::datapath::stage::Origin;
-use stacks::distributor::signal::{SdSignal, decode, encode};
+use stacks::distributor::signal::SdSignal;
 use stacks::distributor::{Deliver, DistConfig, Distributor, TargetTable};
+use stacks::group_signal::{GroupSignal, decode, encode};
 use stacks::profile;
 
 const DVIPA: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 10);
@@ -94,7 +95,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         for (packet, decision) in packets.iter().zip(&decisions) {
             if let Deliver::Forward { xcf: to } = decision {
                 let i = usize::from(to.octets()[3] - 2);
-                targets[i].on_inbound(Origin::Xcf(primary_xcf), packet);
+                targets[i].on_inbound(Some(primary_xcf), packet);
             }
         }
         // The primary fails; the backup (XCF .9) queries the targets.
@@ -104,7 +105,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             .map(|(i, t)| {
                 (
                     xcf(i),
-                    encode(&SdSignal::Answer(t.answer(DVIPA, backup_xcf))),
+                    encode(&GroupSignal::Distributor(SdSignal::Answer(
+                        t.answer(DVIPA, backup_xcf),
+                    ))),
                 )
             })
             .collect();
@@ -117,7 +120,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             let answers = messages
                 .iter()
                 .map(|(from, m)| match decode(m) {
-                    Ok(SdSignal::Answer(a)) => Ok((*from, a)),
+                    Ok(GroupSignal::Distributor(SdSignal::Answer(a))) => Ok((*from, a)),
                     other => Err(format!("not an answer: {other:?}")),
                 })
                 .collect::<Result<Vec<_>, _>>()?;

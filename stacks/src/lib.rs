@@ -7,11 +7,11 @@ pub mod distributor;
 pub mod dvipa;
 mod error;
 pub mod esp;
+pub mod group_signal;
 pub mod ipsec;
 pub mod lan;
 pub mod netstat;
 pub mod profile;
 pub mod stack;
-mod xcf_frame;
 
 pub use error::Error;

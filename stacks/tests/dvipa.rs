@@ -3,180 +3,34 @@
 //! IMMEDIATE, SYS2 backs it up at rank 150, SYS3 at rank 50) and a remote host on an in-memory
 //! switch, with an echo server on every stack. Real time; every wait is a generous bound.
 
-use std::future::Future;
-use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
-use std::sync::Arc;
+#[allow(dead_code)]
+mod common;
+
+use std::net::{Ipv4Addr, SocketAddrV4};
 use std::time::Duration;
 
 use bytes::Bytes;
-use cf::auth::Secret;
-use cf::client::Client;
-use cf::store::MemoryStore;
-use smoltcp::wire::{EthernetAddress, Ipv4Cidr};
-use stacks::apps::echo::EchoServer;
-use stacks::dvipa::model::{ActTime, DvipaStatus};
-use stacks::dvipa::service::{self, DvipaHandle, DvipaServiceConfig, Report};
+use common::{
+    Lpar, PATIENCE, host, inline_profile, start_cf, start_cf_with, start_lpar, start_lpar_with,
+    until,
+};
+use stacks::dvipa::model::DvipaStatus;
+use stacks::dvipa::service::Report;
 use stacks::lan::switch::EthernetSwitch;
-use stacks::profile::{self, Profile};
+use stacks::stack::StackHandle;
 use stacks::stack::tcp::{Received, TcpReader, TcpStream, TcpWriter};
-use stacks::stack::{Stack, StackConfig, StackHandle, XcfConfig};
-use tokio::sync::oneshot;
 
 const DVIPA: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 30);
-const HOST: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 50);
-const PATIENCE: Duration = Duration::from_secs(10);
-/// The time every display is stamped with: 2026-11-22 07:55:24 UTC.
-const DISPLAY_TIME: ActTime = ActTime(1_795_334_124);
-
-fn secret() -> Secret {
-    Secret::new(*b"test-sysplex-secret-0001").unwrap()
-}
-
-/// A CF on a loopback port, stopped when dropped.
-struct TestCf {
-    addr: SocketAddr,
-    _stop: oneshot::Sender<()>,
-}
-
-async fn start_cf() -> TestCf {
-    start_cf_with(Duration::from_secs(60)).await
-}
-
-/// A CF whose failure detection interval is `interval`.
-async fn start_cf_with(interval: Duration) -> TestCf {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let mut config = cf::server::Config::new(secret());
-    config.interval = interval;
-    let (stop, stopped) = oneshot::channel::<()>();
-    tokio::spawn(cf::server::run(
-        listener,
-        Arc::new(MemoryStore::new()),
-        config,
-        async {
-            let _ = stopped.await;
-        },
-    ));
-    TestCf { addr, _stop: stop }
-}
-
-fn fixture(name: &str) -> Profile {
-    let path = format!("{}/../fixtures/profiles/{name}", env!("CARGO_MANIFEST_DIR"));
-    let text = std::fs::read_to_string(&path).unwrap();
-    profile::parse(name, &text).into_strict().unwrap()
-}
-
-/// One emulated LPAR: its stack, its echo server and its DVIPA service.
-struct Lpar {
-    stack: StackHandle,
-    dvipa: DvipaHandle,
-    _echo: EchoServer,
-}
-
-async fn start_lpar(cf: &TestCf, switch: &EthernetSwitch, sysname: &str, file: &str) -> Lpar {
-    start_lpar_with(cf, switch, sysname, fixture(file)).await
-}
-
-/// A small inline profile: LAN address 192.0.2.2n, XCF address 203.0.113.1n, and the given
-/// VIPADYNAMIC statements.
-fn inline_profile(n: u8, vipadynamic: &str) -> Profile {
-    let text = format!(
-        "IPCONFIG DYNAMICXCF 203.0.113.1{n} 255.255.255.0 2\n\
-         INTERFACE OSAQDIO1 DEFINE IPAQENET PORTNAME OSAPRT1 IPADDR 192.0.2.2{n}/24\n\
-         VIPADYNAMIC\n{vipadynamic}\nENDVIPADYNAMIC\n"
-    );
-    profile::parse("inline", &text).into_strict().unwrap()
-}
-
-async fn start_lpar_with(
-    cf: &TestCf,
-    switch: &EthernetSwitch,
-    sysname: &str,
-    profile: Profile,
-) -> Lpar {
-    let (addr, len) = match profile.interfaces[0].address {
-        Some((std::net::IpAddr::V4(addr), len)) => (addr, len),
-        other => panic!("no IPv4 interface address: {other:?}"),
-    };
-    let last = addr.octets()[3];
-    let mac = EthernetAddress([0x02, 0x00, 0x5e, 0x00, 0x00, last]);
-    let mut config = StackConfig::new("TCPCS", mac, vec![Ipv4Cidr::new(addr, len)]);
-    config.seed = u64::from(last);
-    config.xcf = profile.ipconfig.dynamic_xcf.map(|x| XcfConfig {
-        address: x.address,
-        bind: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
-    });
-    let (stack, _task) = Stack::spawn(config, Box::new(switch.port())).unwrap();
-    let echo = EchoServer::start(&stack, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 7))
-        .await
-        .unwrap();
-    let client = Client::connect(cf.addr, &secret(), sysname, "TCPCS")
-        .await
-        .unwrap();
-    let mut service_config = DvipaServiceConfig::new(sysname, profile);
-    service_config.clock = Arc::new(|| DISPLAY_TIME);
-    service_config.check_every = Duration::from_millis(50);
-    let dvipa = service::start(client, stack.clone(), service_config)
-        .await
-        .unwrap();
-    Lpar {
-        stack,
-        dvipa,
-        _echo: echo,
-    }
-}
+const HOST: Ipv4Addr = common::HOST;
 
 impl Lpar {
-    /// Kills the LPAR's stack: the stack stops and its CF link drops.
-    async fn kill(self) {
-        self.dvipa.abort();
-        self.stack.shutdown().await;
-    }
-
     async fn status(&self) -> Option<DvipaStatus> {
-        let manager = self.dvipa.snapshot().await.unwrap();
-        manager
-            .local()
-            .iter()
-            .find(|l| l.addr == DVIPA)
-            .map(|l| l.status)
+        self.status_of(DVIPA).await
     }
 
     async fn owner(&self) -> Option<String> {
-        let manager = self.dvipa.snapshot().await.unwrap();
-        manager.owner_of(DVIPA).map(|id| id.sysname)
+        self.owner_of(DVIPA).await
     }
-}
-
-fn host(switch: &EthernetSwitch) -> StackHandle {
-    let mut config = StackConfig::new(
-        "HOST",
-        EthernetAddress([0x02, 0x00, 0x5e, 0x00, 0x00, 0x32]),
-        // The DVIPA subnet is on-link for the host (as for a router on the LAN), so it follows
-        // the owners' gratuitous ARPs for the DVIPA; it connects from its LAN address, which
-        // the stacks reach directly.
-        vec![
-            Ipv4Cidr::new(HOST, 24),
-            Ipv4Cidr::new(Ipv4Addr::new(198, 51, 100, 250), 24),
-        ],
-    );
-    config.seed = 50;
-    Stack::spawn(config, Box::new(switch.port())).unwrap().0
-}
-
-/// Waits until `check` holds; panics after the patience bound.
-async fn until<F, Fut>(what: &str, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = bool>,
-{
-    let waited = tokio::time::timeout(PATIENCE, async {
-        while !check().await {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    })
-    .await;
-    assert!(waited.is_ok(), "gave up waiting until {what}");
 }
 
 struct Echo {

@@ -44,6 +44,10 @@ pub enum DropReason {
     /// so the client retransmits and succeeds once a listener is ready (the emulator's choice:
     /// no IBM text found says whether z/OS discards or resets here).
     NoTarget,
+    /// A packet of a connection not in the CRT while targets have yet to answer the takeover
+    /// query: it may be a surviving connection whose route is on its way, so it is neither
+    /// answered with a RST here nor routed; the client retransmits.
+    Rebuilding,
 }
 
 impl DropReason {
@@ -53,6 +57,7 @@ impl DropReason {
             Self::Malformed => "SD: malformed packet",
             Self::Fragment => "SD: fragment to a distributed DVIPA",
             Self::NoTarget => "SD: no ready target",
+            Self::Rebuilding => "SD: CRT rebuild in progress",
         }
     }
 }
@@ -81,6 +86,8 @@ pub struct Distributor {
     standby: BTreeMap<(Ipv4Addr, u16), Ipv4Addr>,
     last: BTreeMap<(Ipv4Addr, u16), Ipv4Addr>,
     credit: BTreeMap<(Ipv4Addr, u16), BTreeMap<Ipv4Addr, i64>>,
+    /// The targets whose answer to the takeover query is awaited, by DVIPA.
+    awaited: BTreeMap<Ipv4Addr, BTreeSet<Ipv4Addr>>,
 }
 
 impl Distributor {
@@ -98,6 +105,7 @@ impl Distributor {
             standby: BTreeMap::new(),
             last: BTreeMap::new(),
             credit: BTreeMap::new(),
+            awaited: BTreeMap::new(),
         }
     }
 
@@ -151,6 +159,10 @@ impl Distributor {
     /// A target left the group: its DPT entries, routed connections and affinities go.
     /// Returns how many connections were lost.
     pub fn target_down(&mut self, xcf: Ipv4Addr) -> usize {
+        let dvipas: Vec<Ipv4Addr> = self.awaited.keys().copied().collect();
+        for dvipa in dvipas {
+            self.answered(dvipa, xcf);
+        }
         self.dpt.remove_target(xcf);
         self.affinities.remove_target(xcf);
         self.standby.retain(|_, active| *active != xcf);
@@ -316,6 +328,50 @@ impl Distributor {
         self.affinities.expire(now);
     }
 
+    /// Starts distributing `dvipa` with these of its VIPADISTRIBUTEs (this stack took the DVIPA
+    /// on): its DPT and CRT start empty, to be filled from the targets' answers.
+    pub fn take_on(&mut self, dvipa: Ipv4Addr, configs: impl IntoIterator<Item = DistConfig>) {
+        self.give_up(dvipa);
+        self.configs
+            .extend(configs.into_iter().filter(|c| c.dvipa == dvipa));
+    }
+
+    /// Stops distributing `dvipa`: its configurations, DPT and CRT entries go.
+    pub fn give_up(&mut self, dvipa: Ipv4Addr) {
+        self.forget_dvipa(dvipa);
+        self.configs.retain(|c| c.dvipa != dvipa);
+    }
+
+    /// Waits for the answers of `targets` to the query about `dvipa`: until they have all
+    /// answered (or gone), packets of connections not in the CRT are dropped, not answered.
+    pub fn await_answers(&mut self, dvipa: Ipv4Addr, targets: impl IntoIterator<Item = Ipv4Addr>) {
+        let awaited: BTreeSet<Ipv4Addr> = targets.into_iter().collect();
+        if awaited.is_empty() {
+            self.awaited.remove(&dvipa);
+        } else {
+            self.awaited.insert(dvipa, awaited);
+        }
+    }
+
+    /// Whether targets have yet to answer the query about `dvipa`.
+    pub fn is_rebuilding(&self, dvipa: Ipv4Addr) -> bool {
+        self.awaited.contains_key(&dvipa)
+    }
+
+    fn answered(&mut self, dvipa: Ipv4Addr, xcf: Ipv4Addr) {
+        if let Some(awaited) = self.awaited.get_mut(&dvipa) {
+            awaited.remove(&xcf);
+            if awaited.is_empty() {
+                self.awaited.remove(&dvipa);
+            }
+        }
+    }
+
+    /// Whether this stack distributes `dvipa`.
+    pub fn distributes(&self, dvipa: Ipv4Addr) -> bool {
+        self.configs.iter().any(|c| c.dvipa == dvipa)
+    }
+
     /// Forgets everything about `dvipa` (ownership gone, or a rebuild starting).
     pub fn forget_dvipa(&mut self, dvipa: Ipv4Addr) {
         self.dpt.remove_dvipa(dvipa);
@@ -324,11 +380,13 @@ impl Distributor {
         self.standby.retain(|(d, _), _| *d != dvipa);
         self.last.retain(|(d, _), _| *d != dvipa);
         self.credit.retain(|(d, _), _| *d != dvipa);
+        self.awaited.remove(&dvipa);
     }
 
     /// Takes in one target's answer after a takeover: its Rdy counts and its connections, which
     /// count as active (TotalConn restarts at 0, as on z/OS).
     pub fn merge_answer(&mut self, from: Ipv4Addr, answer: &TargetAnswer) -> RebuildStats {
+        self.answered(answer.dvipa, from);
         let mut stats = RebuildStats::default();
         for report in &answer.listeners {
             if report.dvipa == answer.dvipa
@@ -424,6 +482,7 @@ impl Distributor {
                 self.connect(now, origin, &segment)
             }
             None if segment.is_connection_request() => self.connect(now, origin, &segment),
+            None if self.is_rebuilding(dvipa) => Deliver::Drop(DropReason::Rebuilding),
             // Not a routed connection: the local stack answers it (with a RST if it has none).
             None => Deliver::Local,
         }

@@ -12,10 +12,11 @@ use super::{Deliver, Distributor, DropReason};
 use crate::datapath::stage::Origin;
 use crate::distributor::dpt::{DptKey, Health};
 use crate::distributor::packet::tcp_packet;
-use crate::distributor::signal::{SdSignal, decode, encode};
+use crate::distributor::signal::SdSignal;
 use crate::distributor::target::TargetTable;
 use crate::distributor::{DistConfig, display};
 use crate::dvipa::model::{ActTime, ConnKey};
+use crate::group_signal::{self, GroupSignal};
 use crate::profile;
 
 const DVIPA: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 10);
@@ -301,7 +302,7 @@ fn the_crt_follows_syn_fin_rst_and_the_targets_end_reports() {
         !sd.connection_ended(T0, xcf(3), &conn(2, 80)),
         "only the target can end it"
     );
-    let ended = decode(&encode(&SdSignal::ConnectionEnded(conn(2, 80)))).unwrap();
+    let ended = over_xcf(SdSignal::ConnectionEnded(conn(2, 80)));
     assert!(sd.apply(T0, xcf(2), &ended));
     assert!(sd.crt().is_empty());
     assert_eq!(active(&sd), Some(0));
@@ -349,7 +350,7 @@ fn a_backup_distributor_rebuilds_the_crt_and_dpt_from_the_targets_answers() {
         match primary.inbound(T0, Origin::Lan, &packet) {
             Deliver::Forward { xcf: to } => {
                 let i = usize::from(to.octets()[3] - 1);
-                targets[i].on_inbound(Origin::Xcf(xcf(1)), &packet);
+                targets[i].on_inbound(Some(xcf(1)), &packet);
             }
             Deliver::Local => local += 1,
             Deliver::Drop(reason) => panic!("dropped: {reason:?}"),
@@ -374,8 +375,8 @@ fn a_backup_distributor_rebuilds_the_crt_and_dpt_from_the_targets_answers() {
         .collect();
     let answers: Vec<(Ipv4Addr, _)> = answers
         .into_iter()
-        .map(|(from, a)| match decode(&encode(&SdSignal::Answer(a))) {
-            Ok(SdSignal::Answer(a)) => (from, a),
+        .map(|(from, a)| match over_xcf(SdSignal::Answer(a)) {
+            SdSignal::Answer(a) => (from, a),
             other => panic!("answer does not round-trip: {other:?}"),
         })
         .collect();
@@ -543,4 +544,12 @@ fn vdpt_and_vcrt_displays() {
     );
     insta::assert_snapshot!("vcrt", display::vcrt("TCPCS", time, T0, &sd, false));
     insta::assert_snapshot!("vcrt_detail", display::vcrt("TCPCS", time, T0, &sd, true));
+}
+
+/// A signal as it arrives after a trip through an XCF message.
+fn over_xcf(signal: SdSignal) -> SdSignal {
+    match group_signal::decode(&group_signal::encode(&GroupSignal::Distributor(signal))) {
+        Ok(GroupSignal::Distributor(signal)) => signal,
+        other => panic!("signal does not round-trip: {other:?}"),
+    }
 }

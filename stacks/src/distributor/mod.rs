@@ -11,7 +11,10 @@
 //! - [`target`]: a target stack's own CRT, its reports and its answer.
 //! - [`signal`]: the XCF messages between targets and distributors, and their encoding.
 //! - [`display`]: NETSTAT VDPT and VCRT.
+//! - [`stage`]: the datapath stage around the distributor and the target table.
+//! - [`agent`]: the stack's part as distributor and target, sans-IO (events in, actions out).
 
+pub mod agent;
 pub mod config;
 pub mod core;
 pub mod crt;
@@ -20,9 +23,12 @@ pub mod dpt;
 pub mod packet;
 pub mod select;
 pub mod signal;
+pub mod stage;
 pub mod target;
 
 pub use self::core::{Deliver, Distributor, DropReason, RebuildStats};
+pub use agent::{SdAction, SdAgent, SdEvent};
 pub use config::DistConfig;
 pub use signal::{ListenerReport, SdSignal, TargetAnswer};
+pub use stage::{DistributorStage, SharedSd};
 pub use target::TargetTable;

@@ -1,6 +1,6 @@
 //! The messages between targets and the distributor over XCF (group EZBTCPCS): listener and
 //! connection reports, QUIESCE/RESUME, health and server weights, and the takeover query and its
-//! answer; with their encoding (a format byte, then postcard).
+//! answer. They travel as [`crate::group_signal::GroupSignal::Distributor`].
 
 use std::net::Ipv4Addr;
 
@@ -8,7 +8,6 @@ use serde::{Deserialize, Serialize};
 
 use super::dpt::Health;
 use crate::dvipa::model::ConnKey;
-use crate::xcf_frame::{self, FrameError};
 
 /// The listeners a target has on a distributed DVIPA and port (VDPT Rdy).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -68,94 +67,15 @@ pub enum SdSignal {
         /// The weight.
         weight: u8,
     },
-    /// New distributor → targets: send your listeners and connections on this DVIPA.
+    /// Distributor → targets, when it takes a DVIPA on (at start, takeover or takeback): hold
+    /// the DVIPA as a target, report your listeners on these ports from now on, and answer with
+    /// your listeners and connections on the DVIPA.
     Query {
-        /// The DVIPA taken over.
+        /// The distributed DVIPA.
         dvipa: Ipv4Addr,
+        /// Its distributed ports (empty: every port).
+        ports: Vec<u16>,
     },
     /// Target → new distributor: the answer to [`SdSignal::Query`].
     Answer(TargetAnswer),
-}
-
-/// Why an XCF message is not a Sysplex Distributor signal.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum SdSignalError {
-    /// The message is empty.
-    #[error("empty distributor signal")]
-    Empty,
-    /// The format byte is not one this stack reads.
-    #[error("distributor signal format {0} not supported")]
-    Format(u8),
-    /// The body does not decode.
-    #[error("distributor signal does not decode: {0}")]
-    Body(String),
-}
-
-/// Encodes a signal for an XCF message.
-pub fn encode(signal: &SdSignal) -> Vec<u8> {
-    xcf_frame::encode(signal)
-}
-
-/// Decodes a signal from an XCF message.
-pub fn decode(bytes: &[u8]) -> Result<SdSignal, SdSignalError> {
-    xcf_frame::decode(bytes).map_err(|error| match error {
-        FrameError::Empty => SdSignalError::Empty,
-        FrameError::Format(format) => SdSignalError::Format(format),
-        FrameError::Body(why) => SdSignalError::Body(why),
-    })
-}
-
-#[cfg(test)]
-mod tests {
-    use std::net::SocketAddrV4;
-
-    use proptest::prelude::*;
-
-    use super::*;
-    use crate::xcf_frame::FORMAT;
-
-    fn conn() -> impl Strategy<Value = ConnKey> {
-        (any::<u32>(), any::<u16>(), any::<u32>(), any::<u16>()).prop_map(|(a, p, b, q)| ConnKey {
-            local: SocketAddrV4::new(Ipv4Addr::from(a), p),
-            foreign: SocketAddrV4::new(Ipv4Addr::from(b), q),
-        })
-    }
-
-    proptest! {
-        #[test]
-        fn answers_round_trip(
-            dvipa in any::<u32>(),
-            listeners in proptest::collection::vec((any::<u16>(), any::<u16>()), 0..4),
-            connections in proptest::collection::vec(conn(), 0..16),
-        ) {
-            let dvipa = Ipv4Addr::from(dvipa);
-            let signal = SdSignal::Answer(TargetAnswer {
-                dvipa,
-                listeners: listeners
-                    .into_iter()
-                    .map(|(port, ready)| ListenerReport { dvipa, port, ready })
-                    .collect(),
-                connections,
-            });
-            prop_assert_eq!(decode(&encode(&signal)), Ok(signal));
-        }
-
-        #[test]
-        fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..64)) {
-            let _ = decode(&bytes);
-        }
-    }
-
-    #[test]
-    fn refuses_empty_and_unknown_formats() {
-        assert_eq!(decode(&[]), Err(SdSignalError::Empty));
-        assert_eq!(decode(&[7, 0]), Err(SdSignalError::Format(7)));
-        assert!(matches!(
-            decode(&[FORMAT, 0xff]),
-            Err(SdSignalError::Body(_))
-        ));
-        let quiesce = SdSignal::Quiesce { port: Some(21) };
-        assert_eq!(decode(&encode(&quiesce)), Ok(quiesce));
-    }
 }

@@ -1,39 +1,58 @@
 //! A target stack's side: its own CRT of the connections distributors routed to it, its
 //! listener counts, the reports it sends, and its answer to a new distributor.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::{Ipv4Addr, SocketAddrV4};
 
 use smoltcp::wire::{IpProtocol, Ipv4Packet, TcpPacket};
 
 use super::packet::{Inbound, parse};
 use super::signal::{ListenerReport, SdSignal, TargetAnswer};
-use crate::datapath::stage::Origin;
 use crate::dvipa::model::ConnKey;
 
 /// The target's table: routed connections by 4-tuple, with the distributor that routed each.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct TargetTable {
-    connections: HashMap<ConnKey, Ipv4Addr>,
+    connections: HashMap<ConnKey, Routed>,
     listeners: BTreeMap<(Ipv4Addr, u16), u16>,
+}
+
+/// One routed connection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Routed {
+    /// The XCF address of the distributor that routes it.
+    distributor: Ipv4Addr,
+    /// Whether a sweep has seen the stack hold it open.
+    seen_open: bool,
 }
 
 impl TargetTable {
     /// Records a connection the distributor with XCF address `distributor` routed here.
     pub fn record(&mut self, conn: ConnKey, distributor: Ipv4Addr) {
-        self.connections.insert(conn, distributor);
+        self.connections.insert(
+            conn,
+            Routed {
+                distributor,
+                seen_open: false,
+            },
+        );
     }
 
-    /// Looks at a packet that reached this stack: a connection request forwarded over XCF is
-    /// recorded; a RST ends the connection (the report to send comes back with its addressee).
-    pub fn on_inbound(&mut self, origin: Origin, packet: &[u8]) -> Option<(Ipv4Addr, SdSignal)> {
+    /// Looks at a packet that reached this stack, routed here by the distributor with XCF
+    /// address `routed_by` (over XCF, or this stack's own): a connection request is recorded; a
+    /// RST ends the connection (the report to send comes back with its addressee).
+    pub fn on_inbound(
+        &mut self,
+        routed_by: Option<Ipv4Addr>,
+        packet: &[u8],
+    ) -> Option<(Ipv4Addr, SdSignal)> {
         let Ok(Inbound::Tcp(segment)) = parse(packet) else {
             return None;
         };
         if segment.rst {
             return self.connection_closed(&segment.conn);
         }
-        if let (Origin::Xcf(distributor), true) = (origin, segment.is_connection_request()) {
+        if let (Some(distributor), true) = (routed_by, segment.is_connection_request()) {
             self.record(segment.conn, distributor);
         }
         None
@@ -59,7 +78,31 @@ impl TargetTable {
     pub fn connection_closed(&mut self, conn: &ConnKey) -> Option<(Ipv4Addr, SdSignal)> {
         self.connections
             .remove(conn)
-            .map(|distributor| (distributor, SdSignal::ConnectionEnded(*conn)))
+            .map(|routed| (routed.distributor, SdSignal::ConnectionEnded(*conn)))
+    }
+
+    /// Compares the table with the connections the stack holds `open`: a routed connection seen
+    /// open before and now gone ended (closed by FIN, or timed out); the reports to send come
+    /// back with their addressees. A connection not yet seen open is kept (its SYN may be
+    /// ahead of the socket).
+    pub fn sweep(&mut self, open: &HashSet<ConnKey>) -> Vec<(Ipv4Addr, SdSignal)> {
+        let mut ended = Vec::new();
+        self.connections.retain(|conn, routed| {
+            if open.contains(conn) {
+                routed.seen_open = true;
+                true
+            } else if routed.seen_open {
+                ended.push((routed.distributor, SdSignal::ConnectionEnded(*conn)));
+                false
+            } else {
+                true
+            }
+        });
+        ended.sort_unstable_by_key(|(_, signal)| match signal {
+            SdSignal::ConnectionEnded(conn) => Some(*conn),
+            _ => None,
+        });
+        ended
     }
 
     /// The listener count of a DVIPA and port changed: the report for the distributor.
@@ -80,9 +123,9 @@ impl TargetTable {
             .map(|(&(dvipa, port), &ready)| ListenerReport { dvipa, port, ready })
             .collect();
         let mut connections = Vec::new();
-        for (conn, distributor) in &mut self.connections {
+        for (conn, routed) in &mut self.connections {
             if *conn.local.ip() == dvipa {
-                *distributor = new_distributor;
+                routed.distributor = new_distributor;
                 connections.push(*conn);
             }
         }
@@ -92,6 +135,11 @@ impl TargetTable {
             listeners,
             connections,
         }
+    }
+
+    /// Whether `conn` is a connection routed here.
+    pub fn contains(&self, conn: &ConnKey) -> bool {
+        self.connections.contains_key(conn)
     }
 
     /// The number of routed connections held.
@@ -124,14 +172,11 @@ mod tests {
     fn records_forwarded_syns_and_reports_the_end_to_their_distributor() {
         let mut table = TargetTable::default();
         assert_eq!(
-            table.on_inbound(Origin::Lan, &tcp_packet(client(), server(), "S")),
+            table.on_inbound(None, &tcp_packet(client(), server(), "S")),
             None
         );
         assert!(table.is_empty());
-        table.on_inbound(
-            Origin::Xcf(DISTRIBUTOR),
-            &tcp_packet(client(), server(), "S"),
-        );
+        table.on_inbound(Some(DISTRIBUTOR), &tcp_packet(client(), server(), "S"));
         assert_eq!(table.len(), 1);
         let conn = ConnKey {
             local: server(),
@@ -149,10 +194,7 @@ mod tests {
         let mut table = TargetTable::default();
         table.set_listeners(*server().ip(), 80, 2);
         table.set_listeners(Ipv4Addr::new(198, 51, 100, 11), 80, 1);
-        table.on_inbound(
-            Origin::Xcf(DISTRIBUTOR),
-            &tcp_packet(client(), server(), "S"),
-        );
+        table.on_inbound(Some(DISTRIBUTOR), &tcp_packet(client(), server(), "S"));
         let answer = table.answer(*server().ip(), Ipv4Addr::new(192, 0, 2, 2));
         assert_eq!(answer.listeners.len(), 1);
         assert_eq!(answer.connections.len(), 1);
@@ -161,5 +203,23 @@ mod tests {
             table.connection_closed(&conn),
             Some((Ipv4Addr::new(192, 0, 2, 2), SdSignal::ConnectionEnded(conn)))
         );
+    }
+
+    #[test]
+    fn a_sweep_ends_connections_seen_open_and_then_gone_only() {
+        let mut table = TargetTable::default();
+        table.on_inbound(Some(DISTRIBUTOR), &tcp_packet(client(), server(), "S"));
+        let conn = ConnKey {
+            local: server(),
+            foreign: client(),
+        };
+        assert!(table.sweep(&HashSet::new()).is_empty(), "not yet seen open");
+        assert!(table.sweep(&HashSet::from([conn])).is_empty());
+        assert_eq!(table.len(), 1);
+        assert_eq!(
+            table.sweep(&HashSet::new()),
+            vec![(DISTRIBUTOR, SdSignal::ConnectionEnded(conn))]
+        );
+        assert!(table.is_empty());
     }
 }

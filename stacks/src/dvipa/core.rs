@@ -279,6 +279,14 @@ impl DvipaManager {
         self.local.values().copied().collect()
     }
 
+    /// The dynamic XCF addresses of the other stacks that said Hello, by member name.
+    pub fn peer_xcf_addresses(&self) -> BTreeMap<String, Ipv4Addr> {
+        self.peers
+            .iter()
+            .filter_map(|(member, peer)| Some((member.clone(), peer.xcf?.address)))
+            .collect()
+    }
+
     /// Handles one event at wall-clock time `now`; `connections` are this stack's open TCP
     /// connections (any local address). Returns what the shell must do, in order.
     pub fn handle(&mut self, now: ActTime, event: Event, connections: &[ConnKey]) -> Vec<Action> {

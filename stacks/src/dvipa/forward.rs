@@ -1,15 +1,14 @@
-//! The packet stage of a DVIPA's owner that forwards the packets of connections still open on
-//! a Moving holder to that holder over dynamic XCF (IMMEDIATE takeback).
+//! The table of a DVIPA's owner that names the connections still open on a Moving holder, whose
+//! packets go to that holder over dynamic XCF (IMMEDIATE takeback); the datapath's distributor
+//! stage ([`crate::distributor::DistributorStage`]) consults it.
 
 use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
-use smoltcp::time::Instant;
 use smoltcp::wire::{IpProtocol, Ipv4Packet, TcpPacket};
 
 use super::model::ConnKey;
-use crate::datapath::stage::{Origin, PacketStage, Verdict};
 
 /// The connections to forward, by (local DVIPA socket, foreign socket), to an XCF address.
 #[derive(Clone, Debug, Default)]
@@ -52,7 +51,7 @@ impl ForwardTable {
     }
 
     /// Where the TCP packet `packet` must go, if it belongs to a forwarded connection.
-    fn lookup(&self, packet: &[u8]) -> Option<Ipv4Addr> {
+    pub(crate) fn lookup(&self, packet: &[u8]) -> Option<Ipv4Addr> {
         let ip = Ipv4Packet::new_checked(packet).ok()?;
         if ip.next_header() != IpProtocol::Tcp {
             return None;
@@ -66,37 +65,15 @@ impl ForwardTable {
     }
 }
 
-/// The stage: inbound LAN packets of forwarded connections go over XCF.
-#[derive(Debug)]
-pub struct ForwardStage {
-    table: ForwardTable,
-}
-
-impl ForwardStage {
-    /// A stage that consults `table`.
-    pub fn new(table: ForwardTable) -> Self {
-        Self { table }
-    }
-}
-
-impl PacketStage for ForwardStage {
-    fn inbound(&mut self, _now: Instant, origin: Origin, packet: Vec<u8>) -> Verdict {
-        if origin != Origin::Lan {
-            return Verdict::Continue(packet);
-        }
-        match self.table.lookup(&packet) {
-            Some(to) => Verdict::ForwardXcf { to, packet },
-            None => Verdict::Continue(packet),
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use smoltcp::phy::ChecksumCapabilities;
+    use smoltcp::time::Instant;
     use smoltcp::wire::{IpAddress, Ipv4Repr, TcpControl, TcpRepr, TcpSeqNumber};
 
     use super::*;
+    use crate::datapath::stage::{Origin, PacketStage, Verdict};
+    use crate::distributor::{DistributorStage, SharedSd};
 
     const DVIPA: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 30);
     const HOST: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 50);
@@ -146,7 +123,7 @@ mod tests {
                 foreign: SocketAddrV4::new(HOST, 40000),
             }],
         );
-        let mut stage = ForwardStage::new(table.clone());
+        let mut stage = DistributorStage::new(table.clone(), SharedSd::default());
         let old = tcp_packet(40000);
         assert_eq!(
             stage.inbound(Instant::ZERO, Origin::Lan, old.clone()),

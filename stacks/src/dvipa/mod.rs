@@ -5,7 +5,6 @@
 //!   command rules.
 //! - [`messages`]: the console messages (EZZ8301I and friends).
 //! - [`command`]: parsing `V TCPIP,procname,SYSPLEX,...`.
-//! - [`wire`]: the encoding of signals in XCF messages.
 //! - [`forward`]: the owner's packet stage for connections left on a Moving holder.
 //! - [`service`]: the async shell: XCF group membership and the stack's datapath.
 
@@ -15,4 +14,3 @@ pub mod forward;
 pub mod messages;
 pub mod model;
 pub mod service;
-pub mod wire;

@@ -4,9 +4,14 @@
 //!
 //! ```text
 //!  XCF member ──events/messages──▶ ┌────── service task ──────┐ ──activate/release──▶ Stack
-//!  DvipaHandle ──commands─────────▶ │ DvipaManager (sans-IO)   │ ──forward table────▶ ForwardStage
-//!  ticker ─────────────────────────▶ └──────────────────────────┘ ──signals──▶ XCF peers
+//!  DvipaHandle ──commands─────────▶ │ DvipaManager (sans-IO)   │ ──forward table──┐
+//!  ticker ─────────────────────────▶ │ SdAgent (sans-IO)        │ ──DPT, CRT───────┴▶ DistributorStage
+//!                                    └──────────────────────────┘ ──signals──▶ XCF peers
 //! ```
+//!
+//! The same member carries the Sysplex Distributor's signals: the [`SdAgent`] distributes the
+//! DVIPAs with VIPADISTRIBUTE that the manager activates here, and serves as a target of the
+//! other stacks' distributors.
 //!
 //! The task owns the CF link: aborting it ([`DvipaHandle::abort`]) closes the link, and the
 //! other stacks see the member fail, as when a stack dies.
@@ -42,16 +47,20 @@ use tokio::task::JoinHandle;
 
 use super::command::{self, VaryCommand};
 use super::core::{Action, DvipaManager, Event, XcfLinkInfo};
-use super::forward::{ForwardStage, ForwardTable};
+use super::forward::ForwardTable;
 use super::messages::ConsoleMessage;
 use super::model::{ActTime, ConnKey, DvipaConfig, StackId};
-use super::wire;
 use crate::Error;
 use crate::datapath::stage::StageSlot;
+use crate::distributor::{
+    DistConfig, Distributor, DistributorStage, SdAction, SdAgent, SdEvent, SdSignal, SharedSd,
+    display as sd_display,
+};
+use crate::group_signal::{self, GroupSignal};
 use crate::netstat;
 use crate::profile::Profile;
-use crate::stack::StackHandle;
 use crate::stack::netstat::{ConnState, TcpState};
+use crate::stack::{Clock, StackHandle};
 
 /// Requests queued to the service.
 const REQUEST_QUEUE: usize = 16;
@@ -140,6 +149,10 @@ pub enum Report {
     VipaDcfg,
     /// NETSTAT VIPADYN.
     VipaDyn,
+    /// NETSTAT VDPT (with DETAIL when true).
+    Vdpt(bool),
+    /// NETSTAT VCRT (with DETAIL when true).
+    Vcrt(bool),
 }
 
 enum Request {
@@ -163,6 +176,8 @@ pub struct DvipaHandle {
     requests: mpsc::Sender<Request>,
     console: Arc<Mutex<Vec<String>>>,
     forwards: ForwardTable,
+    sd: SharedSd,
+    xcf_address: std::net::Ipv4Addr,
     task: JoinHandle<()>,
 }
 
@@ -207,12 +222,18 @@ pub async fn start(
     let group_name = GroupName::new(&group).map_err(cf::Error::from)?;
     let member_name = MemberName::new(&id.member).map_err(cf::Error::from)?;
     let forwards = ForwardTable::default();
+    let sd = SharedSd::default();
     stack
         .install_stage(
             StageSlot::Distributor,
-            Box::new(ForwardStage::new(forwards.clone())),
+            Box::new(DistributorStage::new(forwards.clone(), sd.clone())),
         )
         .await?;
+    let agent = SdAgent::new(
+        address,
+        DistConfig::from_profile(&profile.vipa_dynamic.distributes),
+        sd.clone(),
+    );
     let xcf = Xcf::connect(&client).await?;
     let manager = DvipaManager::new(
         id.clone(),
@@ -228,6 +249,8 @@ pub async fn start(
         member_name,
         member: None,
         manager,
+        agent,
+        stack_clock: stack.clock(),
         stack: stack.clone(),
         forwards: forwards.clone(),
         console: console.clone(),
@@ -244,6 +267,8 @@ pub async fn start(
         requests,
         console,
         forwards,
+        sd,
+        xcf_address: address,
         task,
     })
 }
@@ -342,7 +367,30 @@ impl DvipaHandle {
                 let manager = self.snapshot().await?;
                 netstat::vipadyn::report(name, now, manager.is_joined(), &manager.local())
             }
+            Report::Vdpt(detail) => {
+                let distributor = self.distributor();
+                sd_display::vdpt(name, now, &distributor, detail)
+            }
+            Report::Vcrt(detail) => {
+                let distributor = self.distributor();
+                let at = self.stack.clock().now();
+                sd_display::vcrt(name, now, at, &distributor, detail)
+            }
         })
+    }
+
+    /// A copy of this stack's Sysplex Distributor (empty when it distributes nothing).
+    pub fn distributor(&self) -> Distributor {
+        self.sd
+            .lock()
+            .distributor
+            .clone()
+            .unwrap_or_else(|| Distributor::new(self.xcf_address, Vec::new()))
+    }
+
+    /// The number of connections Sysplex Distributors routed to this stack that it holds.
+    pub fn routed_connections(&self) -> usize {
+        self.sd.lock().target.len()
     }
 
     /// `D TCPIP,tcpname,SYSPLEX,VIPADYN` from this stack.
@@ -394,6 +442,8 @@ struct Shell {
     member_name: MemberName,
     member: Option<Member>,
     manager: DvipaManager,
+    agent: SdAgent,
+    stack_clock: Clock,
     stack: StackHandle,
     forwards: ForwardTable,
     console: Arc<Mutex<Vec<String>>>,
@@ -424,7 +474,11 @@ impl Shell {
                     None => return,
                 },
                 event = next_member_event(&mut self.member) => match event {
-                    Some(event) => event,
+                    Some(Incoming::Dvipa(event)) => event,
+                    Some(Incoming::Distributor { from, signal }) => {
+                        self.on_distributor_signal(&from, signal).await;
+                        continue;
+                    }
                     None => {
                         tracing::warn!(member = %self.member_name, "XCF member stream ended");
                         self.member = None;
@@ -437,6 +491,7 @@ impl Shell {
                         self.member = None;
                         Event::Fenced
                     } else {
+                        self.sd_tick().await;
                         Event::Tick
                     }
                 }
@@ -485,21 +540,82 @@ impl Shell {
     }
 
     async fn connections(&self) -> Vec<ConnKey> {
+        self.sockets().await.1
+    }
+
+    /// The stack's TCP listeners and its open connections.
+    async fn sockets(&self) -> (Vec<std::net::SocketAddrV4>, Vec<ConnKey>) {
         let Ok(all) = self.stack.connections().await else {
-            return Vec::new();
+            return (Vec::new(), Vec::new());
         };
-        all.into_iter()
-            .filter(|c| {
-                matches!(c.state, ConnState::Tcp(state) if !matches!(
-                    state,
-                    TcpState::Listen | TcpState::Closed | TcpState::TimeWait
-                ))
-            })
-            .map(|c| ConnKey {
-                local: c.local,
-                foreign: c.foreign,
-            })
-            .collect()
+        // A listening application counts once, however many sockets its backlog holds.
+        let mut listening = std::collections::BTreeSet::new();
+        let mut open = Vec::new();
+        for c in all {
+            match c.state {
+                ConnState::Tcp(TcpState::Listen) => {
+                    listening.insert((c.owner, c.local));
+                }
+                ConnState::Tcp(TcpState::Closed | TcpState::TimeWait) => {}
+                ConnState::Tcp(_) => open.push(ConnKey {
+                    local: c.local,
+                    foreign: c.foreign,
+                }),
+                _ => {}
+            }
+        }
+        let listeners = listening.into_iter().map(|(_, local)| local).collect();
+        (listeners, open)
+    }
+
+    /// The distributor's periodic work: listener counts, ended connections, reports.
+    async fn sd_tick(&mut self) {
+        let (listeners, open) = self.sockets().await;
+        self.sd_feed(SdEvent::Tick { listeners, open }).await;
+    }
+
+    /// A Sysplex Distributor signal from the member `from`.
+    async fn on_distributor_signal(&mut self, from: &str, signal: SdSignal) {
+        let Some(&xcf) = self.manager.peer_xcf_addresses().get(from) else {
+            tracing::debug!(from, "distributor signal from a stack not yet known");
+            return;
+        };
+        self.sd_feed(SdEvent::Signal { from: xcf, signal }).await;
+    }
+
+    /// Runs one event through the distributor agent and carries out its actions.
+    async fn sd_feed(&mut self, event: SdEvent) {
+        let now = self.stack_clock.now();
+        for action in self.agent.handle(now, event) {
+            let result: Result<(), Error> = match action {
+                SdAction::Send { to, signal } => self.send_to_xcf(to, signal).await,
+                SdAction::HoldAsTarget(dvipa) => {
+                    if self.manager.local().iter().any(|l| {
+                        l.addr == dvipa && l.status == crate::dvipa::model::DvipaStatus::Active
+                    }) {
+                        Ok(())
+                    } else {
+                        self.stack.hold_as_target(dvipa).await
+                    }
+                }
+            };
+            if let Err(error) = result {
+                tracing::warn!(stack = %self.manager.id().member, %error, "distributor action failed");
+            }
+        }
+    }
+
+    async fn send_to_xcf(&self, to: std::net::Ipv4Addr, signal: SdSignal) -> Result<(), Error> {
+        let peers = self.manager.peer_xcf_addresses();
+        let Some((member, _)) = peers.iter().find(|(_, xcf)| **xcf == to) else {
+            tracing::debug!(%to, "distributor signal to a stack not known");
+            return Ok(());
+        };
+        self.send(
+            member,
+            &group_signal::encode(&GroupSignal::Distributor(signal)),
+        )
+        .await
     }
 
     /// Runs one event through the manager and carries out its actions; returns the console
@@ -511,6 +627,8 @@ impl Shell {
         for action in self.manager.handle(now, event, &connections) {
             self.carry_out(action).await;
         }
+        let peers = self.manager.peer_xcf_addresses().into_values().collect();
+        self.sd_feed(SdEvent::Peers(peers)).await;
         lock(&self.console)
             .get(start..)
             .map(<[String]>::to_vec)
@@ -525,9 +643,23 @@ impl Shell {
 
     async fn carry_out(&mut self, action: Action) {
         let result: Result<(), Error> = match action {
-            Action::Activate { addr } => self.stack.activate_dvipa(addr).await,
-            Action::HoldForMoving { addr } => self.stack.hold_as_target(addr).await,
-            Action::Release { addr } => self.stack.deactivate_dvipa(addr).await.map(|_| ()),
+            Action::Activate { addr } => {
+                // The distributor is ready before the gratuitous ARP brings the first packets.
+                self.sd_feed(SdEvent::Owned(addr)).await;
+                self.stack.activate_dvipa(addr).await
+            }
+            Action::HoldForMoving { addr } => {
+                self.sd_feed(SdEvent::Disowned(addr)).await;
+                self.stack.hold_as_target(addr).await
+            }
+            Action::Release { addr } => {
+                self.sd_feed(SdEvent::Disowned(addr)).await;
+                if self.agent.serves_remote(addr) {
+                    self.stack.hold_as_target(addr).await
+                } else {
+                    self.stack.deactivate_dvipa(addr).await.map(|_| ())
+                }
+            }
             Action::Forward {
                 xcf, connections, ..
             } => {
@@ -543,8 +675,14 @@ impl Shell {
                     .add_xcf_partner(link.address, link.endpoint)
                     .await
             }
-            Action::Send { to, signal } => self.send(&to, &wire::encode(&signal)).await,
-            Action::Broadcast(signal) => self.broadcast(&wire::encode(&signal)).await,
+            Action::Send { to, signal } => {
+                let data = group_signal::encode(&GroupSignal::Dvipa(signal));
+                self.send(&to, &data).await
+            }
+            Action::Broadcast(signal) => {
+                let data = group_signal::encode(&GroupSignal::Dvipa(signal));
+                self.broadcast(&data).await
+            }
             Action::LeaveGroup => {
                 if let Some(member) = self.member.take()
                     && let Err(error) = member.leave().await
@@ -594,9 +732,15 @@ impl Shell {
     }
 }
 
-/// The next event of the member as a manager event (messages that are not DVIPA signals and
-/// events the manager has no use for are skipped); None when the member stream ends.
-async fn next_member_event(member: &mut Option<Member>) -> Option<Event> {
+/// What the member brought: an event for the DVIPA manager or a Sysplex Distributor signal.
+enum Incoming {
+    Dvipa(Event),
+    Distributor { from: String, signal: SdSignal },
+}
+
+/// The next event of the member (messages that are not group signals and events the manager
+/// has no use for are skipped); None when the member stream ends.
+async fn next_member_event(member: &mut Option<Member>) -> Option<Incoming> {
     let Some(member) = member else {
         return std::future::pending().await;
     };
@@ -608,14 +752,20 @@ async fn next_member_event(member: &mut Option<Member>) -> Option<Event> {
                 // Left, Failed, or any other end of activity: the member is gone.
                 _ => {
                     tracing::debug!(member = %event.member, kind = ?event.kind, "XCF member gone");
-                    return Some(Event::PeerGone {
+                    return Some(Incoming::Dvipa(Event::PeerGone {
                         member: event.member.to_string(),
-                    });
+                    }));
                 }
             },
-            MemberEvent::Message(message) => match wire::decode(&message.data) {
-                Ok(signal) => {
-                    return Some(Event::Signal {
+            MemberEvent::Message(message) => match group_signal::decode(&message.data) {
+                Ok(GroupSignal::Dvipa(signal)) => {
+                    return Some(Incoming::Dvipa(Event::Signal {
+                        from: message.from.to_string(),
+                        signal,
+                    }));
+                }
+                Ok(GroupSignal::Distributor(signal)) => {
+                    return Some(Incoming::Distributor {
                         from: message.from.to_string(),
                         signal,
                     });

@@ -214,6 +214,7 @@ pub struct StackHandle {
     name: String,
     mac: EthernetAddress,
     xcf_endpoint: Option<SocketAddr>,
+    clock: Clock,
     commands: mpsc::Sender<Command>,
 }
 
@@ -264,6 +265,11 @@ impl StackHandle {
     /// The UDP endpoint of the stack's XCF link, to publish to its partners.
     pub fn xcf_endpoint(&self) -> Option<SocketAddr> {
         self.xcf_endpoint
+    }
+
+    /// The stack's clock (the time its packet stages see).
+    pub fn clock(&self) -> Clock {
+        self.clock
     }
 
     /// Activates a DVIPA here as its owner: added to HOME, answered in ARP, announced with
@@ -485,6 +491,7 @@ impl Stack {
             name: config.name,
             mac: config.mac,
             xcf_endpoint,
+            clock,
             commands: commands_tx,
         };
         Ok((handle, tokio::spawn(stack.run())))
