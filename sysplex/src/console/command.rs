@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! [RO sysname|*ALL,] V TCPIP,tcpname,SYSPLEX,DEACTIVATE|REACTIVATE,DVIPA=a | LEAVEGROUP | JOINGROUP
-//! [RO sysname|*ALL,] D TCPIP,tcpname,NETSTAT,HOME|CONN|VIPADCFG|VIPADYN
+//! [RO sysname|*ALL,] D TCPIP,tcpname,NETSTAT,HOME|CONN|VIPADCFG|VIPADYN|VDPT|VCRT[,DETAIL]
 //! [RO sysname|*ALL,] D TCPIP,tcpname,SYSPLEX,VIPADYN
 //! D XCF,GROUP[,grpname[,ALL]]          D XCF,STR[,STRNAME=name]
 //! V XCF,sysname,OFFLINE                (partitions the system out: the lab kills the LPAR)
@@ -162,12 +162,19 @@ fn parse_display(line: &str, rest: &str, route: Route) -> Result<ConsoleCommand,
     let ops = operands(rest);
     let words: Vec<&str> = ops.iter().map(String::as_str).collect();
     match words.as_slice() {
-        ["TCPIP", name, "NETSTAT" | "N", report] => {
+        ["TCPIP", name, "NETSTAT" | "N", report, modifiers @ ..] => {
+            let detail = match modifiers {
+                [] => false,
+                ["DETAIL"] => true,
+                _ => return Err(invalid(line)),
+            };
             let report = match *report {
                 "HOME" => Report::Home,
                 "CONN" => Report::Conn,
                 "VIPADCFG" | "VDCFG" => Report::VipaDcfg,
                 "VIPADYN" | "VDYN" => Report::VipaDyn,
+                "VDPT" => Report::Vdpt(detail),
+                "VCRT" => Report::Vcrt(detail),
                 other => {
                     return Err(Refused(format!(
                         "EZZ0059I UNSUPPORTED NETSTAT OPTION {other}: {line}"
@@ -276,6 +283,8 @@ mod tests {
             ("D TCPIP,TCPCS,N,CONN", Report::Conn),
             ("DISPLAY TCPIP,TCPCS,NETSTAT,VDCFG", Report::VipaDcfg),
             ("d tcpip,tcpcs,netstat,vipadyn", Report::VipaDyn),
+            ("D TCPIP,TCPCS,NETSTAT,VDPT", Report::Vdpt(false)),
+            ("D TCPIP,TCPCS,N,VCRT,DETAIL", Report::Vcrt(true)),
         ] {
             assert_eq!(
                 parse(line),
