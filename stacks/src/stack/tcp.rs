@@ -145,6 +145,9 @@ pub struct TcpConfig {
     pub ephemeral_ports: RangeInclusive<u16>,
     /// How long an outgoing connection may stay unanswered.
     pub connect_timeout: Duration,
+    /// How long a connection closed here first stays in TIME_WAIT before its socket is freed
+    /// (smoltcp would keep it 10 s; every socket kept costs every poll of the stack).
+    pub time_wait: Duration,
 }
 
 impl Default for TcpConfig {
@@ -153,6 +156,7 @@ impl Default for TcpConfig {
             buffer_size: 64 * 1024,
             ephemeral_ports: 49152..=65535,
             connect_timeout: Duration::from_secs(10),
+            time_wait: Duration::from_secs(1),
         }
     }
 }
@@ -191,6 +195,8 @@ struct AppSide {
     fin_sent: bool,
     /// The peer's FIN was seen; the reader gets `Closed`, even if the socket has closed since.
     fin_seen: bool,
+    /// When the socket was first seen in TIME_WAIT.
+    time_wait_since: Option<Instant>,
 }
 
 #[derive(Debug)]
@@ -389,6 +395,7 @@ impl TcpTable {
             pending: None,
             fin_sent: false,
             fin_seen: false,
+            time_wait_since: None,
         };
         let old = std::mem::replace(&mut conn.phase, Phase::Open(app));
         let stream = TcpStream {
@@ -540,8 +547,15 @@ impl TcpTable {
             }
             Phase::Open(_) => {
                 *progress |= self.move_data(conn, socket);
+                let Phase::Open(app) = &mut conn.phase else {
+                    return false;
+                };
                 // A closed socket stays until its reader has been told how it ended.
-                let telling = matches!(&conn.phase, Phase::Open(app) if app.to_app.is_some());
+                let telling = app.to_app.is_some();
+                if socket.state() == tcp::State::TimeWait && !telling {
+                    let since = *app.time_wait_since.get_or_insert(now);
+                    return now - since < self.config.time_wait;
+                }
                 socket.state() != tcp::State::Closed || telling
             }
             Phase::Finished => false,
