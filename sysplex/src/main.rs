@@ -106,6 +106,9 @@ enum Bench {
         /// Our stack's TCP buffers, in KiB.
         #[arg(long, default_value_t = 64)]
         buffer_kib: usize,
+        /// The IP MTU of both paths.
+        #[arg(long, default_value_t = 1500)]
+        mtu: u16,
     },
 }
 
@@ -170,11 +173,13 @@ async fn main() -> anyhow::Result<()> {
             mebibytes,
             runs,
             buffer_kib,
+            mtu,
         }) => {
             let options = sysplex::bench::throughput::Options {
                 mebibytes,
                 runs,
                 buffer_kib,
+                mtu,
             };
             print!("{}", sysplex::bench::throughput::run(options).await?);
         }

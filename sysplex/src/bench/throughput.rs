@@ -3,7 +3,7 @@
 //! sender, in the same run (root). The sender (python3) `sendfile`s a file of the lab's
 //! checksummed pattern; our sink checks every byte against the pattern, the Linux receiver
 //! (python3, `recv_into` a 1 MiB buffer) checks the stream's CRC-32 against the file's. The time runs from the established connection to the
-//! receiver's FIN after the last byte. MTU 1500 on both paths. Anchor: smoltcp's README shows
+//! receiver's FIN after the last byte. The same MTU on both paths (1500 unless told). Anchor: smoltcp's README shows
 //! 3.7–7.9 Gbit/s over TAP; the aim is at least half of the veth figure.
 //!
 //! ```text
@@ -87,6 +87,8 @@ pub struct Options {
     pub runs: usize,
     /// Our stack's TCP buffers, in KiB.
     pub buffer_kib: usize,
+    /// The IP MTU of both paths (the TAP device and our stack; both ends of the veth).
+    pub mtu: u16,
 }
 
 /// The figures of one path.
@@ -132,7 +134,8 @@ pub async fn run(options: Options) -> Result<Report, Error> {
         note("ours over TAP", n, outcome, &mut ours);
         let outcome = tokio::task::spawn_blocking({
             let path = path.clone();
-            move || over_veth(&path)
+            let mtu = options.mtu;
+            move || over_veth(&path, mtu)
         })
         .await
         .map_err(|e| Error::Lab(format!("the veth run: {e}")))?;
@@ -181,8 +184,9 @@ async fn over_tap(path: &str, options: Options) -> Result<(u64, f64, bool), Erro
     let tap = format!("zst{}", std::process::id() % 100_000);
     let port = TapPort::open(&tap)?;
     crate::netns::run(&["ip", "link", "set", port.name(), "netns", sender.name()])?;
+    let mtu = options.mtu.to_string();
     sender.exec(&["ip", "addr", "add", "192.0.2.1/24", "dev", &tap])?;
-    sender.exec(&["ip", "link", "set", &tap, "up"])?;
+    sender.exec(&["ip", "link", "set", &tap, "mtu", &mtu, "up"])?;
     let home = Ipv4Addr::new(192, 0, 2, 2);
     let mut config = StackConfig::new(
         "TCPCS",
@@ -190,6 +194,7 @@ async fn over_tap(path: &str, options: Options) -> Result<(u64, f64, bool), Erro
         vec![Ipv4Cidr::new(home, 24)],
     );
     config.tcp.buffer_size = options.buffer_kib * 1024;
+    config.ip_mtu = usize::from(options.mtu);
     let (stack, _task) = Stack::spawn(config, Box::new(port))?;
     let transfer = async {
         let mut sink = SinkServer::start(&stack, SocketAddrV4::new(home, PORT), SEED).await?;
@@ -219,11 +224,14 @@ async fn over_tap(path: &str, options: Options) -> Result<(u64, f64, bool), Erro
 }
 
 /// One transfer from a Linux sender to a Linux receiver over a veth pair.
-fn over_veth(path: &str) -> Result<(u64, f64, bool), Error> {
+fn over_veth(path: &str, mtu: u16) -> Result<(u64, f64, bool), Error> {
     let sender = Netns::create("vsnd")?;
     let receiver = Netns::create("vrcv")?;
     sender.add_veth("zsvs", &receiver, "eth0", "198.51.100.2/24")?;
     sender.exec(&["ip", "addr", "add", "198.51.100.1/24", "dev", "zsvs"])?;
+    let mtu = mtu.to_string();
+    sender.exec(&["ip", "link", "set", "zsvs", "mtu", &mtu])?;
+    receiver.exec(&["ip", "link", "set", "eth0", "mtu", &mtu])?;
     let mut listener = receiver.spawn(&["python3", "-c", RECEIVER, &PORT.to_string(), path])?;
     listener.expect("LISTENING", PATIENCE)?;
     let mut process: Process = sender.spawn(&[
@@ -292,8 +300,8 @@ impl fmt::Display for Report {
         writeln!(
             f,
             "TCP throughput: one stream of {} MiB from a Linux sender (python3 sendfile), MTU \
-             1500, our TCP buffers {} KiB; Gbit/s, median (min-max) of {} runs",
-            o.mebibytes, o.buffer_kib, o.runs
+             {}, our TCP buffers {} KiB; Gbit/s, median (min-max) of {} runs",
+            o.mebibytes, o.mtu, o.buffer_kib, o.runs
         )?;
         if let Some(why) = &self.skipped {
             return writeln!(f, "skipped: {why}");
