@@ -11,6 +11,8 @@
 //!                                                  commands on D/SYS1.sock
 //!                                                  (D defaults to $TMPDIR/zsysplex-<plexname>)
 //! sysplex cf --topology F                           the CF server the TAP lab's LPARs use
+//! sysplex bench takeover [--runs N]                 DVIPA takeover time against keepalived
+//! sysplex bench throughput [--mebibytes M]          TCP over TAP against Linux over veth
 //! ```
 
 use std::io::BufRead;
@@ -79,6 +81,35 @@ enum Command {
         #[arg(long)]
         topology: PathBuf,
     },
+    /// Run a benchmark: our figure and a peer's side by side, one table (the parts that need
+    /// root are skipped without it).
+    #[command(subcommand)]
+    Bench(Bench),
+}
+
+#[derive(Debug, Subcommand)]
+enum Bench {
+    /// DVIPA takeover time after SIGKILL of the owner (embedded lab, TAP lab) against keepalived.
+    Takeover {
+        /// Runs per lab.
+        #[arg(long, default_value_t = 10)]
+        runs: usize,
+    },
+    /// TCP throughput from a Linux host to our stack over TAP against Linux to Linux over veth.
+    Throughput {
+        /// MiB per transfer.
+        #[arg(long, default_value_t = 256)]
+        mebibytes: u64,
+        /// Transfers per path.
+        #[arg(long, default_value_t = 3)]
+        runs: usize,
+        /// Our stack's TCP buffers, in KiB.
+        #[arg(long, default_value_t = 64)]
+        buffer_kib: usize,
+        /// The IP MTU of both paths.
+        #[arg(long, default_value_t = 1500)]
+        mtu: u16,
+    },
 }
 
 #[tokio::main]
@@ -131,6 +162,27 @@ async fn main() -> anyhow::Result<()> {
             control_dir,
         } => lpar(topology, &sysname, control_dir).await?,
         Command::Cf { topology } => cf_server(topology).await?,
+        Command::Bench(Bench::Takeover { runs }) => {
+            let options = sysplex::bench::takeover::Options {
+                runs,
+                binary: std::env::current_exe()?,
+            };
+            print!("{}", sysplex::bench::takeover::run(&options).await?);
+        }
+        Command::Bench(Bench::Throughput {
+            mebibytes,
+            runs,
+            buffer_kib,
+            mtu,
+        }) => {
+            let options = sysplex::bench::throughput::Options {
+                mebibytes,
+                runs,
+                buffer_kib,
+                mtu,
+            };
+            print!("{}", sysplex::bench::throughput::run(options).await?);
+        }
     }
     Ok(())
 }

@@ -2,7 +2,7 @@
 //!
 //! Byte `i` of the stream with seed `s` is byte `i % 8` (little-endian) of
 //! `splitmix64(s + i / 8)`, so any offset can be generated or checked without the bytes before
-//! it. The checksum is 64-bit FNV-1a over the bytes in order.
+//! it. The checksum is 64-bit FNV-1a over the bytes in order, taken a word at a time.
 
 /// The byte pattern of one stream.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -35,43 +35,135 @@ impl Pattern {
         word[usize::try_from(offset % 8).unwrap_or(0)]
     }
 
+    /// The pattern word holding byte `offset`, little-endian.
+    fn word_at(&self, offset: u64) -> [u8; 8] {
+        splitmix64(self.seed.wrapping_add(offset / 8)).to_le_bytes()
+    }
+
     /// Fills `buf` with the bytes starting at `offset`, a word at a time.
     pub fn fill(&self, offset: u64, buf: &mut [u8]) {
-        let mut at = offset;
-        let mut rest = buf;
-        while !rest.is_empty() {
-            let word = splitmix64(self.seed.wrapping_add(at / 8)).to_le_bytes();
-            let start = usize::try_from(at % 8).unwrap_or(0);
-            let take = (8 - start).min(rest.len());
-            let (head, tail) = rest.split_at_mut(take);
-            head.copy_from_slice(&word[start..start + take]);
-            rest = tail;
-            at += u64::try_from(take).unwrap_or(8);
+        let lead = lead_len(offset, buf.len());
+        let (head, rest) = buf.split_at_mut(lead);
+        for (at, byte) in (offset..).zip(head.iter_mut()) {
+            *byte = self.byte_at(at);
+        }
+        let mut at = offset + u64::try_from(lead).unwrap_or(0);
+        let mut words = rest.chunks_exact_mut(8);
+        for word in &mut words {
+            word.copy_from_slice(&self.word_at(at));
+            at += 8;
+        }
+        let tail = words.into_remainder();
+        let len = tail.len();
+        tail.copy_from_slice(self.word_at(at).get(..len).unwrap_or_default());
+    }
+
+    /// The index in `bytes` of the first byte that differs from the pattern starting at
+    /// `offset`, if any; compares a word at a time.
+    pub fn first_difference(&self, offset: u64, bytes: &[u8]) -> Option<usize> {
+        let lead = lead_len(offset, bytes.len());
+        let (head, rest) = bytes.split_at(lead);
+        if let Some(index) = (offset..)
+            .zip(head)
+            .position(|(at, b)| *b != self.byte_at(at))
+        {
+            return Some(index);
+        }
+        let mut at = offset + u64::try_from(lead).unwrap_or(0);
+        let mut words = rest.chunks_exact(8);
+        for (n, word) in (&mut words).enumerate() {
+            let want = self.word_at(at);
+            if word != want {
+                let within = word.iter().zip(want).position(|(got, want)| *got != want);
+                return within.map(|i| lead + n * 8 + i);
+            }
+            at += 8;
+        }
+        let tail = words.remainder();
+        let want = self.word_at(at);
+        tail.iter()
+            .zip(want)
+            .position(|(got, want)| *got != want)
+            .map(|i| bytes.len() - tail.len() + i)
+    }
+}
+
+/// How many of `len` bytes starting at `offset` come before the next word boundary.
+fn lead_len(offset: u64, len: usize) -> usize {
+    usize::try_from((8 - offset % 8) % 8).map_or(0, |n| n.min(len))
+}
+
+/// The FNV-1a offset basis and prime (64-bit).
+const FNV_OFFSET: u64 = 0xCBF2_9CE4_8422_2325;
+const FNV_PRIME: u64 = 0x0000_0100_0000_01B3;
+
+/// A running 64-bit FNV-1a checksum taken a little-endian 8-byte word at a time (a trailing
+/// partial word byte by byte), so that it costs one multiply per word; the same however the
+/// bytes are split across calls.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Checksum {
+    hash: u64,
+    /// Bytes of an unfinished word; the rest of the array is zero.
+    pending: [u8; 8],
+    pending_len: usize,
+}
+
+impl Default for Checksum {
+    fn default() -> Self {
+        Self {
+            hash: FNV_OFFSET,
+            pending: [0; 8],
+            pending_len: 0,
         }
     }
 }
 
-/// A running 64-bit FNV-1a checksum.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Checksum(u64);
-
-impl Default for Checksum {
-    fn default() -> Self {
-        Self(0xCBF2_9CE4_8422_2325)
-    }
+fn fnv_word(hash: u64, word: &[u8]) -> u64 {
+    let word = <[u8; 8]>::try_from(word).map_or(0, u64::from_le_bytes);
+    (hash ^ word).wrapping_mul(FNV_PRIME)
 }
 
 impl Checksum {
     /// Adds bytes, in stream order.
     pub fn update(&mut self, bytes: &[u8]) {
-        for byte in bytes {
-            self.0 = (self.0 ^ u64::from(*byte)).wrapping_mul(0x0000_0100_0000_01B3);
+        let mut rest = bytes;
+        if self.pending_len > 0 {
+            let take = (8 - self.pending_len).min(rest.len());
+            let (head, tail) = rest.split_at(take);
+            if let Some(slot) = self
+                .pending
+                .get_mut(self.pending_len..self.pending_len + take)
+            {
+                slot.copy_from_slice(head);
+            }
+            self.pending_len += take;
+            rest = tail;
+            if self.pending_len < 8 {
+                return;
+            }
+            self.hash = fnv_word(self.hash, &self.pending);
+            self.pending = [0; 8];
+            self.pending_len = 0;
         }
+        let mut words = rest.chunks_exact(8);
+        for word in &mut words {
+            self.hash = fnv_word(self.hash, word);
+        }
+        let tail = words.remainder();
+        if let Some(slot) = self.pending.get_mut(..tail.len()) {
+            slot.copy_from_slice(tail);
+        }
+        self.pending_len = tail.len();
     }
 
     /// The checksum so far.
     pub fn value(&self) -> u64 {
-        self.0
+        self.pending
+            .iter()
+            .take(self.pending_len)
+            .fold(self.hash, |hash, byte| {
+                (hash ^ u64::from(*byte)).wrapping_mul(FNV_PRIME)
+            })
     }
 }
 
@@ -97,17 +189,10 @@ impl Verifier {
 
     /// Takes the next received bytes.
     pub fn feed(&mut self, bytes: &[u8]) {
-        if self.first_mismatch.is_none() {
-            let mut expected = vec![0u8; bytes.len()];
-            self.pattern.fill(self.received, &mut expected);
-            if let Some(index) = expected
-                .iter()
-                .zip(bytes)
-                .position(|(want, got)| want != got)
-            {
-                self.first_mismatch =
-                    Some(self.received + u64::try_from(index).unwrap_or(u64::MAX));
-            }
+        if self.first_mismatch.is_none()
+            && let Some(index) = self.pattern.first_difference(self.received, bytes)
+        {
+            self.first_mismatch = Some(self.received + u64::try_from(index).unwrap_or(u64::MAX));
         }
         self.received += u64::try_from(bytes.len()).unwrap_or(u64::MAX);
         self.checksum.update(bytes);
@@ -166,6 +251,19 @@ mod tests {
         assert_eq!(checksum.value(), 0xAF63_DC4C_8601_EC8C);
     }
 
+    #[test]
+    fn takes_whole_words_with_one_multiply_each_however_split() {
+        let word = u64::from_le_bytes(*b"abcdefgh");
+        let expected = (FNV_OFFSET ^ word).wrapping_mul(FNV_PRIME);
+        let mut whole = Checksum::default();
+        whole.update(b"abcdefgh");
+        let mut split = Checksum::default();
+        split.update(b"abc");
+        split.update(b"defgh");
+        assert_eq!((whole.value(), split.value()), (expected, expected));
+        assert_eq!(whole, split);
+    }
+
     proptest! {
         #[test]
         fn fill_at_any_offset_matches_byte_at(seed: u64, offset in 0u64..1_000_000, len in 0usize..64) {
@@ -175,6 +273,19 @@ mod tests {
             for (at, byte) in (offset..).zip(&bytes) {
                 prop_assert_eq!(*byte, pattern.byte_at(at));
             }
+        }
+
+        #[test]
+        fn first_difference_finds_the_one_changed_byte_at_any_offset(
+            seed: u64, offset in 0u64..1_000_000, len in 1usize..100, flip in 0usize..100,
+        ) {
+            let pattern = Pattern::new(seed);
+            let mut bytes = vec![0u8; len];
+            pattern.fill(offset, &mut bytes);
+            prop_assert_eq!(pattern.first_difference(offset, &bytes), None);
+            let flip = flip % len;
+            bytes[flip] ^= 0x80;
+            prop_assert_eq!(pattern.first_difference(offset, &bytes), Some(flip));
         }
 
         #[test]

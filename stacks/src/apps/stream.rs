@@ -44,7 +44,7 @@ pub struct StreamReport {
     pub bytes_verified: u64,
     /// The offset of the first wrong byte, if any (the sink).
     pub first_mismatch: Option<u64>,
-    /// FNV-1a checksum of the bytes sent (source) or received (sink).
+    /// The [`Checksum`] of the bytes sent (source) or received (sink).
     pub checksum: u64,
     /// How the stream ended.
     pub end: StreamEnd,
