@@ -1,23 +1,20 @@
 //! ESP throughput of one TCP stream between two stacks on the in-memory switch, each with
 //! IPSec (its IKE daemon, AES-128-GCM ESP in UDP 4500 as with strongSwan's kernel-libipsec),
 //! with the checksummed stream apps; `--clear` runs the same stream without IPSec:
-//! `cargo run --release -p stacks --example ipsec_throughput [MEBIBYTES] [--clear]`.
+//! `cargo run --release -p stacks --example ipsec_throughput [MEBIBYTES] [--clear]
+//! [--wireshark-keys DIR]`.
 //! Compare with `shared/labs/swan-peer-verify/t3-perf.sh` (strongSwan to strongSwan).
 
 use std::net::{Ipv4Addr, SocketAddrV4};
-use std::time::{Duration, Instant};
+use std::path::PathBuf;
+use std::time::Instant;
 
-use ike::crypto::ids::DhGroup;
-use ike::crypto::{AesKeySize, Encryption, EspSuite, IkeSuite, Prf, SecretBytes};
-use ike::daemon::{IkeDaemon, Peer};
-use ike::sa::{IkeSaConfig, Mode, RetransmitPolicy};
-use ike::swsa::PolicyNames;
-use ike::wire::{Identity, Ipv4Range};
+use ike::daemon::{IkeDaemon, Peer, ProposalFamily};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use smoltcp::wire::{EthernetAddress, Ipv4Cidr};
 use stacks::apps::stream::{SinkServer, run_source};
-use stacks::ipsec::IpsecService;
+use stacks::ipsec::{IpsecOptions, IpsecService};
 use stacks::lan::switch::EthernetSwitch;
 use stacks::profile::{AddrMatch, IpSecRule, Routing, RuleProtocol};
 use stacks::stack::{Stack, StackConfig, StackHandle};
@@ -25,61 +22,12 @@ use stacks::stack::{Stack, StackConfig, StackHandle};
 const A: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 11);
 const B: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 12);
 
-fn host(addr: Ipv4Addr) -> Ipv4Range {
-    Ipv4Range {
-        ip_protocol: 0,
-        start_port: 0,
-        end_port: u16::MAX,
-        start_addr: addr,
-        end_addr: addr,
-    }
-}
-
-fn peer(local: Ipv4Addr, remote: Ipv4Addr, autoactivate: bool) -> Result<Peer, stacks::Error> {
-    let crypto = |e: ike::crypto::CryptoError| stacks::Error::from(stacks::esp::EspError::from(e));
-    let ike = IkeSuite::new(
-        Encryption::AesGcm16(AesKeySize::Aes128),
-        None,
-        Prf::HmacSha2_256,
-        DhGroup::CURVE25519,
-    )
-    .map_err(crypto)?;
-    let esp = EspSuite::new(Encryption::AesGcm16(AesKeySize::Aes128), None).map_err(crypto)?;
-    Ok(Peer {
-        local,
-        remote,
-        config: IkeSaConfig {
-            local_id: Identity::Ipv4(local),
-            remote_id: Identity::Ipv4(remote),
-            psk: SecretBytes::new(b"zsysplex-benchmark".to_vec()),
-            ike_suites: vec![ike],
-            esp_suites: vec![esp],
-            local_ts: host(local),
-            remote_ts: host(remote),
-            mode: Mode::Tunnel,
-            force_udp_encapsulation: true,
-            initial_contact: true,
-            retransmit: RetransmitPolicy::STRONGSWAN,
-            dpd_interval: None,
-            child_lifetime: Duration::from_secs(3600),
-            child_rekey_time: None,
-            ike_rekey_time: None,
-        },
-        names: PolicyNames {
-            key_exchange_rule: "Bench".into(),
-            key_exchange_action: "Bench".into(),
-            dyn_vpn_rule: "Bench".into(),
-            vpn_action: "Bench".into(),
-        },
-        autoactivate,
-    })
-}
-
 async fn ipsec(
     stack: &StackHandle,
     local: Ipv4Addr,
     remote: Ipv4Addr,
     initiator: bool,
+    wireshark_keys: Option<PathBuf>,
 ) -> Result<IpsecService, stacks::Error> {
     let rules = vec![IpSecRule {
         line: 1,
@@ -91,11 +39,19 @@ async fn ipsec(
         destination_port: None,
         routing: Routing::Local,
     }];
-    let daemon = IkeDaemon::new(
-        vec![peer(local, remote, initiator)?],
-        StdRng::from_entropy(),
+    let mut peer = Peer::host_to_host(
+        local,
+        remote,
+        b"zsysplex-benchmark",
+        ProposalFamily::AesGcm16X25519,
     );
-    IpsecService::start(stack, rules, daemon, u64::from(initiator)).await
+    peer.autoactivate = initiator;
+    let daemon = IkeDaemon::new(vec![peer], StdRng::from_entropy());
+    let options = IpsecOptions {
+        seed: u64::from(initiator),
+        wireshark_keys,
+    };
+    IpsecService::start_with(stack, rules, daemon, options).await
 }
 
 #[tokio::main(flavor = "current_thread")]
@@ -103,6 +59,12 @@ async fn main() -> Result<(), stacks::Error> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let clear = args.iter().any(|a| a == "--clear");
     let mebibytes: u64 = args.iter().find_map(|a| a.parse().ok()).unwrap_or(256);
+    // --wireshark-keys DIR: the receiver's keys (ikev2_decryption_table, esp_sa) for Wireshark.
+    let keys = args
+        .iter()
+        .position(|a| a == "--wireshark-keys")
+        .and_then(|i| args.get(i + 1))
+        .map(PathBuf::from);
     let switch = EthernetSwitch::new();
     let spawn = |name: &str, last: u8, addr: Ipv4Addr| {
         let mut config = StackConfig::new(
@@ -118,8 +80,8 @@ async fn main() -> Result<(), stacks::Error> {
     let receiver = spawn("TCPCSB", 0x0b, B)?;
     let mut services = Vec::new();
     if !clear {
-        services.push(ipsec(&receiver, B, A, false).await?);
-        let mut initiator = ipsec(&sender, A, B, true).await?;
+        services.push(ipsec(&receiver, B, A, false, keys).await?);
+        let mut initiator = ipsec(&sender, A, B, true, None).await?;
         initiator
             .wait_for(|s| s.ike_tunnels.iter().any(|t| t.established))
             .await;

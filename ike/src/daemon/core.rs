@@ -9,6 +9,7 @@ use rand::{CryptoRng, RngCore};
 
 use super::message::{DaemonInput, DynamicTunnel, ToStack};
 use super::peer::{ActivationMethod, Peer};
+use super::wireshark::KeyTables;
 use crate::crypto::{IkeSuite, Role};
 use crate::sa::{
     Action, CloseReason, CookieCheck, CookieJar, IkeSa, IkeSaSummary, Received, SaError,
@@ -82,6 +83,8 @@ struct Entry {
     names: PolicyNames,
     activation: ActivationMethod,
     established_at: Option<Instant>,
+    /// Whether its keys went into the key tables.
+    keys_exported: bool,
 }
 
 impl Entry {
@@ -110,6 +113,7 @@ pub struct IkeDaemon<R> {
     next_dynamic_tunnel: u32,
     out: Vec<ToStack>,
     stats: DaemonStats,
+    key_tables: Option<KeyTables>,
 }
 
 impl<R: RngCore + CryptoRng> IkeDaemon<R> {
@@ -129,7 +133,19 @@ impl<R: RngCore + CryptoRng> IkeDaemon<R> {
             next_dynamic_tunnel: 1,
             out: Vec::new(),
             stats: DaemonStats::default(),
+            key_tables: None,
         }
+    }
+
+    /// Records the keys of every IKE SA and CHILD SA negotiated from now on for Wireshark
+    /// (off by default); the shell writes them out, see [`super::shell::spawn_exporting_keys`].
+    pub fn record_keys(&mut self) {
+        self.key_tables.get_or_insert_with(KeyTables::default);
+    }
+
+    /// The recorded keys, when [`IkeDaemon::record_keys`] was called.
+    pub fn key_tables(&self) -> Option<&KeyTables> {
+        self.key_tables.as_ref()
     }
 
     /// Sets how many half-open responder SAs are tolerated before cookies are required
@@ -457,6 +473,7 @@ impl<R: RngCore + CryptoRng> IkeDaemon<R> {
             names,
             activation,
             established_at: None,
+            keys_exported: false,
         };
         self.by_spi.insert(entry.our_spi(), serial);
         self.entries.insert(serial, entry);
@@ -486,6 +503,13 @@ impl<R: RngCore + CryptoRng> IkeDaemon<R> {
         let Some(entry) = self.entries.get_mut(&serial) else {
             return;
         };
+        if let Some(tables) = &mut self.key_tables
+            && !entry.keys_exported
+            && let (Some(suite), Some(keys)) = (entry.sa.suite(), entry.sa.keys())
+        {
+            tables.add_ike_sa(entry.sa.spis(), &suite, keys);
+            entry.keys_exported = true;
+        }
         let actions = entry.sa.drain_actions();
         let (id, generation, activation) = (entry.id, entry.generation, entry.activation);
         let names = entry.names.clone();
@@ -515,6 +539,9 @@ impl<R: RngCore + CryptoRng> IkeDaemon<R> {
                         }
                     };
                     self.children.insert(install.inbound_spi, tunnel);
+                    if let Some(tables) = &mut self.key_tables {
+                        tables.add_child_sa(&install);
+                    }
                     self.out.push(ToStack::InstallChildSa {
                         tunnel,
                         install: Box::new(install),
@@ -624,61 +651,20 @@ mod tests {
     use rand_chacha::rand_core::SeedableRng;
 
     use super::*;
-    use crate::crypto::ids::DhGroup;
-    use crate::crypto::{AesKeySize, Encryption, EspSuite, Prf, SecretBytes};
-    use crate::sa::{IkeSaConfig, Mode, RetransmitPolicy};
-    use crate::wire::Ipv4Range;
+    use crate::daemon::ProposalFamily;
 
     const A: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);
     const B: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 2);
 
-    fn host(addr: Ipv4Addr) -> Ipv4Range {
-        Ipv4Range {
-            ip_protocol: 0,
-            start_port: 0,
-            end_port: u16::MAX,
-            start_addr: addr,
-            end_addr: addr,
-        }
-    }
-
     fn peer(local: Ipv4Addr, remote: Ipv4Addr, autoactivate: bool) -> Peer {
-        let ike = IkeSuite::new(
-            Encryption::AesGcm16(AesKeySize::Aes128),
-            None,
-            Prf::HmacSha2_256,
-            DhGroup::CURVE25519,
-        )
-        .expect("suite");
-        let esp = EspSuite::new(Encryption::AesGcm16(AesKeySize::Aes128), None).expect("suite");
-        Peer {
+        let mut peer = Peer::host_to_host(
             local,
             remote,
-            config: IkeSaConfig {
-                local_id: Identity::Ipv4(local),
-                remote_id: Identity::Ipv4(remote),
-                psk: SecretBytes::new(b"daemon-test-secret".to_vec()),
-                ike_suites: vec![ike],
-                esp_suites: vec![esp],
-                local_ts: host(local),
-                remote_ts: host(remote),
-                mode: Mode::Tunnel,
-                force_udp_encapsulation: true,
-                initial_contact: true,
-                retransmit: RetransmitPolicy::STRONGSWAN,
-                dpd_interval: None,
-                child_lifetime: Duration::from_secs(3600),
-                child_rekey_time: None,
-                ike_rekey_time: None,
-            },
-            names: PolicyNames {
-                key_exchange_rule: "KeyExRule1".into(),
-                key_exchange_action: "KeyExAction1".into(),
-                dyn_vpn_rule: "DynRule1".into(),
-                vpn_action: "VpnAction1".into(),
-            },
-            autoactivate,
-        }
+            b"daemon-test-secret",
+            ProposalFamily::AesGcm16X25519,
+        );
+        peer.autoactivate = autoactivate;
+        peer
     }
 
     struct Lab {
@@ -854,5 +840,41 @@ mod tests {
                 ..
             }
         )));
+    }
+
+    #[test]
+    fn recorded_keys_agree_on_both_ends_for_wireshark() {
+        let mut lab = Lab::new();
+        lab.a.record_keys();
+        lab.b.record_keys();
+        lab.a.start(lab.now);
+        lab.run();
+        let (a, b) = (
+            lab.a.key_tables().expect("recording"),
+            lab.b.key_tables().expect("recording"),
+        );
+        assert_eq!(a.ikev2_decryption_table(), b.ikev2_decryption_table());
+        assert_eq!(a.ikev2_decryption_table().lines().count(), 1);
+        let (a_esp, b_esp) = (a.esp_sa(), b.esp_sa());
+        let (a_lines, b_lines): (Vec<&str>, Vec<&str>) =
+            (a_esp.lines().collect(), b_esp.lines().collect());
+        assert_eq!(a_lines.len(), 2);
+        // A's inbound SA is B's outbound SA, and the other way round.
+        assert_eq!((a_lines[0], a_lines[1]), (b_lines[1], b_lines[0]));
+        assert!(a_lines[0].starts_with("\"IPv4\",\"192.0.2.2\",\"192.0.2.1\""));
+        let spi = lab.a_events.iter().find_map(|e| match e {
+            ToStack::InstallChildSa { install, .. } => Some(install.inbound_spi),
+            _ => None,
+        });
+        lab.a
+            .handle(lab.now, DaemonInput::RekeyChild(spi.expect("a CHILD SA")));
+        lab.run();
+        let a = lab.a.key_tables().expect("recording");
+        assert_eq!(
+            a.esp_sa().lines().count(),
+            4,
+            "the rekeyed pair is added, the old one kept"
+        );
+        assert_eq!(Lab::new().a.key_tables(), None, "off unless asked for");
     }
 }

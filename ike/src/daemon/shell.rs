@@ -2,6 +2,7 @@
 //! another, the timers on tokio's clock (so tests may pause it), and a watch of the tunnels
 //! and restart records for displays and SWSA.
 
+use std::path::PathBuf;
 use std::time::Instant;
 
 use rand::{CryptoRng, RngCore};
@@ -44,10 +45,27 @@ pub fn spawn<R>(daemon: IkeDaemon<R>) -> DaemonHandle
 where
     R: RngCore + CryptoRng + Send + 'static,
 {
+    start(daemon, None)
+}
+
+/// [`spawn`], with the keys of every IKE SA and ESP SA written for Wireshark into `dir`
+/// (`ikev2_decryption_table` and `esp_sa`, emptied now, rewritten after each new SA).
+pub fn spawn_exporting_keys<R>(mut daemon: IkeDaemon<R>, dir: PathBuf) -> DaemonHandle
+where
+    R: RngCore + CryptoRng + Send + 'static,
+{
+    daemon.record_keys();
+    start(daemon, Some(dir))
+}
+
+fn start<R>(daemon: IkeDaemon<R>, key_dir: Option<PathBuf>) -> DaemonHandle
+where
+    R: RngCore + CryptoRng + Send + 'static,
+{
     let (input, input_rx) = mpsc::channel(QUEUE);
     let (output_tx, output) = mpsc::channel(QUEUE);
     let (state_tx, state) = watch::channel(DaemonState::default());
-    let task = tokio::spawn(run(daemon, input_rx, output_tx, state_tx));
+    let task = tokio::spawn(run(daemon, input_rx, output_tx, state_tx, key_dir));
     DaemonHandle {
         input,
         output,
@@ -65,9 +83,20 @@ async fn run<R: RngCore + CryptoRng>(
     mut input: mpsc::Receiver<DaemonInput>,
     output: mpsc::Sender<ToStack>,
     state: watch::Sender<DaemonState>,
+    key_dir: Option<PathBuf>,
 ) {
     daemon.start(now());
+    // Lines already in the files; `None` forces the first write (which empties old files).
+    let mut keys_written = None;
     loop {
+        if let (Some(dir), Some(tables)) = (&key_dir, daemon.key_tables())
+            && keys_written != Some(tables.len())
+        {
+            if let Err(error) = tables.write(dir) {
+                tracing::warn!(%error, dir = %dir.display(), "key export failed");
+            }
+            keys_written = Some(tables.len());
+        }
         for message in daemon.drain() {
             if output.send(message).await.is_err() {
                 return;
