@@ -564,6 +564,10 @@ impl<R: RngCore + CryptoRng> IkeDaemon<R> {
                 Action::IkeSaRekeyed { new, .. } => {
                     let names = names.clone();
                     let new_serial = self.insert(*new, id, generation + 1, names, activation);
+                    // The new generation is established as the rekey completes.
+                    if let Some(entry) = self.entries.get_mut(&new_serial) {
+                        entry.established_at = Some(now);
+                    }
                     self.settle(now, new_serial);
                 }
                 Action::IkeSaClosed(reason) => {

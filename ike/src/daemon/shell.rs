@@ -11,6 +11,7 @@ use tokio::task::JoinHandle;
 
 use super::core::{DaemonStats, IkeDaemon, IkeTunnelView};
 use super::message::{DaemonInput, ToStack};
+use crate::sa::CloseReason;
 use crate::swsa::RestartRecord;
 
 /// What the shell publishes after every step.
@@ -22,7 +23,13 @@ pub struct DaemonState {
     pub restart_records: Vec<(u32, RestartRecord)>,
     /// The counters.
     pub stats: DaemonStats,
+    /// The IKE tunnel generations that closed, oldest first (the last [`CLOSED_KEPT`]): `Kn`,
+    /// generation and why, such as the notify a refused negotiation ended with.
+    pub closed: Vec<(u32, u32, CloseReason)>,
 }
+
+/// How many closed IKE tunnel generations [`DaemonState::closed`] keeps.
+pub const CLOSED_KEPT: usize = 64;
 
 /// The stack's side of a running daemon.
 #[derive(Debug)]
@@ -88,6 +95,7 @@ async fn run<R: RngCore + CryptoRng>(
     daemon.start(now());
     // Lines already in the files; `None` forces the first write (which empties old files).
     let mut keys_written = None;
+    let mut closed = Vec::new();
     loop {
         if let (Some(dir), Some(tables)) = (&key_dir, daemon.key_tables())
             && keys_written != Some(tables.len())
@@ -98,6 +106,17 @@ async fn run<R: RngCore + CryptoRng>(
             keys_written = Some(tables.len());
         }
         for message in daemon.drain() {
+            if let ToStack::IkeTunnelDown {
+                id,
+                generation,
+                reason,
+            } = &message
+            {
+                if closed.len() == CLOSED_KEPT {
+                    closed.remove(0);
+                }
+                closed.push((*id, *generation, reason.clone()));
+            }
             if output.send(message).await.is_err() {
                 return;
             }
@@ -106,6 +125,7 @@ async fn run<R: RngCore + CryptoRng>(
             ike_tunnels: daemon.ike_tunnels(),
             restart_records: daemon.restart_records(),
             stats: daemon.stats(),
+            closed: closed.clone(),
         });
         let deadline = daemon.poll_timeout();
         let sleep = async {
