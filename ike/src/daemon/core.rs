@@ -1,8 +1,8 @@
 //! The sans-IO daemon: IKE SAs by SPI, responders behind cookies under load, timers, tunnel
 //! IDs and generations, INITIAL_CONTACT, rekeys, and the messages for the stack.
 
-use std::collections::{BTreeMap, HashMap};
-use std::net::SocketAddrV4;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::net::{Ipv4Addr, SocketAddrV4};
 use std::time::{Duration, Instant};
 
 use rand::{CryptoRng, RngCore};
@@ -107,6 +107,10 @@ pub struct IkeDaemon<R> {
     half_open_limit: usize,
     entries: BTreeMap<u64, Entry>,
     by_spi: HashMap<u64, u64>,
+    /// Responder SAs by the initiator's SPI and address, for retransmitted IKE_SA_INITs.
+    responders: HashMap<(u64, Ipv4Addr), u64>,
+    /// Responder SAs not yet established (what the cookie threshold counts).
+    half_open: HashSet<u64>,
     children: HashMap<u32, DynamicTunnel>,
     next_entry: u64,
     next_ike_tunnel: u32,
@@ -127,6 +131,8 @@ impl<R: RngCore + CryptoRng> IkeDaemon<R> {
             half_open_limit: DEFAULT_HALF_OPEN_LIMIT,
             entries: BTreeMap::new(),
             by_spi: HashMap::new(),
+            responders: HashMap::new(),
+            half_open: HashSet::new(),
             children: HashMap::new(),
             next_entry: 0,
             next_ike_tunnel: 1,
@@ -311,12 +317,7 @@ impl<R: RngCore + CryptoRng> IkeDaemon<R> {
             return self.drop_datagram("no KeyExchangeRule for this peer");
         };
         let (config, names) = (peer.config.clone(), peer.names.clone());
-        let half_open = self
-            .entries
-            .values()
-            .filter(|e| e.sa.role() == Role::Responder && !e.sa.is_established())
-            .count();
-        if half_open >= self.half_open_limit {
+        if self.half_open.len() >= self.half_open_limit {
             let Ok(request) = Message::parse(ike) else {
                 return self.drop_datagram("unparsable IKE_SA_INIT");
             };
@@ -353,15 +354,10 @@ impl<R: RngCore + CryptoRng> IkeDaemon<R> {
             return Some(*serial);
         }
         // A retransmitted IKE_SA_INIT request for a responder SA we already created.
-        self.entries
-            .iter()
-            .find(|(_, e)| {
-                spi_r == 0
-                    && e.sa.role() == Role::Responder
-                    && e.sa.spis().0 == spi_i
-                    && *e.sa.remote().ip() == *from.ip()
-            })
-            .map(|(s, _)| *s)
+        if spi_r != 0 {
+            return None;
+        }
+        self.responders.get(&(spi_i, *from.ip())).copied()
     }
 
     /// When [`IkeDaemon::handle_timeout`] should next be called.
@@ -476,15 +472,28 @@ impl<R: RngCore + CryptoRng> IkeDaemon<R> {
             keys_exported: false,
         };
         self.by_spi.insert(entry.our_spi(), serial);
+        if entry.sa.role() == Role::Responder {
+            self.responders
+                .insert((entry.sa.spis().0, *entry.sa.remote().ip()), serial);
+            if !entry.sa.is_established() {
+                self.half_open.insert(serial);
+            }
+        }
         self.entries.insert(serial, entry);
         serial
     }
 
     fn remove(&mut self, serial: u64) {
-        if let Some(entry) = self.entries.remove(&serial)
-            && self.by_spi.get(&entry.our_spi()) == Some(&serial)
-        {
+        self.half_open.remove(&serial);
+        let Some(entry) = self.entries.remove(&serial) else {
+            return;
+        };
+        if self.by_spi.get(&entry.our_spi()) == Some(&serial) {
             self.by_spi.remove(&entry.our_spi());
+        }
+        let key = (entry.sa.spis().0, *entry.sa.remote().ip());
+        if self.responders.get(&key) == Some(&serial) {
+            self.responders.remove(&key);
         }
     }
 
@@ -593,6 +602,7 @@ impl<R: RngCore + CryptoRng> IkeDaemon<R> {
         generation: u32,
         summary: IkeSaSummary,
     ) {
+        self.half_open.remove(&serial);
         if let Some(entry) = self.entries.get_mut(&serial) {
             entry.established_at = Some(now);
             // A rekey gives the SA new SPIs: index it under ours.
@@ -880,5 +890,41 @@ mod tests {
             "the rekeyed pair is added, the old one kept"
         );
         assert_eq!(Lab::new().a.key_tables(), None, "off unless asked for");
+    }
+
+    #[test]
+    fn a_retransmitted_ike_sa_init_is_answered_by_the_same_half_open_sa() {
+        let mut lab = Lab::new();
+        lab.a.start(lab.now);
+        let Some(ToStack::SendDatagram { from, to, bytes }) = lab.a.drain().into_iter().next()
+        else {
+            panic!("no IKE_SA_INIT request");
+        };
+        lab.b.handle_datagram(lab.now, from, to, &bytes);
+        let first = lab.b.drain();
+        lab.b.handle_datagram(lab.now, from, to, &bytes);
+        let again = lab.b.drain();
+        assert_eq!(lab.b.ike_tunnels().len(), 1, "one responder SA");
+        let response = |m: &[ToStack]| match m.first() {
+            Some(ToStack::SendDatagram { bytes, .. }) => bytes.clone(),
+            other => panic!("no response: {other:?}"),
+        };
+        assert_eq!(
+            response(&first),
+            response(&again),
+            "the cached response, sent again"
+        );
+        assert_eq!(lab.b.half_open.len(), 1);
+        for (i, datagram) in first.into_iter().enumerate() {
+            if let (0, ToStack::SendDatagram { from, to, bytes }) = (i, datagram) {
+                lab.a.handle_datagram(lab.now, from, to, &bytes);
+            }
+        }
+        lab.run();
+        assert!(lab.b.ike_tunnels()[0].established);
+        assert!(
+            lab.b.half_open.is_empty(),
+            "established SAs are not half-open"
+        );
     }
 }

@@ -31,6 +31,10 @@ pub struct DaemonState {
 /// How many closed IKE tunnel generations [`DaemonState::closed`] keeps.
 pub const CLOSED_KEPT: usize = 64;
 
+/// Under a steady stream of inputs the state is published at least this often; otherwise
+/// whenever the daemon has caught up with its inputs.
+const PUBLISH_EVERY: std::time::Duration = std::time::Duration::from_millis(20);
+
 /// The stack's side of a running daemon.
 #[derive(Debug)]
 pub struct DaemonHandle {
@@ -96,6 +100,7 @@ async fn run<R: RngCore + CryptoRng>(
     // Lines already in the files; `None` forces the first write (which empties old files).
     let mut keys_written = None;
     let mut closed = Vec::new();
+    let mut published: Option<Instant> = None;
     loop {
         if let (Some(dir), Some(tables)) = (&key_dir, daemon.key_tables())
             && keys_written != Some(tables.len())
@@ -121,12 +126,18 @@ async fn run<R: RngCore + CryptoRng>(
                 return;
             }
         }
-        state.send_replace(DaemonState {
-            ike_tunnels: daemon.ike_tunnels(),
-            restart_records: daemon.restart_records(),
-            stats: daemon.stats(),
-            closed: closed.clone(),
-        });
+        // Building the views costs one pass over every IKE SA: under load (more inputs
+        // already queued) it is done once per PUBLISH_EVERY rather than after every datagram.
+        let time = now();
+        if input.is_empty() || published.is_none_or(|at| time >= at + PUBLISH_EVERY) {
+            state.send_replace(DaemonState {
+                ike_tunnels: daemon.ike_tunnels(),
+                restart_records: daemon.restart_records(),
+                stats: daemon.stats(),
+                closed: closed.clone(),
+            });
+            published = Some(time);
+        }
         let deadline = daemon.poll_timeout();
         let sleep = async {
             match deadline {
