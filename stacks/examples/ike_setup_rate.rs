@@ -201,7 +201,7 @@ async fn measure(seconds: f64, window: usize) -> Result<(Load, Load), Box<dyn Er
 
     // Our responder: a stack on a TAP device on the bridge, with its IKE daemon.
     let port = TapPort::open(&lab.name("t"))?;
-    lab.attach(port.name())?;
+    lab::attach(&lab.link(), port.name())?;
     let mut config = StackConfig::new(
         "TCPCS",
         EthernetAddress([2, 0, 0x5e, 0, 0, 0x0b]),

@@ -11,7 +11,8 @@
 //! ```
 //!
 //! Ours: the checksummed stream apps from one stack to the other, both running IPSec (their
-//! IKE daemons negotiate first). strongSwan: `iperf3 -n MEBIBYTES` from one namespace to the
+//! IKE daemons negotiate first), each stack on a thread and runtime of its own as each
+//! strongSwan peer is a process of its own; 1 MiB TCP buffers. strongSwan: `iperf3 -n MEBIBYTES` from one namespace to the
 //! other through `ipsec0`, the receiver's rate. Without root (or without strongSwan or
 //! iperf3) the strongSwan column is skipped with a message and ours runs on the in-memory
 //! switch; `--memory` asks for that; `--clear` runs ours without IPSec; `--wireshark-keys DIR`
@@ -41,6 +42,8 @@ use stacks::stack::{Stack, StackConfig, StackHandle};
 const A: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 11);
 const B: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 12);
 const PSK: &[u8] = b"zsysplex-benchmark";
+/// TCP socket buffers of our stacks (window scaling), as Linux autotunes its own for iperf3.
+const TCP_BUFFER: usize = 1 << 20;
 
 async fn ipsec(
     stack: &StackHandle,
@@ -70,24 +73,88 @@ async fn ipsec(
 }
 
 /// Where our two stacks are plugged in.
+#[derive(Clone)]
 enum Link {
     /// The in-memory switch.
     Memory(EthernetSwitch),
-    /// TAP devices on the bridge of a namespace.
-    Tap(lab::Lab),
+    /// TAP devices named after the first field, on the bridge of the namespace in the second.
+    Tap(String, String),
 }
 
 impl Link {
+    /// A port for stack `name`; inside the runtime that will poll it.
     fn port(&self, name: &str) -> Result<Box<dyn LanPort>, Box<dyn Error>> {
         match self {
             Self::Memory(switch) => Ok(Box::new(switch.port())),
-            Self::Tap(lab) => {
-                let port = TapPort::open(&lab.name(name))?;
-                lab.attach(port.name())?;
+            Self::Tap(prefix, link) => {
+                let port = TapPort::open(&format!("{prefix}{name}"))?;
+                lab::attach(link, port.name())?;
                 Ok(Box::new(port))
             }
         }
     }
+}
+
+fn spawn_stack(
+    link: &Link,
+    name: &str,
+    last: u8,
+    addr: Ipv4Addr,
+) -> Result<StackHandle, Box<dyn Error>> {
+    let mut config = StackConfig::new(
+        name,
+        EthernetAddress([2, 0, 0x5e, 0, 0, last]),
+        vec![Ipv4Cidr::new(addr, 24)],
+    );
+    // libipsec's TUN MTU, so ESP-in-UDP fits a 1500-octet LAN.
+    config.ip_mtu = 1400;
+    config.tcp.buffer_size = TCP_BUFFER;
+    let port = link.port(&format!("t{last}"))?;
+    Ok(Stack::spawn(config, port).map(|(handle, _task)| handle)?)
+}
+
+/// What the receiving stack reports: the sink's (bytes verified, checksum), if it saw the
+/// stream end, and the ESP packets taken in.
+type Received = (Option<(u64, u64)>, u64);
+
+/// The receiving stack, on a thread and runtime of its own (each strongSwan peer is a process
+/// of its own too): IPSec as responder and the sink; sends `ready` once listening, then
+/// returns the sink's bytes verified and checksum, and the ESP packets it took in.
+fn receiver(
+    link: Link,
+    clear: bool,
+    keys: Option<PathBuf>,
+    ready: std::sync::mpsc::Sender<Result<(), String>>,
+) -> std::thread::JoinHandle<Result<Received, String>> {
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| e.to_string())?;
+        runtime.block_on(async move {
+            let setup = async {
+                let stack = spawn_stack(&link, "TCPCSB", 0x0b, B)?;
+                let service = if clear {
+                    None
+                } else {
+                    Some(ipsec(&stack, B, A, false, keys).await?)
+                };
+                let sink = SinkServer::start(&stack, SocketAddrV4::new(B, 5001), 7).await?;
+                Ok::<_, Box<dyn Error>>((stack, service, sink))
+            };
+            let (_stack, service, mut sink) = match setup.await {
+                Ok(parts) => parts,
+                Err(error) => {
+                    let _ = ready.send(Err(error.to_string()));
+                    return Err(error.to_string());
+                }
+            };
+            let _ = ready.send(Ok(()));
+            let report = sink.next_report().await;
+            let esp = service.map_or(0, |s| s.state().counters.esp_in);
+            Ok((report.map(|r| (r.bytes_verified, r.checksum)), esp))
+        })
+    })
 }
 
 /// One stream of `mebibytes` through our two stacks; Gbit/s and a line of detail.
@@ -97,42 +164,31 @@ async fn ours(
     clear: bool,
     keys: Option<PathBuf>,
 ) -> Result<(f64, String), Box<dyn Error>> {
-    let spawn = |name: &str, last: u8, addr: Ipv4Addr| -> Result<StackHandle, Box<dyn Error>> {
-        let mut config = StackConfig::new(
-            name,
-            EthernetAddress([2, 0, 0x5e, 0, 0, last]),
-            vec![Ipv4Cidr::new(addr, 24)],
-        );
-        // libipsec's TUN MTU, so ESP-in-UDP fits a 1500-octet LAN.
-        config.ip_mtu = 1400;
-        let port = link.port(&format!("t{last}"))?;
-        Ok(Stack::spawn(config, port).map(|(handle, _task)| handle)?)
-    };
-    let sender = spawn("TCPCSA", 0x0a, A)?;
-    let receiver = spawn("TCPCSB", 0x0b, B)?;
-    let mut services = Vec::new();
+    let (ready_tx, ready) = std::sync::mpsc::channel();
+    let far = receiver(link.clone(), clear, keys, ready_tx);
+    ready.recv()??;
+    let sender = spawn_stack(link, "TCPCSA", 0x0a, A)?;
+    let mut service = None;
     if !clear {
-        services.push(ipsec(&receiver, B, A, false, keys).await?);
         let mut initiator = ipsec(&sender, A, B, true, None).await?;
         let up = initiator.wait_for(|s| s.ike_tunnels.iter().any(|t| t.established));
         tokio::time::timeout(Duration::from_secs(10), up)
             .await
             .map_err(|_| "our IKE SA did not come up")?;
-        services.push(initiator);
+        service = Some(initiator);
     }
     let sink_at = SocketAddrV4::new(B, 5001);
-    let mut sink = SinkServer::start(&receiver, sink_at, 7).await?;
     let total = mebibytes << 20;
     let started = Instant::now();
     let sent = run_source(&sender, sink_at, 7, total).await?;
-    let received = sink.next_report().await;
+    let (received, esp) = tokio::task::spawn_blocking(move || far.join())
+        .await?
+        .map_err(|_| "the receiving stack's thread panicked")??;
     let seconds = started.elapsed().as_secs_f64();
-    let verified =
-        received.is_some_and(|r| r.bytes_verified == total && r.checksum == sent.checksum);
-    if !verified {
+    if received != Some((total, sent.checksum)) {
         return Err("our stream arrived incomplete or changed".into());
     }
-    let esp: u64 = services.iter().map(|s| s.state().counters.esp_in).sum();
+    drop(service);
     Ok((
         gbits(total, seconds),
         format!("{mebibytes} MiB in {seconds:.3} s, checksum verified, {esp} ESP packets in"),
@@ -248,9 +304,10 @@ async fn main() -> Result<(), Box<dyn Error>> {
         "ESP AES-128-GCM in UDP"
     };
     let Some(reason) = skip else {
-        let link = Link::Tap(lab::Lab::new("zo")?);
+        let bridge = lab::Lab::new("zo")?;
+        let link = Link::Tap(bridge.name("t"), bridge.link());
         let (ours_gbits, ours_detail) = ours(&link, mebibytes, false, keys).await?;
-        drop(link);
+        drop(bridge);
         let (swan_gbits, swan_detail) = strongswan(mebibytes)?;
         println!("One TCP stream, {what}, over a Linux bridge in a namespace:");
         println!("| path | link | Gbit/s | detail |");

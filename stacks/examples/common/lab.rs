@@ -49,6 +49,15 @@ pub fn run(command: &mut Command) -> Result<String, LabError> {
     }
 }
 
+/// Moves the device `device` (a TAP of ours) into namespace `link` onto its bridge `br0`.
+pub fn attach(link: &str, device: &str) -> Result<(), LabError> {
+    run(Command::new("ip").args(["link", "set", device, "netns", link]))?;
+    let exec = |args: &[&str]| run(Command::new("ip").args(["netns", "exec", link]).args(args));
+    exec(&["ip", "link", "set", device, "master", "br0"])?;
+    exec(&["ip", "link", "set", device, "up"])?;
+    Ok(())
+}
+
 /// The namespaces and strongSwan peers of one measurement, named after `prefix` and the
 /// process ID; all removed on drop.
 pub struct Lab {
@@ -102,15 +111,6 @@ impl Lab {
     /// Runs `args` in namespace `ns`.
     pub fn exec(&self, ns: &str, args: &[&str]) -> Result<String, LabError> {
         run(Command::new("ip").args(["netns", "exec", ns]).args(args))
-    }
-
-    /// Moves the device `device` (a TAP of ours) into the link namespace onto the bridge.
-    pub fn attach(&self, device: &str) -> Result<(), LabError> {
-        let link = self.link();
-        run(Command::new("ip").args(["link", "set", device, "netns", &link]))?;
-        self.exec(&link, &["ip", "link", "set", device, "master", "br0"])?;
-        self.exec(&link, &["ip", "link", "set", device, "up"])?;
-        Ok(())
     }
 
     /// Creates namespace `suffix` joined to the bridge by a veth with `address` (CIDR).
