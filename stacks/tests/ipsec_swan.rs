@@ -390,6 +390,9 @@ struct Dissection {
     malformed: usize,
     ike: usize,
     ike_auth_decrypted: usize,
+    /// IKE messages after IKE_SA_INIT (SK payloads), and how many of them tshark decrypted.
+    ike_encrypted: usize,
+    ike_decrypted: usize,
     esp: usize,
     esp_decrypted: usize,
     esp_icv_bad: usize,
@@ -415,6 +418,10 @@ fn dissect(pcap: &Path, keys: &Path) -> Dissection {
             "isakmp.auth.method",
             "-e",
             "esp.icv_bad",
+            "-e",
+            "isakmp.exchangetype",
+            "-e",
+            "isakmp.enc.decrypted",
         ]));
     let mut d = Dissection::default();
     for line in text.lines() {
@@ -422,6 +429,8 @@ fn dissect(pcap: &Path, keys: &Path) -> Dissection {
         let protocols = fields.next().unwrap_or_default();
         let auth = fields.next().unwrap_or_default();
         let icv_bad = fields.next().unwrap_or_default();
+        let exchange = fields.next().unwrap_or_default();
+        let decrypted = fields.next().unwrap_or_default();
         d.frames += 1;
         d.malformed += usize::from(protocols.contains("_ws.malformed"));
         d.ike += usize::from(protocols.contains("isakmp"));
@@ -429,6 +438,9 @@ fn dissect(pcap: &Path, keys: &Path) -> Dissection {
         d.esp += usize::from(protocols.contains(":esp"));
         d.esp_decrypted += usize::from(protocols.contains(":esp:ip"));
         d.esp_icv_bad += usize::from(icv_bad == "1" || icv_bad == "True");
+        // 34 is IKE_SA_INIT, the only exchange without an SK payload.
+        d.ike_encrypted += usize::from(!exchange.is_empty() && exchange != "34");
+        d.ike_decrypted += usize::from(!decrypted.is_empty());
     }
     d
 }
@@ -446,6 +458,10 @@ fn check_capture(lab: &mut Lab) {
     assert_eq!(d.malformed, 0, "malformed packets in the capture");
     assert!(d.ike >= 4, "IKE_SA_INIT and IKE_AUTH dissected: {d:?}");
     assert!(d.ike_auth_decrypted >= 2, "IKE_AUTH decrypted: {d:?}");
+    assert_eq!(
+        d.ike_decrypted, d.ike_encrypted,
+        "every IKE message after IKE_SA_INIT decrypted, rekeyed IKE SAs included: {d:?}"
+    );
     assert!(d.esp > 4000, "the stream went through ESP: {d:?}");
     assert_eq!(d.esp_decrypted, d.esp, "every ESP packet decrypted: {d:?}");
     assert_eq!(d.esp_icv_bad, 0, "ICVs checked good: {d:?}");
