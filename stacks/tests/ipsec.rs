@@ -6,21 +6,20 @@
 //! on, and a DELETE removes the SAs on both sides. Paused tokio time: the LAN is in memory.
 
 use std::net::{Ipv4Addr, SocketAddrV4};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use bytes::Bytes;
-use ike::crypto::ids::DhGroup;
-use ike::crypto::{AesKeySize, Encryption, EspSuite, IkeSuite, Prf, SecretBytes};
+use ike::crypto::{EspKeys, SecretBytes};
 use ike::daemon::shell::DaemonState;
-use ike::daemon::{DaemonInput, IkeDaemon, Peer};
-use ike::sa::{IkeSaConfig, Mode, RetransmitPolicy};
-use ike::swsa::PolicyNames;
-use ike::wire::{Identity, Ipv4Range};
+use ike::daemon::{DaemonInput, IkeDaemon, Peer, ProposalFamily};
+use ike::sa::Mode;
 use rand_chacha::ChaCha20Rng;
 use rand_chacha::rand_core::SeedableRng;
 use smoltcp::wire::{EthernetFrame, EthernetProtocol, Ipv4Cidr, Ipv4Packet, UdpPacket};
 use stacks::apps::stream::{SinkServer, StreamEnd, run_source};
-use stacks::ipsec::{IpsecService, display};
+use stacks::esp::{Direction, SaParameters, SecurityAssociation, Spi};
+use stacks::ipsec::{IpsecOptions, IpsecService, display};
 use stacks::lan::LanPort;
 use stacks::lan::switch::{EthernetSwitch, Mirror};
 use stacks::profile::{AddrMatch, IpSecRule, Routing, RuleProtocol};
@@ -45,53 +44,15 @@ fn stack(switch: &EthernetSwitch, name: &str, last: u8, home: Ipv4Addr) -> Stack
     handle
 }
 
-fn host_range(addr: Ipv4Addr) -> Ipv4Range {
-    Ipv4Range {
-        ip_protocol: 0,
-        start_port: 0,
-        end_port: u16::MAX,
-        start_addr: addr,
-        end_addr: addr,
-    }
-}
-
 fn peer(local: Ipv4Addr, remote: Ipv4Addr, autoactivate: bool) -> Peer {
-    let ike = IkeSuite::new(
-        Encryption::AesGcm16(AesKeySize::Aes128),
-        None,
-        Prf::HmacSha2_256,
-        DhGroup::CURVE25519,
-    )
-    .expect("IKE suite");
-    let esp = EspSuite::new(Encryption::AesGcm16(AesKeySize::Aes128), None).expect("ESP suite");
-    Peer {
+    let mut peer = Peer::host_to_host(
         local,
         remote,
-        config: IkeSaConfig {
-            local_id: Identity::Ipv4(local),
-            remote_id: Identity::Ipv4(remote),
-            psk: SecretBytes::new(b"zsysplex-ipsec-lab".to_vec()),
-            ike_suites: vec![ike],
-            esp_suites: vec![esp],
-            local_ts: host_range(local),
-            remote_ts: host_range(remote),
-            mode: Mode::Tunnel,
-            force_udp_encapsulation: true,
-            initial_contact: true,
-            retransmit: RetransmitPolicy::STRONGSWAN,
-            dpd_interval: None,
-            child_lifetime: Duration::from_secs(3600),
-            child_rekey_time: None,
-            ike_rekey_time: None,
-        },
-        names: PolicyNames {
-            key_exchange_rule: "KeyExRule1".into(),
-            key_exchange_action: "KeyExAction1".into(),
-            dyn_vpn_rule: "DynVpnRule1".into(),
-            vpn_action: "VpnAction1".into(),
-        },
-        autoactivate,
-    }
+        b"zsysplex-ipsec-lab",
+        ProposalFamily::AesGcm16X25519,
+    );
+    peer.autoactivate = autoactivate;
+    peer
 }
 
 /// `IPSECRULE * * NOLOG PROTOCOL *`: permit everything the SPD does not want protected.
@@ -128,8 +89,14 @@ async fn lab(host_ipsec: bool) -> Lab {
     lab_with(host_ipsec, |_| {}).await
 }
 
-/// [`lab`] with both peers' configurations changed by `tweak`.
+/// [`lab_with`], our stack writing its keys for Wireshark into `keys`.
 async fn lab_with(host_ipsec: bool, tweak: fn(&mut Peer)) -> Lab {
+    lab_exporting(host_ipsec, tweak, None).await
+}
+
+/// [`lab`] with both peers' configurations changed by `tweak`, our stack exporting its keys
+/// for Wireshark into `keys` when given.
+async fn lab_exporting(host_ipsec: bool, tweak: fn(&mut Peer), keys: Option<PathBuf>) -> Lab {
     let tweaked = |mut peer: Peer| {
         tweak(&mut peer);
         peer
@@ -141,7 +108,11 @@ async fn lab_with(host_ipsec: bool, tweak: fn(&mut Peer)) -> Lab {
         vec![tweaked(peer(ZOS, HOST, false))],
         ChaCha20Rng::seed_from_u64(11),
     );
-    let zos_ipsec = IpsecService::start(&zos, permit_all(), zos_daemon, 11)
+    let options = IpsecOptions {
+        seed: 11,
+        wireshark_keys: keys,
+    };
+    let zos_ipsec = IpsecService::start_with(&zos, permit_all(), zos_daemon, options)
         .await
         .expect("IPSec starts on TCPCS");
     let host_ipsec = if host_ipsec {
@@ -429,6 +400,71 @@ async fn a_delete_removes_the_sas_on_both_sides_and_clear_traffic_is_refused_aga
         1,
         "the host refuses to send in clear what its policy protects"
     );
+}
+
+/// The octets of a `0x...` key field of an `esp_sa` line.
+fn key_field(field: &str) -> SecretBytes {
+    let hex = field.trim_matches('"').trim_start_matches("0x");
+    let octets = (0..hex.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).expect("hex key"))
+        .collect();
+    SecretBytes::new(octets)
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_keys_exported_for_wireshark_decrypt_the_esp_on_the_lan() {
+    let dir = std::env::temp_dir().join(format!("ipsec-keys-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("key directory");
+    let mut lab = lab_exporting(true, |_| {}, Some(dir.clone())).await;
+    let mut mirror = lab.switch.mirror();
+    lab.established().await;
+    let frame = captured_esp(&mut mirror).await;
+    let eth = EthernetFrame::new_checked(&frame[..]).expect("frame");
+    let ip = Ipv4Packet::new_checked(eth.payload()).expect("IPv4");
+    let esp = UdpPacket::new_checked(ip.payload())
+        .expect("UDP")
+        .payload()
+        .to_vec();
+    let spi = format!("\"0x{}\"", hex_spi(&esp));
+    let table = std::fs::read_to_string(dir.join(ike::daemon::ESP_TABLE)).expect("esp_sa");
+    let ikev2 = std::fs::read_to_string(dir.join(ike::daemon::IKEV2_TABLE)).expect("ikev2");
+    std::fs::remove_dir_all(&dir).expect("cleanup");
+    assert_eq!(ikev2.lines().count(), 1, "{ikev2}");
+    let fields: Vec<&str> = table
+        .lines()
+        .find(|line| line.split(',').nth(3) == Some(spi.as_str()))
+        .expect("a line for the captured SPI")
+        .split(',')
+        .collect();
+    assert_eq!(
+        &fields[..3],
+        ["\"IPv4\"", "\"192.0.2.50\"", "\"192.0.2.11\""]
+    );
+    assert_eq!(fields[4], "\"AES-GCM with 16 octet ICV [RFC4106]\"");
+    let suite = ProposalFamily::AesGcm16X25519.esp_suite();
+    let parameters = SaParameters {
+        spi: Spi(u32::from_be_bytes(esp[..4].try_into().expect("SPI"))),
+        direction: Direction::Inbound,
+        mode: stacks::esp::Mode::Tunnel,
+        suite,
+        lifetime: stacks::esp::Lifetime::default(),
+    };
+    let keys = EspKeys {
+        encryption: key_field(fields[5]),
+        integrity: SecretBytes::new(Vec::new()),
+    };
+    let now = std::time::Instant::now();
+    let mut sa = SecurityAssociation::new(parameters, &keys, now).expect("SA from the file");
+    let inner = sa
+        .decapsulate(now, &esp)
+        .expect("decrypted with the exported key");
+    let inner = Ipv4Packet::new_checked(&inner.payload[..]).expect("inner IPv4");
+    assert_eq!((inner.src_addr(), inner.dst_addr()), (HOST, ZOS));
+}
+
+fn hex_spi(esp: &[u8]) -> String {
+    esp[..4].iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Compares a display with its golden file in fixtures/displays/ipsec (rewritten when

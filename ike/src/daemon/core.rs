@@ -1,14 +1,15 @@
 //! The sans-IO daemon: IKE SAs by SPI, responders behind cookies under load, timers, tunnel
 //! IDs and generations, INITIAL_CONTACT, rekeys, and the messages for the stack.
 
-use std::collections::{BTreeMap, HashMap};
-use std::net::SocketAddrV4;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::net::{Ipv4Addr, SocketAddrV4};
 use std::time::{Duration, Instant};
 
 use rand::{CryptoRng, RngCore};
 
 use super::message::{DaemonInput, DynamicTunnel, ToStack};
 use super::peer::{ActivationMethod, Peer};
+use super::wireshark::KeyTables;
 use crate::crypto::{IkeSuite, Role};
 use crate::sa::{
     Action, CloseReason, CookieCheck, CookieJar, IkeSa, IkeSaSummary, Received, SaError,
@@ -82,6 +83,8 @@ struct Entry {
     names: PolicyNames,
     activation: ActivationMethod,
     established_at: Option<Instant>,
+    /// Whether its keys went into the key tables.
+    keys_exported: bool,
 }
 
 impl Entry {
@@ -104,12 +107,17 @@ pub struct IkeDaemon<R> {
     half_open_limit: usize,
     entries: BTreeMap<u64, Entry>,
     by_spi: HashMap<u64, u64>,
+    /// Responder SAs by the initiator's SPI and address, for retransmitted IKE_SA_INITs.
+    responders: HashMap<(u64, Ipv4Addr), u64>,
+    /// Responder SAs not yet established (what the cookie threshold counts).
+    half_open: HashSet<u64>,
     children: HashMap<u32, DynamicTunnel>,
     next_entry: u64,
     next_ike_tunnel: u32,
     next_dynamic_tunnel: u32,
     out: Vec<ToStack>,
     stats: DaemonStats,
+    key_tables: Option<KeyTables>,
 }
 
 impl<R: RngCore + CryptoRng> IkeDaemon<R> {
@@ -123,13 +131,27 @@ impl<R: RngCore + CryptoRng> IkeDaemon<R> {
             half_open_limit: DEFAULT_HALF_OPEN_LIMIT,
             entries: BTreeMap::new(),
             by_spi: HashMap::new(),
+            responders: HashMap::new(),
+            half_open: HashSet::new(),
             children: HashMap::new(),
             next_entry: 0,
             next_ike_tunnel: 1,
             next_dynamic_tunnel: 1,
             out: Vec::new(),
             stats: DaemonStats::default(),
+            key_tables: None,
         }
+    }
+
+    /// Records the keys of every IKE SA and CHILD SA negotiated from now on for Wireshark
+    /// (off by default); the shell writes them out, see [`super::shell::spawn_exporting_keys`].
+    pub fn record_keys(&mut self) {
+        self.key_tables.get_or_insert_with(KeyTables::default);
+    }
+
+    /// The recorded keys, when [`IkeDaemon::record_keys`] was called.
+    pub fn key_tables(&self) -> Option<&KeyTables> {
+        self.key_tables.as_ref()
     }
 
     /// Sets how many half-open responder SAs are tolerated before cookies are required
@@ -295,12 +317,7 @@ impl<R: RngCore + CryptoRng> IkeDaemon<R> {
             return self.drop_datagram("no KeyExchangeRule for this peer");
         };
         let (config, names) = (peer.config.clone(), peer.names.clone());
-        let half_open = self
-            .entries
-            .values()
-            .filter(|e| e.sa.role() == Role::Responder && !e.sa.is_established())
-            .count();
-        if half_open >= self.half_open_limit {
+        if self.half_open.len() >= self.half_open_limit {
             let Ok(request) = Message::parse(ike) else {
                 return self.drop_datagram("unparsable IKE_SA_INIT");
             };
@@ -337,15 +354,10 @@ impl<R: RngCore + CryptoRng> IkeDaemon<R> {
             return Some(*serial);
         }
         // A retransmitted IKE_SA_INIT request for a responder SA we already created.
-        self.entries
-            .iter()
-            .find(|(_, e)| {
-                spi_r == 0
-                    && e.sa.role() == Role::Responder
-                    && e.sa.spis().0 == spi_i
-                    && *e.sa.remote().ip() == *from.ip()
-            })
-            .map(|(s, _)| *s)
+        if spi_r != 0 {
+            return None;
+        }
+        self.responders.get(&(spi_i, *from.ip())).copied()
     }
 
     /// When [`IkeDaemon::handle_timeout`] should next be called.
@@ -457,17 +469,31 @@ impl<R: RngCore + CryptoRng> IkeDaemon<R> {
             names,
             activation,
             established_at: None,
+            keys_exported: false,
         };
         self.by_spi.insert(entry.our_spi(), serial);
+        if entry.sa.role() == Role::Responder {
+            self.responders
+                .insert((entry.sa.spis().0, *entry.sa.remote().ip()), serial);
+            if !entry.sa.is_established() {
+                self.half_open.insert(serial);
+            }
+        }
         self.entries.insert(serial, entry);
         serial
     }
 
     fn remove(&mut self, serial: u64) {
-        if let Some(entry) = self.entries.remove(&serial)
-            && self.by_spi.get(&entry.our_spi()) == Some(&serial)
-        {
+        self.half_open.remove(&serial);
+        let Some(entry) = self.entries.remove(&serial) else {
+            return;
+        };
+        if self.by_spi.get(&entry.our_spi()) == Some(&serial) {
             self.by_spi.remove(&entry.our_spi());
+        }
+        let key = (entry.sa.spis().0, *entry.sa.remote().ip());
+        if self.responders.get(&key) == Some(&serial) {
+            self.responders.remove(&key);
         }
     }
 
@@ -486,6 +512,13 @@ impl<R: RngCore + CryptoRng> IkeDaemon<R> {
         let Some(entry) = self.entries.get_mut(&serial) else {
             return;
         };
+        if let Some(tables) = &mut self.key_tables
+            && !entry.keys_exported
+            && let (Some(suite), Some(keys)) = (entry.sa.suite(), entry.sa.keys())
+        {
+            tables.add_ike_sa(entry.sa.spis(), &suite, keys);
+            entry.keys_exported = true;
+        }
         let actions = entry.sa.drain_actions();
         let (id, generation, activation) = (entry.id, entry.generation, entry.activation);
         let names = entry.names.clone();
@@ -515,6 +548,9 @@ impl<R: RngCore + CryptoRng> IkeDaemon<R> {
                         }
                     };
                     self.children.insert(install.inbound_spi, tunnel);
+                    if let Some(tables) = &mut self.key_tables {
+                        tables.add_child_sa(&install);
+                    }
                     self.out.push(ToStack::InstallChildSa {
                         tunnel,
                         install: Box::new(install),
@@ -537,6 +573,10 @@ impl<R: RngCore + CryptoRng> IkeDaemon<R> {
                 Action::IkeSaRekeyed { new, .. } => {
                     let names = names.clone();
                     let new_serial = self.insert(*new, id, generation + 1, names, activation);
+                    // The new generation is established as the rekey completes.
+                    if let Some(entry) = self.entries.get_mut(&new_serial) {
+                        entry.established_at = Some(now);
+                    }
                     self.settle(now, new_serial);
                 }
                 Action::IkeSaClosed(reason) => {
@@ -562,6 +602,7 @@ impl<R: RngCore + CryptoRng> IkeDaemon<R> {
         generation: u32,
         summary: IkeSaSummary,
     ) {
+        self.half_open.remove(&serial);
         if let Some(entry) = self.entries.get_mut(&serial) {
             entry.established_at = Some(now);
             // A rekey gives the SA new SPIs: index it under ours.
@@ -624,61 +665,20 @@ mod tests {
     use rand_chacha::rand_core::SeedableRng;
 
     use super::*;
-    use crate::crypto::ids::DhGroup;
-    use crate::crypto::{AesKeySize, Encryption, EspSuite, Prf, SecretBytes};
-    use crate::sa::{IkeSaConfig, Mode, RetransmitPolicy};
-    use crate::wire::Ipv4Range;
+    use crate::daemon::ProposalFamily;
 
     const A: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);
     const B: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 2);
 
-    fn host(addr: Ipv4Addr) -> Ipv4Range {
-        Ipv4Range {
-            ip_protocol: 0,
-            start_port: 0,
-            end_port: u16::MAX,
-            start_addr: addr,
-            end_addr: addr,
-        }
-    }
-
     fn peer(local: Ipv4Addr, remote: Ipv4Addr, autoactivate: bool) -> Peer {
-        let ike = IkeSuite::new(
-            Encryption::AesGcm16(AesKeySize::Aes128),
-            None,
-            Prf::HmacSha2_256,
-            DhGroup::CURVE25519,
-        )
-        .expect("suite");
-        let esp = EspSuite::new(Encryption::AesGcm16(AesKeySize::Aes128), None).expect("suite");
-        Peer {
+        let mut peer = Peer::host_to_host(
             local,
             remote,
-            config: IkeSaConfig {
-                local_id: Identity::Ipv4(local),
-                remote_id: Identity::Ipv4(remote),
-                psk: SecretBytes::new(b"daemon-test-secret".to_vec()),
-                ike_suites: vec![ike],
-                esp_suites: vec![esp],
-                local_ts: host(local),
-                remote_ts: host(remote),
-                mode: Mode::Tunnel,
-                force_udp_encapsulation: true,
-                initial_contact: true,
-                retransmit: RetransmitPolicy::STRONGSWAN,
-                dpd_interval: None,
-                child_lifetime: Duration::from_secs(3600),
-                child_rekey_time: None,
-                ike_rekey_time: None,
-            },
-            names: PolicyNames {
-                key_exchange_rule: "KeyExRule1".into(),
-                key_exchange_action: "KeyExAction1".into(),
-                dyn_vpn_rule: "DynRule1".into(),
-                vpn_action: "VpnAction1".into(),
-            },
-            autoactivate,
-        }
+            b"daemon-test-secret",
+            ProposalFamily::AesGcm16X25519,
+        );
+        peer.autoactivate = autoactivate;
+        peer
     }
 
     struct Lab {
@@ -854,5 +854,77 @@ mod tests {
                 ..
             }
         )));
+    }
+
+    #[test]
+    fn recorded_keys_agree_on_both_ends_for_wireshark() {
+        let mut lab = Lab::new();
+        lab.a.record_keys();
+        lab.b.record_keys();
+        lab.a.start(lab.now);
+        lab.run();
+        let (a, b) = (
+            lab.a.key_tables().expect("recording"),
+            lab.b.key_tables().expect("recording"),
+        );
+        assert_eq!(a.ikev2_decryption_table(), b.ikev2_decryption_table());
+        assert_eq!(a.ikev2_decryption_table().lines().count(), 1);
+        let (a_esp, b_esp) = (a.esp_sa(), b.esp_sa());
+        let (a_lines, b_lines): (Vec<&str>, Vec<&str>) =
+            (a_esp.lines().collect(), b_esp.lines().collect());
+        assert_eq!(a_lines.len(), 2);
+        // A's inbound SA is B's outbound SA, and the other way round.
+        assert_eq!((a_lines[0], a_lines[1]), (b_lines[1], b_lines[0]));
+        assert!(a_lines[0].starts_with("\"IPv4\",\"192.0.2.2\",\"192.0.2.1\""));
+        let spi = lab.a_events.iter().find_map(|e| match e {
+            ToStack::InstallChildSa { install, .. } => Some(install.inbound_spi),
+            _ => None,
+        });
+        lab.a
+            .handle(lab.now, DaemonInput::RekeyChild(spi.expect("a CHILD SA")));
+        lab.run();
+        let a = lab.a.key_tables().expect("recording");
+        assert_eq!(
+            a.esp_sa().lines().count(),
+            4,
+            "the rekeyed pair is added, the old one kept"
+        );
+        assert_eq!(Lab::new().a.key_tables(), None, "off unless asked for");
+    }
+
+    #[test]
+    fn a_retransmitted_ike_sa_init_is_answered_by_the_same_half_open_sa() {
+        let mut lab = Lab::new();
+        lab.a.start(lab.now);
+        let Some(ToStack::SendDatagram { from, to, bytes }) = lab.a.drain().into_iter().next()
+        else {
+            panic!("no IKE_SA_INIT request");
+        };
+        lab.b.handle_datagram(lab.now, from, to, &bytes);
+        let first = lab.b.drain();
+        lab.b.handle_datagram(lab.now, from, to, &bytes);
+        let again = lab.b.drain();
+        assert_eq!(lab.b.ike_tunnels().len(), 1, "one responder SA");
+        let response = |m: &[ToStack]| match m.first() {
+            Some(ToStack::SendDatagram { bytes, .. }) => bytes.clone(),
+            other => panic!("no response: {other:?}"),
+        };
+        assert_eq!(
+            response(&first),
+            response(&again),
+            "the cached response, sent again"
+        );
+        assert_eq!(lab.b.half_open.len(), 1);
+        for (i, datagram) in first.into_iter().enumerate() {
+            if let (0, ToStack::SendDatagram { from, to, bytes }) = (i, datagram) {
+                lab.a.handle_datagram(lab.now, from, to, &bytes);
+            }
+        }
+        lab.run();
+        assert!(lab.b.ike_tunnels()[0].established);
+        assert!(
+            lab.b.half_open.is_empty(),
+            "established SAs are not half-open"
+        );
     }
 }

@@ -16,9 +16,11 @@ mod from_policy;
 mod message;
 mod peer;
 pub mod shell;
+mod wireshark;
 
 pub use core::{DaemonStats, IkeDaemon, IkeTunnelView};
 pub use from_policy::peers_from_policy;
 pub use message::{DaemonInput, DynamicTunnel, ToStack};
-pub use peer::{ActivationMethod, Peer};
+pub use peer::{ActivationMethod, Peer, ProposalFamily};
 pub use shell::{DaemonHandle, DaemonState};
+pub use wireshark::{ESP_TABLE, IKEV2_TABLE, KeyTables, esp_sa_line, ikev2_line};

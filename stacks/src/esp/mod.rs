@@ -25,4 +25,4 @@ pub use sa::{
     Decapsulated, Direction, IPPROTO_IPIP, IPPROTO_NONE, Mode, SaParameters, SecurityAssociation,
 };
 pub use table::InboundSas;
-pub use udp::{NAT_KEEPALIVE, UDP_HEADER_LEN, udp_encapsulate};
+pub use udp::{NAT_KEEPALIVE, UDP_HEADER_LEN, udp_encapsulate, udp_header};

@@ -12,14 +12,21 @@ pub const UDP_HEADER_LEN: usize = 8;
 /// as RFC 3948 §3.1 says senders SHOULD send it for UDP-encapsulated ESP over IPv4; `None` if
 /// the datagram would exceed 65535 octets.
 pub fn udp_encapsulate(source_port: u16, destination_port: u16, esp: &[u8]) -> Option<Vec<u8>> {
-    let length = u16::try_from(UDP_HEADER_LEN + esp.len()).ok()?;
-    let mut datagram = Vec::with_capacity(usize::from(length));
-    datagram.extend_from_slice(&source_port.to_be_bytes());
-    datagram.extend_from_slice(&destination_port.to_be_bytes());
-    datagram.extend_from_slice(&length.to_be_bytes());
-    datagram.extend_from_slice(&[0, 0]);
+    let header = udp_header(source_port, destination_port, esp.len())?;
+    let mut datagram = Vec::with_capacity(UDP_HEADER_LEN + esp.len());
+    datagram.extend_from_slice(&header);
     datagram.extend_from_slice(esp);
     Some(datagram)
+}
+
+/// The UDP header of [`udp_encapsulate`] alone, for an ESP packet of `esp_len` octets that
+/// the caller places after it; `None` if the datagram would exceed 65535 octets.
+pub fn udp_header(source_port: u16, destination_port: u16, esp_len: usize) -> Option<[u8; 8]> {
+    let length = u16::try_from(UDP_HEADER_LEN + esp_len).ok()?;
+    let [s0, s1] = source_port.to_be_bytes();
+    let [d0, d1] = destination_port.to_be_bytes();
+    let [l0, l1] = length.to_be_bytes();
+    Some([s0, s1, d0, d1, l0, l1, 0, 0])
 }
 
 #[cfg(test)]

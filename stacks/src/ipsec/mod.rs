@@ -10,6 +10,6 @@ pub mod spd;
 pub mod stage;
 
 pub use sad::{ChildCounters, ChildEntry, Sad};
-pub use service::{IpsecService, protect_rules};
+pub use service::{IpsecOptions, IpsecService, protect_rules};
 pub use spd::{ClearVerdict, ProtectRule, Spd, Way};
 pub use stage::{IpsecCounters, IpsecStage, IpsecState, SadChange};

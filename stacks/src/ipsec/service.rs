@@ -4,6 +4,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 use std::net::{Ipv4Addr, SocketAddrV4};
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use bytes::Bytes;
@@ -36,6 +37,16 @@ pub fn protect_rules(peers: &[Peer]) -> Vec<ProtectRule> {
         .collect()
 }
 
+/// How IPSec runs on a stack, beyond its policy.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct IpsecOptions {
+    /// Seeds the security stage's random source (AES-CBC IVs).
+    pub seed: u64,
+    /// Where to write the keys of every IKE SA and ESP SA for Wireshark
+    /// (`ikev2_decryption_table`, `esp_sa`); `None`, the default, exports nothing.
+    pub wireshark_keys: Option<PathBuf>,
+}
+
 /// IPSec running on one stack.
 #[derive(Debug)]
 pub struct IpsecService {
@@ -60,9 +71,29 @@ impl IpsecService {
     where
         R: RngCore + CryptoRng + Send + 'static,
     {
+        let options = IpsecOptions {
+            seed,
+            ..IpsecOptions::default()
+        };
+        Self::start_with(stack, rules, daemon, options).await
+    }
+
+    /// [`IpsecService::start`] with `options`.
+    ///
+    /// # Errors
+    /// The stack's, when it is gone or a port is taken.
+    pub async fn start_with<R>(
+        stack: &StackHandle,
+        rules: Vec<IpSecRule>,
+        daemon: IkeDaemon<R>,
+        options: IpsecOptions,
+    ) -> Result<Self, Error>
+    where
+        R: RngCore + CryptoRng + Send + 'static,
+    {
         let spd = Spd::new(rules, protect_rules(daemon.peers()));
         let state = Arc::new(Mutex::new(IpsecState::new(spd)));
-        let stage = IpsecStage::new(state.clone(), seed);
+        let stage = IpsecStage::new(state.clone(), options.seed);
         stack
             .install_stage(StageSlot::Security, Box::new(stage))
             .await?;
@@ -74,7 +105,10 @@ impl IpsecService {
                 sockets.push(stack.udp_bind("IKED", local).await?);
             }
         }
-        let handle = shell::spawn(daemon);
+        let handle = match options.wireshark_keys {
+            Some(dir) => shell::spawn_exporting_keys(daemon, dir),
+            None => shell::spawn(daemon),
+        };
         let mut senders = HashMap::new();
         let mut tasks = vec![handle.task];
         for socket in sockets {

@@ -26,7 +26,7 @@ use super::flow::{Flow, IPPROTO_UDP};
 use super::sad::{ChildEntry, Sad};
 use super::spd::{ClearVerdict, Spd, Way};
 use crate::datapath::stage::{Origin, PacketStage, Verdict};
-use crate::esp::{EspError, IPPROTO_ESP, IPPROTO_NONE, Mode, udp_encapsulate};
+use crate::esp::{EspError, IPPROTO_ESP, IPPROTO_NONE, Mode, UDP_HEADER_LEN, udp_header};
 
 /// The IKE ports.
 const IKE_PORT: u16 = 500;
@@ -275,15 +275,19 @@ fn transport_packet(outer: &[u8], protocol: u8, payload: &[u8]) -> Option<Vec<u8
 }
 
 /// The packet that carries `esp` for `child`: a new outer header in tunnel mode, the inner
-/// header in transport mode; in UDP 4500 with NAT-T.
+/// header in transport mode; in UDP 4500 with NAT-T. Built in one buffer, ESP copied once.
 fn outer_packet(child: &ChildEntry, inner: &[u8], esp: &[u8]) -> Option<Vec<u8>> {
-    let (payload, protocol) = if child.udp_encapsulation {
-        let udp = udp_encapsulate(child.local.port(), child.remote.port(), esp)?;
-        (udp, IpProtocol::Udp)
+    let udp = if child.udp_encapsulation {
+        Some(udp_header(
+            child.local.port(),
+            child.remote.port(),
+            esp.len(),
+        )?)
     } else {
-        (esp.to_vec(), IpProtocol::IpSecEsp)
+        None
     };
-    if payload.len() > usize::from(u16::MAX) - 20 {
+    let payload_len = esp.len() + udp.map_or(0, |_| UDP_HEADER_LEN);
+    if payload_len > usize::from(u16::MAX) - 20 {
         return None;
     }
     let (src_addr, dst_addr, hop_limit) = match child.mode {
@@ -296,11 +300,27 @@ fn outer_packet(child: &ChildEntry, inner: &[u8], esp: &[u8]) -> Option<Vec<u8>>
     let repr = Ipv4Repr {
         src_addr,
         dst_addr,
-        next_header: protocol,
-        payload_len: payload.len(),
+        next_header: if udp.is_some() {
+            IpProtocol::Udp
+        } else {
+            IpProtocol::IpSecEsp
+        },
+        payload_len,
         hop_limit,
     };
-    Some(emit(&repr, &payload))
+    let mut bytes = vec![0; repr.buffer_len() + payload_len];
+    let mut packet = Ipv4Packet::new_unchecked(&mut bytes[..]);
+    repr.emit(&mut packet, &ChecksumCapabilities::default());
+    let payload = packet.payload_mut();
+    let esp_at = match udp {
+        Some(header) => {
+            payload.get_mut(..UDP_HEADER_LEN)?.copy_from_slice(&header);
+            UDP_HEADER_LEN
+        }
+        None => 0,
+    };
+    payload.get_mut(esp_at..)?.copy_from_slice(esp);
+    Some(bytes)
 }
 
 fn emit(repr: &Ipv4Repr, payload: &[u8]) -> Vec<u8> {

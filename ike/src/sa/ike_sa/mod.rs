@@ -594,6 +594,12 @@ impl IkeSa {
         self.crypto.as_ref().map(|c| c.suite)
     }
 
+    /// The SK keys, once IKE_SA_INIT is done: for key export to Wireshark only (see
+    /// [`crate::daemon::KeyTables`]); never logged.
+    pub fn keys(&self) -> Option<&IkeSaKeys> {
+        self.crypto.as_ref().map(|c| &c.keys)
+    }
+
     /// Whether the SA is authenticated and usable.
     pub fn is_established(&self) -> bool {
         self.state.is_established()
