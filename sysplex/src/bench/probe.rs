@@ -1,7 +1,8 @@
 //! The takeover probe a Linux namespace runs (python3, root for its raw ICMP socket): it sends an
 //! ICMP echo request every 2 ms and starts a non-blocking TCP connect every 5 ms to the service
-//! address; once both have answered for half a second it SIGKILLs the owner itself (so the kill
-//! and the answers share one clock) and reports the time from the kill to the first echo reply
+//! address; once both have answered for 0.5 s plus a random part of a second (so the kill falls
+//! anywhere between a peer's periodic adverts) it SIGKILLs the owner itself (so the kill and the
+//! answers share one clock) and reports the time from the kill to the first echo reply
 //! and the first accepted connection, each counted only for a request sent after the kill. A
 //! command given (taking a dead node's link down) runs to completion just before the kill and
 //! the clock starts after it, so answers the node gave meanwhile do not count.
@@ -18,12 +19,13 @@ const PATIENCE: Duration = Duration::from_secs(40);
 /// SIGKILL, then the command to run just before the kill (optional). Prints `READY <pings>
 /// <connects>`, then `RESULT <ping ms> <tcp ms>`; exits non-zero with a reason if it gives up.
 const PROBE: &str = r#"
-import os, select, signal, socket, struct, subprocess, sys, time
+import os, random, select, signal, socket, struct, subprocess, sys, time
 dst, port = sys.argv[1], int(sys.argv[2])
 pids = [int(p) for p in sys.argv[3].split(",") if p]
 groups = [int(p) for p in sys.argv[4].split(",") if p]
 before = sys.argv[5:]
-PING_EVERY, CONNECT_EVERY, ATTEMPT, WARM, GIVE_UP = 0.002, 0.005, 1.0, 0.5, 30.0
+PING_EVERY, CONNECT_EVERY, ATTEMPT, GIVE_UP = 0.002, 0.005, 1.0, 30.0
+WARM = 0.5 + random.random()
 ident = os.getpid() & 0xFFFF
 def checksum(b):
     total = sum(struct.unpack("!%dH" % (len(b) // 2), b))
