@@ -15,6 +15,9 @@ pub enum Error {
     /// A stack operation failed.
     #[error(transparent)]
     Stack(#[from] stacks::Error),
+    /// A network namespace command or lab process failed.
+    #[error(transparent)]
+    Namespace(#[from] stacks::lan::netns::LabError),
     /// An I/O operation failed.
     #[error(transparent)]
     Io(#[from] std::io::Error),

@@ -7,7 +7,8 @@
 //! - [`console`]: operator commands (`V TCPIP,...`, `D TCPIP,...,NETSTAT,...`, `D XCF,...`).
 //! - [`clients`]: remote echo clients that reconnect.
 //! - [`scenario`]: `dvipa` (takeover and takeback) and `cf-demo`.
-//! - [`netns`], [`tap_lab`]: network namespaces and the per-process TAP lab (root).
+//! - [`tap_lab`]: the per-process TAP lab (root), in network namespaces of
+//!   [`stacks::lan::netns`].
 //! - [`bench`]: the benchmarks `sysplex bench` runs (DVIPA takeover time, TCP over TAP).
 
 pub mod bench;
@@ -15,7 +16,6 @@ pub mod clients;
 pub mod console;
 mod error;
 pub mod lab;
-pub mod netns;
 pub mod scenario;
 pub mod tap_lab;
 pub mod timeline;

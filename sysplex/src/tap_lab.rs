@@ -14,8 +14,8 @@ use std::path::Path;
 use std::time::Duration;
 
 use crate::Error;
-use crate::netns::{Netns, Process};
 use crate::topology::{LanSection, Topology};
+use stacks::lan::netns::{Netns, Process};
 
 /// How long the lab waits for the CF to listen and for each LPAR to join its XCF group.
 const PATIENCE: Duration = Duration::from_secs(20);
@@ -117,7 +117,8 @@ fn joined(lpars: &mut BTreeMap<String, Process>, sysname: &str) -> Result<(), Er
     let process = lpars
         .get_mut(sysname)
         .ok_or_else(|| Error::Lab(format!("no LPAR {sysname} in the lab")))?;
-    process.expect("EZD1176I", PATIENCE).map(|_| ())
+    process.expect("EZD1176I", PATIENCE)?;
+    Ok(())
 }
 
 /// A host namespace with `eth0` on a veth into `bridge`.

@@ -18,7 +18,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use sysplex::netns::{Process, missing_prerequisite};
+use stacks::lan::netns::{Process, missing_prerequisite};
 use sysplex::tap_lab::{HostSpec, TapLab};
 
 const PATIENCE: Duration = Duration::from_secs(20);

@@ -18,7 +18,7 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use sysplex::netns::{Netns, missing_prerequisite};
+use stacks::lan::netns::{Netns, missing_prerequisite};
 use sysplex::tap_lab::{HostSpec, TapLab};
 
 /// The longest the test waits for any one thing.

@@ -3,8 +3,10 @@
 //! A [`LanPort`] is what a network adapter is to a z/OS stack (an OSA port): it receives frames
 //! and sends frames, and never blocks a sender. Two kinds exist: a port of an in-memory
 //! learning [`switch::EthernetSwitch`] (many stacks in one process, no privileges) and a Linux
-//! TAP device ([`tap::TapPort`], for labs with real Linux hosts on a bridge).
+//! TAP device ([`tap::TapPort`], for labs with real Linux hosts on a bridge). [`netns`] makes
+//! the Linux network namespaces such labs run in.
 
+pub mod netns;
 pub mod switch;
 pub mod tap;
 

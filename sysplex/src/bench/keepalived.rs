@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use super::probe::{self, Answered, Victims};
 use crate::Error;
-use crate::netns::{Netns, Process};
+use stacks::lan::netns::{Netns, Process};
 
 /// The VIP and the port of the listeners.
 const VIP: &str = "203.0.113.100";

@@ -10,7 +10,7 @@
 use std::time::Duration;
 
 use crate::Error;
-use crate::netns::{Netns, Process};
+use stacks::lan::netns::{Netns, Process};
 
 /// How long the probe may take to warm up and then to see both answers.
 const PATIENCE: Duration = Duration::from_secs(40);

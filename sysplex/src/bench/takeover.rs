@@ -13,7 +13,7 @@ use super::Summary;
 use super::probe::Answered;
 use super::{embedded_takeover, keepalived, tap_takeover};
 use crate::Error;
-use crate::netns::missing_prerequisite;
+use stacks::lan::netns::missing_prerequisite;
 
 /// What to run.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -24,7 +24,7 @@ use stacks::stack::{Stack, StackConfig};
 
 use super::Summary;
 use crate::Error;
-use crate::netns::{Netns, Process, missing_prerequisite};
+use stacks::lan::netns::{Netns, Process, missing_prerequisite};
 
 /// The pattern seed of the stream.
 const SEED: u64 = 0x5A53_5953;
@@ -183,7 +183,7 @@ async fn over_tap(path: &str, options: Options) -> Result<(u64, f64, bool), Erro
     let sender = Netns::create("tput")?;
     let tap = format!("zst{}", std::process::id() % 100_000);
     let port = TapPort::open(&tap)?;
-    crate::netns::run(&["ip", "link", "set", port.name(), "netns", sender.name()])?;
+    stacks::lan::netns::run(&["ip", "link", "set", port.name(), "netns", sender.name()])?;
     let mtu = options.mtu.to_string();
     sender.exec(&["ip", "addr", "add", "192.0.2.1/24", "dev", &tap])?;
     sender.exec(&["ip", "link", "set", &tap, "mtu", &mtu, "up"])?;

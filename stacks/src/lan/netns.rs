@@ -13,7 +13,17 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use crate::Error;
+/// Why a namespace command or lab process failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum LabError {
+    /// A command could not be started or its I/O failed.
+    #[error("I/O error: {0}")]
+    Io(#[from] std::io::Error),
+    /// A command failed, or a process did not print what was awaited.
+    #[error("{0}")]
+    Failed(String),
+}
 
 /// Namespaces made by this process so far (keeps names unique across threads).
 static CREATED: AtomicU32 = AtomicU32::new(0);
@@ -64,15 +74,15 @@ pub fn missing_prerequisite(commands: &[&str]) -> Option<String> {
 }
 
 /// Runs a command to completion; an error with its standard error if it fails.
-pub fn run(args: &[&str]) -> Result<(), Error> {
+pub fn run(args: &[&str]) -> Result<(), LabError> {
     let (program, rest) = args
         .split_first()
-        .ok_or_else(|| Error::Lab("an empty command".to_owned()))?;
+        .ok_or_else(|| LabError::Failed("an empty command".to_owned()))?;
     let output = Command::new(program).args(rest).output()?;
     if output.status.success() {
         Ok(())
     } else {
-        Err(Error::Lab(format!(
+        Err(LabError::Failed(format!(
             "{args:?} failed: {}",
             String::from_utf8_lossy(&output.stderr).trim()
         )))
@@ -90,7 +100,7 @@ pub struct Netns {
 
 impl Netns {
     /// Creates `zsys-<role>-<pid>-<n>`.
-    pub fn create(role: &str) -> Result<Self, Error> {
+    pub fn create(role: &str) -> Result<Self, LabError> {
         let n = CREATED.fetch_add(1, Ordering::Relaxed);
         let name = format!("zsys-{role}-{}-{n}", std::process::id());
         let scratch = std::env::temp_dir().join(&name);
@@ -108,14 +118,14 @@ impl Netns {
     }
 
     /// Runs a command in the namespace; an error if it fails.
-    pub fn exec(&self, args: &[&str]) -> Result<(), Error> {
+    pub fn exec(&self, args: &[&str]) -> Result<(), LabError> {
         let mut full = vec!["ip", "netns", "exec", &self.name];
         full.extend_from_slice(args);
         run(&full)
     }
 
     /// Runs a command in the namespace: whether it succeeded, and its standard output.
-    pub fn output(&self, args: &[&str]) -> Result<(bool, String), Error> {
+    pub fn output(&self, args: &[&str]) -> Result<(bool, String), LabError> {
         let output = Command::new("ip")
             .args(["netns", "exec", &self.name])
             .args(args)
@@ -128,17 +138,17 @@ impl Netns {
 
     /// Starts a process in the namespace (`ip netns exec` replaces itself with it, so the
     /// child's pid is the process's), with piped standard streams.
-    pub fn spawn(&self, args: &[&str]) -> Result<Process, Error> {
+    pub fn spawn(&self, args: &[&str]) -> Result<Process, LabError> {
         self.spawn_with(args, false)
     }
 
     /// Like [`Netns::spawn`], the process leading a new process group that is killed as a whole
     /// (for daemons that fork helpers).
-    pub fn spawn_group(&self, args: &[&str]) -> Result<Process, Error> {
+    pub fn spawn_group(&self, args: &[&str]) -> Result<Process, LabError> {
         self.spawn_with(args, true)
     }
 
-    fn spawn_with(&self, args: &[&str], group: bool) -> Result<Process, Error> {
+    fn spawn_with(&self, args: &[&str], group: bool) -> Result<Process, LabError> {
         let mut command = Command::new("ip");
         command
             .args(["netns", "exec", &self.name])
@@ -154,7 +164,7 @@ impl Netns {
     }
 
     /// Adds a bridge and brings it up.
-    pub fn add_bridge(&self, bridge: &str) -> Result<(), Error> {
+    pub fn add_bridge(&self, bridge: &str) -> Result<(), LabError> {
         run(&[
             "ip", "-n", &self.name, "link", "add", bridge, "type", "bridge",
         ])?;
@@ -162,7 +172,7 @@ impl Netns {
     }
 
     /// Adds a TAP device on `bridge` and brings it up.
-    pub fn add_tap(&self, tap: &str, bridge: &str) -> Result<(), Error> {
+    pub fn add_tap(&self, tap: &str, bridge: &str) -> Result<(), LabError> {
         run(&[
             "ip", "-n", &self.name, "tuntap", "add", "dev", tap, "mode", "tap",
         ])?;
@@ -170,7 +180,7 @@ impl Netns {
     }
 
     /// Puts `device` on `bridge` and brings it up.
-    pub fn enslave(&self, device: &str, bridge: &str) -> Result<(), Error> {
+    pub fn enslave(&self, device: &str, bridge: &str) -> Result<(), LabError> {
         run(&[
             "ip", "-n", &self.name, "link", "set", device, "master", bridge, "up",
         ])
@@ -183,7 +193,7 @@ impl Netns {
         other: &Netns,
         peer: &str,
         address: &str,
-    ) -> Result<(), Error> {
+    ) -> Result<(), LabError> {
         run(&[
             "ip",
             "-n",
@@ -205,12 +215,12 @@ impl Netns {
     }
 
     /// Pings `to` from the namespace (up to five requests); whether a reply came.
-    pub fn ping(&self, to: &str) -> Result<bool, Error> {
+    pub fn ping(&self, to: &str) -> Result<bool, LabError> {
         Ok(self.output(&["python3", "-c", PING, to])?.0)
     }
 
     /// The link-layer address of the namespace's neighbour entry for `addr`, if it has one.
-    pub fn neighbour_mac(&self, addr: &str) -> Result<Option<String>, Error> {
+    pub fn neighbour_mac(&self, addr: &str) -> Result<Option<String>, LabError> {
         let (_, out) = self.output(&["ip", "neigh", "show", addr])?;
         let mut words = out.split_whitespace();
         Ok(words
@@ -276,7 +286,7 @@ impl Process {
     }
 
     /// Sends SIGKILL (to the group, if it leads one) and reaps the process.
-    pub fn kill(&mut self) -> Result<(), Error> {
+    pub fn kill(&mut self) -> Result<(), LabError> {
         if self.group {
             run(&["kill", "-KILL", "--", &format!("-{}", self.child.id())])?;
         } else {
@@ -287,24 +297,24 @@ impl Process {
     }
 
     /// Writes a line to the process's standard input.
-    pub fn send_line(&mut self, line: &str) -> Result<(), Error> {
+    pub fn send_line(&mut self, line: &str) -> Result<(), LabError> {
         let stdin = self
             .child
             .stdin
             .as_mut()
-            .ok_or_else(|| Error::Lab("the process has no standard input".to_owned()))?;
+            .ok_or_else(|| LabError::Failed("the process has no standard input".to_owned()))?;
         stdin.write_all(format!("{line}\n").as_bytes())?;
         stdin.flush()?;
         Ok(())
     }
 
     /// Waits up to `patience` for an output line containing `needle` and returns it.
-    pub fn expect(&mut self, needle: &str, patience: Duration) -> Result<String, Error> {
+    pub fn expect(&mut self, needle: &str, patience: Duration) -> Result<String, LabError> {
         self.wait_for(needle, patience, |l| l.contains(needle))
     }
 
     /// Waits up to `patience` for an output line starting with `prefix` and returns it.
-    pub fn line_starting(&mut self, prefix: &str, patience: Duration) -> Result<String, Error> {
+    pub fn line_starting(&mut self, prefix: &str, patience: Duration) -> Result<String, LabError> {
         self.wait_for(prefix, patience, |l| l.starts_with(prefix))
     }
 
@@ -313,7 +323,7 @@ impl Process {
         what: &str,
         patience: Duration,
         wanted: impl Fn(&str) -> bool,
-    ) -> Result<String, Error> {
+    ) -> Result<String, LabError> {
         let started = Instant::now();
         loop {
             if let Some(line) = self.seen.iter().find(|l| wanted(l)) {
@@ -321,7 +331,7 @@ impl Process {
             }
             let left = patience.saturating_sub(started.elapsed());
             if left.is_zero() {
-                return Err(Error::Lab(format!(
+                return Err(LabError::Failed(format!(
                     "no line with {what:?} within {patience:?}; output: {:#?}",
                     self.seen
                 )));
@@ -333,7 +343,7 @@ impl Process {
                 Ok(line) => self.seen.push(line),
                 Err(mpsc::RecvTimeoutError::Timeout) => {}
                 Err(mpsc::RecvTimeoutError::Disconnected) => {
-                    return Err(Error::Lab(format!(
+                    return Err(LabError::Failed(format!(
                         "the process ended without a line with {what:?}; output: {:#?}",
                         self.seen
                     )));
