@@ -14,10 +14,11 @@ use crate::structure::{
 };
 use crate::wire::CfMessage;
 
-/// One log record: a mutating request and the context it was applied in.
+/// One log record: a mutating request and the context it was applied in (owned when read
+/// back, borrowed when written).
 #[derive(Debug, Serialize, Deserialize)]
-struct Record<R> {
-    ctx: Ctx,
+struct Record<C, R> {
+    ctx: C,
     request: R,
 }
 
@@ -61,7 +62,7 @@ pub(super) fn recover(recovered: Recovered) -> Result<(Facility, u64), StoreErro
         None => Facility::default(),
     };
     for (seq, bytes) in &recovered.log {
-        let record: Record<Request> = postcard::from_bytes(bytes)
+        let record: Record<Ctx, Request> = postcard::from_bytes(bytes)
             .map_err(|e| StoreError::Corrupt(format!("log record {seq}: {e}")))?;
         let _ = facility.apply(&record.ctx, record.request);
     }
@@ -139,13 +140,14 @@ impl Core {
             None
         } else {
             let durability = durability_of(&self.facility, ctx, &request);
-            let record = postcard::to_allocvec(&Record {
-                ctx: ctx.clone(),
-                request: &request,
-            })
-            .map_err(|e| StoreError::Corrupt(format!("encoding a log record: {e}")))?;
+            flusher.append(
+                self.seq + 1,
+                &Record {
+                    ctx,
+                    request: &request,
+                },
+            )?;
             self.seq += 1;
-            flusher.append(self.seq, record);
             Some((self.seq, durability))
         };
         let outcome = self.facility.apply(ctx, request);
@@ -171,17 +173,18 @@ impl Core {
         request: Request,
         flusher: &Flusher,
     ) -> Result<Applied, StoreError> {
-        let record = postcard::to_allocvec(&Record {
-            ctx: ctx.clone(),
-            request: &request,
-        })
-        .map_err(|e| StoreError::Corrupt(format!("encoding a log record: {e}")))?;
-        let outcome = self.facility.apply(ctx, request);
+        let outcome = self.facility.apply(ctx, request.clone());
         let fenced =
             !matches!(&outcome.reply.body, ReplyBody::Systems(systems) if systems.is_empty());
         let logged = if fenced {
+            flusher.append(
+                self.seq + 1,
+                &Record {
+                    ctx,
+                    request: &request,
+                },
+            )?;
             self.seq += 1;
-            flusher.append(self.seq, record);
             self.since_snapshot += 1;
             Some((self.seq, Durability::Async))
         } else {

@@ -57,6 +57,12 @@ struct Cli {
     /// Skip the sync durability table.
     #[arg(long)]
     no_sync: bool,
+    /// Entry sizes of the async table, in bytes (the sync table uses the first).
+    #[arg(long, value_delimiter = ',', default_values_t = [64, 4096])]
+    sizes: Vec<usize>,
+    /// Connector counts.
+    #[arg(long, value_delimiter = ',', default_values_t = [1, 16])]
+    conns: Vec<usize>,
 }
 
 const SECRET: &[u8] = b"cfbench-sysplex-secret";
@@ -157,7 +163,7 @@ async fn bench(cli: Cli) -> anyhow::Result<()> {
         Durability::Async,
         phase,
         &ops,
-        &[64, 4096],
+        &cli.sizes,
     )
     .await?;
     drop(redis);
@@ -176,7 +182,7 @@ async fn bench(cli: Cli) -> anyhow::Result<()> {
             Durability::Sync,
             phase,
             &ops,
-            &[64],
+            &cli.sizes[..1.min(cli.sizes.len())],
         )
         .await?;
         cf.stop().await?;
@@ -212,7 +218,7 @@ async fn run_table(
     );
     let mut group = 0u32;
     for &size in sizes {
-        for conns in [1usize, 16] {
+        for &conns in &cli.conns {
             for depth in [1usize, cli.depth] {
                 group += 1;
                 let cf = cf_group(
