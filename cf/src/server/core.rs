@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
 use super::flusher::Flusher;
+use super::schedule::SnapshotSchedule;
 use crate::store::{Recovered, StoreError};
 use crate::structure::{
     Ctx, Delivery, Durability, Facility, LinkId, Reply, ReplyBody, Request, SysName, Tod,
@@ -39,8 +40,7 @@ pub(super) struct Applied {
 pub(super) struct Core {
     facility: Facility,
     seq: u64,
-    since_snapshot: u64,
-    snapshot_every: u64,
+    snapshots: SnapshotSchedule,
     links: HashMap<LinkId, Outbound>,
     /// The highest link number given so far (the CF's own requests carry it).
     last_link: LinkId,
@@ -70,13 +70,13 @@ pub(super) fn recover(recovered: Recovered) -> Result<(Facility, u64), StoreErro
 }
 
 impl Core {
-    /// A core around a recovered facility whose log ends at `seq`.
+    /// A core around a recovered facility whose log ends at `seq`; a snapshot is taken after
+    /// at least `snapshot_every` records (see [`SnapshotSchedule`]).
     pub(super) fn new(facility: Facility, seq: u64, snapshot_every: u64) -> Self {
         Self {
             facility,
             seq,
-            since_snapshot: 0,
-            snapshot_every,
+            snapshots: SnapshotSchedule::new(snapshot_every),
             links: HashMap::new(),
             last_link: LinkId(0),
         }
@@ -140,7 +140,7 @@ impl Core {
             None
         } else {
             let durability = durability_of(&self.facility, ctx, &request);
-            flusher.append(
+            let bytes = flusher.append(
                 self.seq + 1,
                 &Record {
                     ctx,
@@ -148,17 +148,15 @@ impl Core {
                 },
             )?;
             self.seq += 1;
+            self.snapshots.logged(bytes);
             Some((self.seq, durability))
         };
         let outcome = self.facility.apply(ctx, request);
         for delivery in outcome.deliveries {
             self.route(delivery);
         }
-        if logged.is_some() {
-            self.since_snapshot += 1;
-            if self.since_snapshot >= self.snapshot_every {
-                self.snapshot(flusher)?;
-            }
+        if logged.is_some() && self.snapshots.due() {
+            self.snapshot(flusher)?;
         }
         Ok(Applied {
             reply: outcome.reply,
@@ -177,7 +175,7 @@ impl Core {
         let fenced =
             !matches!(&outcome.reply.body, ReplyBody::Systems(systems) if systems.is_empty());
         let logged = if fenced {
-            flusher.append(
+            let bytes = flusher.append(
                 self.seq + 1,
                 &Record {
                     ctx,
@@ -185,7 +183,7 @@ impl Core {
                 },
             )?;
             self.seq += 1;
-            self.since_snapshot += 1;
+            self.snapshots.logged(bytes);
             Some((self.seq, Durability::Async))
         } else {
             None
@@ -212,8 +210,8 @@ impl Core {
     pub(super) fn snapshot(&mut self, flusher: &Flusher) -> Result<(), StoreError> {
         let image = postcard::to_allocvec(&self.facility)
             .map_err(|e| StoreError::Corrupt(format!("encoding a snapshot: {e}")))?;
+        self.snapshots.taken(image.len());
         flusher.save_snapshot(self.seq, image);
-        self.since_snapshot = 0;
         Ok(())
     }
 

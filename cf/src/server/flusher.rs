@@ -119,8 +119,9 @@ impl Flusher {
         ))
     }
 
-    /// Queues log record `seq`, the one after the previous record, encoding it.
-    pub(super) fn append(&self, seq: u64, record: &impl Serialize) -> Result<(), StoreError> {
+    /// Queues log record `seq`, the one after the previous record, encoding it; returns its
+    /// encoded length.
+    pub(super) fn append(&self, seq: u64, record: &impl Serialize) -> Result<usize, StoreError> {
         let mut state = self.shared.lock();
         let expected = state.queued.last_seq() + 1;
         if seq != expected {
@@ -128,7 +129,7 @@ impl Flusher {
                 "log record {seq} appended where {expected} was due"
             )));
         }
-        state.queued.push(record)?;
+        let bytes = state.queued.push(record)?;
         let wake = match state.activity {
             Activity::Busy => false,
             Activity::Idle => true,
@@ -137,7 +138,7 @@ impl Flusher {
         if wake {
             self.shared.wake(&mut state);
         }
-        Ok(())
+        Ok(bytes)
     }
 
     /// Sends `message` on `to` once records up to `seq` are durable.

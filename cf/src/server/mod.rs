@@ -13,6 +13,7 @@
 mod core;
 mod flusher;
 mod link;
+mod schedule;
 
 use std::future::Future;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -47,7 +48,8 @@ pub struct Config {
     pub interval: Duration,
     /// Largest frame accepted or sent.
     pub max_frame: usize,
-    /// Log records between snapshots.
+    /// Fewest log records between snapshots; a snapshot also waits until the log since the
+    /// last one is as large as its image, so that big facilities are not re-serialized often.
     pub snapshot_every: u64,
     /// Most links at once; further connections wait to be accepted.
     pub max_links: usize,
@@ -58,8 +60,8 @@ pub struct Config {
 }
 
 impl Config {
-    /// Lab defaults around a secret: INTERVAL 3 s, 4 MiB frames, a snapshot every 100 000
-    /// records, 1024 links, 10 s to authenticate.
+    /// Lab defaults around a secret: INTERVAL 3 s, 4 MiB frames, at least 100 000 records
+    /// between snapshots, 1024 links, 10 s to authenticate.
     pub fn new(secret: Secret) -> Self {
         Self {
             secret,
@@ -121,7 +123,7 @@ pub async fn run(
     let (flusher, mut flusher_failed) = Flusher::start(Arc::clone(&store), seq)?;
     let (stop, stopped) = watch::channel(false);
     let shared = Arc::new(Shared {
-        core: Mutex::new(Core::new(facility, seq, config.snapshot_every.max(1))),
+        core: Mutex::new(Core::new(facility, seq, config.snapshot_every)),
         flusher,
         config,
         stop,

@@ -36,8 +36,9 @@ impl LogBatch {
         }
     }
 
-    /// Appends the postcard encoding of the next record; on an error the batch is unchanged.
-    pub fn push(&mut self, record: &impl Serialize) -> Result<(), StoreError> {
+    /// Appends the postcard encoding of the next record and returns its length; on an error
+    /// the batch is unchanged.
+    pub fn push(&mut self, record: &impl Serialize) -> Result<usize, StoreError> {
         let start = self.bytes.len();
         self.bytes.extend_from_slice(&[0; LEN_LEN]);
         let written = postcard::to_io(record, &mut self.bytes)
@@ -51,7 +52,7 @@ impl LogBatch {
             Ok(len) => {
                 self.bytes[start..start + LEN_LEN].copy_from_slice(&len.to_be_bytes());
                 self.count += 1;
-                Ok(())
+                Ok(self.bytes.len() - start)
             }
             Err(e) => {
                 self.bytes.truncate(start);
