@@ -4,6 +4,7 @@
 use std::marker::PhantomData;
 
 use bytes::{Buf, BufMut, BytesMut};
+use postcard::ser_flavors::Flavor;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tokio_util::codec::{Decoder, Encoder};
@@ -62,7 +63,7 @@ pub fn encode_frame<T: Serialize>(
 ) -> Result<(), FrameError> {
     let start = dst.len();
     dst.put_u32(0);
-    let written = postcard::to_io(message, dst.writer()).map(|_| ());
+    let written = postcard::serialize_with_flavor(message, Appender(dst));
     let len = dst.len() - start - HEADER_LEN;
     let checked = written.map_err(FrameError::from).and_then(|()| {
         u32::try_from(len)
@@ -79,6 +80,28 @@ pub fn encode_frame<T: Serialize>(
             dst.truncate(start);
             Err(e)
         }
+    }
+}
+
+/// Postcard output appended straight to a `BytesMut` (through `io::Write` every field would
+/// cost a call of its own).
+struct Appender<'a>(&'a mut BytesMut);
+
+impl Flavor for Appender<'_> {
+    type Output = ();
+
+    fn try_extend(&mut self, data: &[u8]) -> postcard::Result<()> {
+        self.0.extend_from_slice(data);
+        Ok(())
+    }
+
+    fn try_push(&mut self, data: u8) -> postcard::Result<()> {
+        self.0.put_u8(data);
+        Ok(())
+    }
+
+    fn finalize(self) -> postcard::Result<()> {
+        Ok(())
     }
 }
 
