@@ -206,10 +206,15 @@ impl Core {
             .any(|c| c.link == link)
     }
 
-    /// Hands a snapshot of the facility as it is now to the store thread.
+    /// Hands a snapshot of the facility as it is now to the store thread, serialized into the
+    /// last snapshot's buffer (sized first, so it grows at most once).
     pub(super) fn snapshot(&mut self, flusher: &Flusher) -> Result<(), StoreError> {
-        let image = postcard::to_allocvec(&self.facility)
-            .map_err(|e| StoreError::Corrupt(format!("encoding a snapshot: {e}")))?;
+        let encoding =
+            |e: postcard::Error| StoreError::Corrupt(format!("encoding a snapshot: {e}"));
+        let size = postcard::experimental::serialized_size(&self.facility).map_err(encoding)?;
+        let mut image = flusher.image_buffer();
+        image.reserve(size);
+        let image = postcard::to_extend(&self.facility, image).map_err(encoding)?;
         self.snapshots.taken(image.len());
         flusher.save_snapshot(self.seq, image);
         Ok(())

@@ -52,6 +52,9 @@ struct State {
     queued: LogBatch,
     held: Vec<Held>,
     snapshot: Option<(u64, Vec<u8>)>,
+    /// The buffer of the last snapshot written, kept for the next one: its pages are mapped
+    /// already, and mapping tens of megabytes anew costs more than serializing into them.
+    spare_image: Vec<u8>,
     /// Every record up to this one is flushed.
     durable: u64,
     activity: Activity,
@@ -99,6 +102,7 @@ impl Flusher {
                 queued: LogBatch::new(durable + 1),
                 held: Vec::new(),
                 snapshot: None,
+                spare_image: Vec::new(),
                 durable,
                 activity: Activity::Busy,
                 stopping: false,
@@ -156,6 +160,11 @@ impl Flusher {
         }
         state.held.push(Held { seq, to, message });
         self.shared.wake(&mut state);
+    }
+
+    /// An empty buffer for the next snapshot image, with the capacity of the last one.
+    pub(super) fn image_buffer(&self) -> Vec<u8> {
+        std::mem::take(&mut self.shared.lock().spare_image)
     }
 
     /// Saves a snapshot image taken at `seq`, after the records before it.
@@ -242,10 +251,17 @@ fn write_loop(shared: &Shared, store: &dyn Store) {
                 state.stopping,
             )
         };
-        if let Err(e) = write(store, &records, must_flush, snapshot) {
-            tracing::error!("CF store failed: {e}");
-            shared.failed.send_replace(Some(e.to_string()));
-            return;
+        match write(store, &records, must_flush, snapshot) {
+            Ok(Some(mut image)) => {
+                image.clear();
+                shared.lock().spare_image = image;
+            }
+            Ok(None) => {}
+            Err(e) => {
+                tracing::error!("CF store failed: {e}");
+                shared.failed.send_replace(Some(e.to_string()));
+                return;
+            }
         }
         if !records.is_empty() {
             written = records.last_seq();
@@ -271,20 +287,24 @@ fn write_loop(shared: &Shared, store: &dyn Store) {
     }
 }
 
+/// Writes the records, flushes if asked, saves the snapshot; gives the snapshot's buffer back.
 fn write(
     store: &dyn Store,
     records: &LogBatch,
     flush: bool,
     snapshot: Option<(u64, Vec<u8>)>,
-) -> Result<(), StoreError> {
+) -> Result<Option<Vec<u8>>, StoreError> {
     if !records.is_empty() {
         store.append(records)?;
     }
     if flush {
         store.flush()?;
     }
-    if let Some((seq, image)) = snapshot {
-        store.save_snapshot(seq, &image)?;
+    match snapshot {
+        Some((seq, image)) => {
+            store.save_snapshot(seq, &image)?;
+            Ok(Some(image))
+        }
+        None => Ok(None),
     }
-    Ok(())
 }

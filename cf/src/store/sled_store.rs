@@ -1,8 +1,9 @@
 //! The on-disk [`Store`], on sled 0.34.7.
 //!
 //! Tree `log-batches` maps the big-endian sequence number of a batch's last record to the
-//! [`LogBatch`]; the default tree holds the snapshot (`snapshot` = 8-byte sequence + image) and
-//! the incarnation counter. sled flushes in the background every `flush_every_ms` (the `async`
+//! [`LogBatch`]; the default tree holds the snapshot (`snapshot-image`, and `snapshot-seq`, the
+//! big-endian sequence number of the last record it includes, written in one batch) and the
+//! incarnation counter. sled flushes in the background every `flush_every_ms` (the `async`
 //! durability); [`Store::flush`] forces it.
 
 use std::path::Path;
@@ -10,11 +11,14 @@ use std::time::{Duration, Instant};
 
 use super::{LogBatch, Recovered, Snapshot, Store, StoreError, unbroken_after};
 
-const SNAPSHOT_KEY: &[u8] = b"snapshot";
+const SNAPSHOT_IMAGE_KEY: &[u8] = b"snapshot-image";
+const SNAPSHOT_SEQ_KEY: &[u8] = b"snapshot-seq";
 const INCARNATION_KEY: &[u8] = b"incarnation";
 const LOG_TREE: &[u8] = b"log-batches";
 /// The tree of the first format, one record per key.
 const OLD_LOG_TREE: &[u8] = b"log";
+/// The snapshot key of the first format (sequence number and image in one value).
+const OLD_SNAPSHOT_KEY: &[u8] = b"snapshot";
 
 /// How long [`SledStore::open`] waits for a database another handle is still closing.
 pub const LOCK_WAIT: Duration = Duration::from_secs(5);
@@ -54,11 +58,11 @@ impl SledStore {
     }
 
     fn from_db(db: sled::Db) -> Result<Self, StoreError> {
-        if db.tree_names().iter().any(|name| name == OLD_LOG_TREE)
-            && !db.open_tree(OLD_LOG_TREE)?.is_empty()
-        {
+        let old_log = db.tree_names().iter().any(|name| name == OLD_LOG_TREE)
+            && !db.open_tree(OLD_LOG_TREE)?.is_empty();
+        if old_log || db.contains_key(OLD_SNAPSHOT_KEY)? {
             return Err(StoreError::Corrupt(
-                "the log is in the one-record-per-key format of an older cfsrv".into(),
+                "the database is in the format of an older cfsrv".into(),
             ));
         }
         let log = db.open_tree(LOG_TREE)?;
@@ -89,10 +93,10 @@ impl Store for SledStore {
     }
 
     fn save_snapshot(&self, seq: u64, image: &[u8]) -> Result<(), StoreError> {
-        let mut value = Vec::with_capacity(8 + image.len());
-        value.extend_from_slice(&seq.to_be_bytes());
-        value.extend_from_slice(image);
-        self.db.insert(SNAPSHOT_KEY, value)?;
+        let mut snapshot = sled::Batch::default();
+        snapshot.insert(SNAPSHOT_IMAGE_KEY, image);
+        snapshot.insert(SNAPSHOT_SEQ_KEY, &seq.to_be_bytes());
+        self.db.apply_batch(snapshot)?;
         // The snapshot must be on disk before the records it replaces go. Batches that end
         // after `seq` stay whole; loading skips their records up to `seq`.
         self.db.flush()?;
@@ -105,17 +109,16 @@ impl Store for SledStore {
     }
 
     fn load(&self) -> Result<Recovered, StoreError> {
-        let snapshot = match self.db.get(SNAPSHOT_KEY)? {
-            None => None,
-            Some(value) => {
-                let (seq, image) = value.split_at_checked(8).ok_or_else(|| {
-                    StoreError::Corrupt(format!("snapshot of {} bytes", value.len()))
-                })?;
-                Some(Snapshot {
-                    seq: seq_from_key(seq)?,
-                    image: image.to_vec(),
-                })
-            }
+        let snapshot = match (
+            self.db.get(SNAPSHOT_SEQ_KEY)?,
+            self.db.get(SNAPSHOT_IMAGE_KEY)?,
+        ) {
+            (None, None) => None,
+            (Some(seq), Some(image)) => Some(Snapshot {
+                seq: seq_from_key(&seq)?,
+                image: image.to_vec(),
+            }),
+            _ => return Err(StoreError::Corrupt("snapshot without its sequence".into())),
         };
         let after = snapshot.as_ref().map_or(0, |s| s.seq);
         let mut records = Vec::new();
@@ -173,7 +176,8 @@ mod tests {
         {
             let db = sled::open(dir.path()).unwrap();
             let old = db.open_tree(OLD_LOG_TREE).unwrap();
-            old.insert(1u64.to_be_bytes(), b"record".as_slice()).unwrap();
+            old.insert(1u64.to_be_bytes(), b"record".as_slice())
+                .unwrap();
             db.flush().unwrap();
         }
         let refused = SledStore::open(dir.path(), 500).unwrap_err();
