@@ -23,11 +23,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use bytes::BytesMut;
-use futures::StreamExt;
 use rand::rngs::OsRng;
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpStream, ToSocketAddrs};
-use tokio_util::codec::FramedRead;
 
 pub use self::connection::Connection;
 pub use self::dispatch::{ConnectorEvent, Events, Pending};
@@ -37,9 +35,12 @@ use crate::Error;
 use crate::auth::{self, Nonce, Secret, Transcript};
 use crate::structure::{ConToken, ConnectRequest, LinkId, Reply, ReplyBody, Request, StrName};
 use crate::wire::{
-    CfMessage, ConnectorMessage, DEFAULT_MAX_FRAME, Hello, MessageCodec, PROTOCOL_VERSION,
+    CfMessage, ConnectorMessage, DEFAULT_MAX_FRAME, FrameReader, Hello, PROTOCOL_VERSION,
     RequestId, encode_frame,
 };
+
+/// The reading half of a CF link, connector side.
+type Reader = FrameReader<tokio::net::tcp::OwnedReadHalf, CfMessage>;
 
 /// An authenticated CF link. Clones share the link; it closes when the last clone is dropped,
 /// and the CF then fails the link's connections.
@@ -81,10 +82,7 @@ impl Client {
         let socket = TcpStream::connect(addr).await?;
         socket.set_nodelay(true)?;
         let (read, mut write) = socket.into_split();
-        let mut reader = FramedRead::new(
-            read,
-            MessageCodec::<CfMessage, ConnectorMessage>::new(DEFAULT_MAX_FRAME),
-        );
+        let mut reader = Reader::new(read, DEFAULT_MAX_FRAME);
 
         let hello = Hello {
             version: PROTOCOL_VERSION,
@@ -276,16 +274,10 @@ impl Drop for KeepAlive {
     }
 }
 
-async fn next_handshake_message(
-    reader: &mut FramedRead<
-        tokio::net::tcp::OwnedReadHalf,
-        MessageCodec<CfMessage, ConnectorMessage>,
-    >,
-) -> Result<CfMessage, Error> {
-    match reader.next().await {
+async fn next_handshake_message(reader: &mut Reader) -> Result<CfMessage, Error> {
+    match reader.next().await? {
         None => Err(Error::LinkLost),
-        Some(Err(e)) => Err(e.into()),
-        Some(Ok(CfMessage::Closing(failure))) => Err(Error::LinkClosed(failure)),
-        Some(Ok(message)) => Ok(message),
+        Some(CfMessage::Closing(failure)) => Err(Error::LinkClosed(failure)),
+        Some(message) => Ok(message),
     }
 }

@@ -8,28 +8,26 @@
 
 use std::sync::Arc;
 
-use bytes::{Buf, BytesMut};
-use futures::StreamExt;
+use bytes::BytesMut;
 use rand::rngs::OsRng;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio::net::tcp::OwnedWriteHalf;
 use tokio::sync::{mpsc, watch};
-use tokio_util::codec::FramedRead;
 
 use super::Shared;
 use super::core::{Core, Outbound, now};
 use crate::auth::{self, Nonce, Transcript};
 use crate::structure::{Ctx, Durability, LinkId, Request, StrName, SysName, dump_structure};
 use crate::wire::{
-    CfMessage, ConnectorMessage, FrameError, Hello, LinkFailure, MessageCodec, PROTOCOL_VERSION,
-    Refusal, RequestId, decode_frame, encode_frame,
+    CfMessage, ConnectorMessage, FrameError, FrameReader, Hello, LinkFailure, PROTOCOL_VERSION,
+    Refusal, RequestId, encode_frame,
 };
 
 /// Output buffered beyond this is written before further waiting requests are handled.
 const WRITE_BATCH: usize = 256 * 1024;
 
-type Reader = FramedRead<tokio::net::tcp::OwnedReadHalf, MessageCodec<ConnectorMessage, CfMessage>>;
+type Reader = FrameReader<tokio::net::tcp::OwnedReadHalf, ConnectorMessage>;
 
 /// Who an authenticated link speaks for.
 #[derive(Debug, Clone)]
@@ -80,7 +78,7 @@ impl Writer {
 /// What woke the link.
 #[derive(Debug)]
 enum Wakeup {
-    Frame(Option<Result<ConnectorMessage, FrameError>>),
+    Frame(Result<Option<ConnectorMessage>, FrameError>),
     Pushed(CfMessage),
     Shutdown,
 }
@@ -95,7 +93,7 @@ pub(super) async fn serve(
     let _ = socket.set_nodelay(true);
     let (read, write) = socket.into_split();
     let max_frame = shared.config.max_frame;
-    let mut reader = FramedRead::new(read, MessageCodec::new(max_frame));
+    let mut reader = Reader::new(read, max_frame);
     let mut writer = Writer {
         socket: write,
         out: BytesMut::with_capacity(64 * 1024),
@@ -138,9 +136,9 @@ pub(super) async fn serve(
         match wakeup {
             Wakeup::Shutdown => break Some(LinkFailure::Shutdown),
             Wakeup::Pushed(message) => writer.queue(&message),
-            Wakeup::Frame(None) => break None,
-            Wakeup::Frame(Some(Err(e))) => break failure_of(e),
-            Wakeup::Frame(Some(Ok(first))) => {
+            Wakeup::Frame(Ok(None)) => break None,
+            Wakeup::Frame(Err(e)) => break failure_of(e),
+            Wakeup::Frame(Ok(Some(first))) => {
                 if let Err(failure) = handle_burst(&shared, &from, first, &mut reader, &mut writer)
                 {
                     break failure;
@@ -217,11 +215,7 @@ async fn handshake(
 }
 
 async fn next_message(reader: &mut Reader) -> Result<ConnectorMessage, Option<LinkFailure>> {
-    match reader.next().await {
-        None => Err(None),
-        Some(Err(e)) => Err(failure_of(e)),
-        Some(Ok(message)) => Ok(message),
-    }
+    reader.next().await.map_err(failure_of)?.ok_or(None)
 }
 
 fn check_hello(hello: &Hello) -> Result<Identity, LinkFailure> {
@@ -276,7 +270,6 @@ fn handle_burst(
         system: from.identity.system.clone(),
         now: now(),
     };
-    let max_frame = shared.config.max_frame;
     let mut core = shared.core();
     let mut message = first;
     loop {
@@ -296,12 +289,8 @@ fn handle_burst(
         if writer.out.len() >= WRITE_BATCH {
             return Ok(());
         }
-        let input = reader.read_buffer_mut();
-        match decode_frame(input, max_frame).map_err(failure_of)? {
-            Some((next, used)) => {
-                input.advance(used);
-                message = next;
-            }
+        match reader.try_next().map_err(failure_of)? {
+            Some(next) => message = next,
             None => return Ok(()),
         }
     }
