@@ -2,9 +2,10 @@
 //! requests to the facility in one order, persists the mutating ones, and pushes events.
 //!
 //! ```text
-//!  link task (per connector) ──► Core (Mutex: facility, log seq, link queues) ──► Store
-//!        ▲                              │ deliveries                 ▲
-//!        └── writer task ◄── outbound ◄─┘      flusher thread ───────┘ (group commit, snapshots)
+//!  link task (per connector) ──► Core (Mutex: facility, log seq, link queues) ──► log batch
+//!   reads a burst, applies it          │ deliveries                               │
+//!   under one lock, writes the  ◄── outbound queue ◄─┘     flusher thread: store writes,
+//!   replies with one call                                  group commit, snapshots ──► Store
 //! ```
 //!
 //! Failure detection runs beside the links: a link that closes fails its connections at once

@@ -68,7 +68,7 @@ impl LogBatch {
 
     /// Sequence number of the last record (`first_seq - 1` when empty).
     pub fn last_seq(&self) -> u64 {
-        (self.first_seq + self.count).saturating_sub(1)
+        self.first_seq.saturating_add(self.count).saturating_sub(1)
     }
 
     /// Whether the batch holds no record.
