@@ -45,7 +45,8 @@ enum Command {
         /// sled background flush period in milliseconds (the `async` durability).
         #[arg(long, default_value_t = 500)]
         flush_ms: u64,
-        /// Log records between snapshots of the facility.
+        /// Fewest log records between snapshots of the facility (a snapshot also waits until
+        /// the log since the last one is as large as its image).
         #[arg(long, default_value_t = 100_000)]
         snapshot_every: u64,
         /// Runtime worker threads (1: a single-threaded runtime).

@@ -7,13 +7,13 @@ use std::pin::Pin;
 use std::sync::{Mutex, MutexGuard};
 use std::task::{Context, Poll};
 
-use futures::{Stream, StreamExt};
+use futures::Stream;
 use tokio::sync::{mpsc, oneshot};
-use tokio_util::codec::FramedRead;
 
+use super::Reader;
 use crate::Error;
 use crate::structure::{ConToken, Event, Reply, ReplyBody, Ticket};
-use crate::wire::{CfMessage, ConnectorMessage, LinkFailure, MessageCodec, RequestId};
+use crate::wire::{CfMessage, LinkFailure, RequestId};
 
 /// An event for one of the link's connections: what z/OS passes to the event exit.
 #[derive(Debug, Clone, PartialEq)]
@@ -288,17 +288,11 @@ impl Dispatch {
 }
 
 /// Reads the CF's messages until the link closes.
-pub(super) async fn read_loop(
-    mut reader: FramedRead<
-        tokio::net::tcp::OwnedReadHalf,
-        MessageCodec<CfMessage, ConnectorMessage>,
-    >,
-    dispatch: std::sync::Arc<Dispatch>,
-) {
+pub(super) async fn read_loop(mut reader: Reader, dispatch: std::sync::Arc<Dispatch>) {
     let failure = loop {
         match reader.next().await {
-            None | Some(Err(_)) => break None,
-            Some(Ok(message)) => {
+            Ok(None) | Err(_) => break None,
+            Ok(Some(message)) => {
                 if let Err(failure) = dispatch.handle(message) {
                     break failure;
                 }

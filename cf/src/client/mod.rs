@@ -16,32 +16,31 @@
 
 mod connection;
 mod dispatch;
+mod outgoing;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use bytes::{Bytes, BytesMut};
-use futures::StreamExt;
+use bytes::BytesMut;
 use rand::rngs::OsRng;
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpStream, ToSocketAddrs};
-use tokio::sync::mpsc;
-use tokio_util::codec::FramedRead;
 
 pub use self::connection::Connection;
 pub use self::dispatch::{ConnectorEvent, Events, Pending};
 use self::dispatch::{Dispatch, Waiter};
+use self::outgoing::Outgoing;
 use crate::Error;
 use crate::auth::{self, Nonce, Secret, Transcript};
 use crate::structure::{ConToken, ConnectRequest, LinkId, Reply, ReplyBody, Request, StrName};
 use crate::wire::{
-    CfMessage, ConnectorMessage, DEFAULT_MAX_FRAME, Hello, MessageCodec, PROTOCOL_VERSION,
+    CfMessage, ConnectorMessage, DEFAULT_MAX_FRAME, FrameReader, Hello, PROTOCOL_VERSION,
     RequestId, encode_frame,
 };
 
-/// Largest batch of queued requests written to the socket at once.
-const WRITE_BATCH: usize = 256 * 1024;
+/// The reading half of a CF link, connector side.
+type Reader = FrameReader<tokio::net::tcp::OwnedReadHalf, CfMessage>;
 
 /// An authenticated CF link. Clones share the link; it closes when the last clone is dropped,
 /// and the CF then fails the link's connections.
@@ -52,7 +51,7 @@ pub struct Client {
 
 #[derive(Debug)]
 struct Inner {
-    outbound: mpsc::UnboundedSender<Bytes>,
+    outgoing: Arc<Outgoing>,
     dispatch: Arc<Dispatch>,
     next_id: AtomicU64,
     link: LinkId,
@@ -65,6 +64,7 @@ struct Inner {
 impl Drop for Inner {
     fn drop(&mut self) {
         self.reader.abort();
+        self.outgoing.close();
     }
 }
 
@@ -82,10 +82,7 @@ impl Client {
         let socket = TcpStream::connect(addr).await?;
         socket.set_nodelay(true)?;
         let (read, mut write) = socket.into_split();
-        let mut reader = FramedRead::new(
-            read,
-            MessageCodec::<CfMessage, ConnectorMessage>::new(DEFAULT_MAX_FRAME),
-        );
+        let mut reader = Reader::new(read, DEFAULT_MAX_FRAME);
 
         let hello = Hello {
             version: PROTOCOL_VERSION,
@@ -125,11 +122,11 @@ impl Client {
 
         let dispatch = Arc::new(Dispatch::default());
         let reader = tokio::spawn(dispatch::read_loop(reader, Arc::clone(&dispatch)));
-        let (outbound, queue) = mpsc::unbounded_channel();
-        tokio::spawn(write_loop(write, queue));
+        let outgoing = Arc::new(Outgoing::default());
+        tokio::spawn(outgoing::write_loop(write, Arc::clone(&outgoing)));
         Ok(Self {
             inner: Arc::new(Inner {
-                outbound,
+                outgoing,
                 dispatch,
                 next_id: AtomicU64::new(1),
                 link,
@@ -243,18 +240,14 @@ impl Client {
         RequestId(self.inner.next_id.fetch_add(1, Ordering::Relaxed))
     }
 
+    /// Registers the waiter, then queues the request's frame for the link's writer.
     fn send(&self, id: RequestId, waiter: Waiter, message: ConnectorMessage) {
-        let mut frame = BytesMut::new();
-        if let Err(e) = encode_frame(&message, &mut frame, DEFAULT_MAX_FRAME) {
-            waiter.fail(e.into());
-            return;
-        }
         if let Err(waiter) = self.inner.dispatch.expect(id, waiter) {
             waiter.fail(Error::LinkLost);
             return;
         }
-        if self.inner.outbound.send(frame.freeze()).is_err() {
-            self.inner.dispatch.fail_one(id, Error::LinkLost);
+        if let Err(e) = self.inner.outgoing.queue(&message) {
+            self.inner.dispatch.fail_one(id, e);
         }
     }
 }
@@ -281,38 +274,10 @@ impl Drop for KeepAlive {
     }
 }
 
-async fn next_handshake_message(
-    reader: &mut FramedRead<
-        tokio::net::tcp::OwnedReadHalf,
-        MessageCodec<CfMessage, ConnectorMessage>,
-    >,
-) -> Result<CfMessage, Error> {
-    match reader.next().await {
+async fn next_handshake_message(reader: &mut Reader) -> Result<CfMessage, Error> {
+    match reader.next().await? {
         None => Err(Error::LinkLost),
-        Some(Err(e)) => Err(e.into()),
-        Some(Ok(CfMessage::Closing(failure))) => Err(Error::LinkClosed(failure)),
-        Some(Ok(message)) => Ok(message),
+        Some(CfMessage::Closing(failure)) => Err(Error::LinkClosed(failure)),
+        Some(message) => Ok(message),
     }
-}
-
-/// Writes queued request frames, batching all that are ready into one write.
-async fn write_loop(
-    mut socket: tokio::net::tcp::OwnedWriteHalf,
-    mut queue: mpsc::UnboundedReceiver<Bytes>,
-) {
-    let mut buf = BytesMut::with_capacity(64 * 1024);
-    while let Some(frame) = queue.recv().await {
-        buf.extend_from_slice(&frame);
-        while buf.len() < WRITE_BATCH {
-            match queue.try_recv() {
-                Ok(frame) => buf.extend_from_slice(&frame),
-                Err(_) => break,
-            }
-        }
-        if socket.write_all(&buf).await.is_err() {
-            return;
-        }
-        buf.clear();
-    }
-    let _ = socket.shutdown().await;
 }

@@ -8,16 +8,18 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
 use super::flusher::Flusher;
+use super::schedule::SnapshotSchedule;
 use crate::store::{Recovered, StoreError};
 use crate::structure::{
     Ctx, Delivery, Durability, Facility, LinkId, Reply, ReplyBody, Request, SysName, Tod,
 };
 use crate::wire::CfMessage;
 
-/// One log record: a mutating request and the context it was applied in.
+/// One log record: a mutating request and the context it was applied in (owned when read
+/// back, borrowed when written).
 #[derive(Debug, Serialize, Deserialize)]
-struct Record<R> {
-    ctx: Ctx,
+struct Record<C, R> {
+    ctx: C,
     request: R,
 }
 
@@ -38,8 +40,7 @@ pub(super) struct Applied {
 pub(super) struct Core {
     facility: Facility,
     seq: u64,
-    since_snapshot: u64,
-    snapshot_every: u64,
+    snapshots: SnapshotSchedule,
     links: HashMap<LinkId, Outbound>,
     /// The highest link number given so far (the CF's own requests carry it).
     last_link: LinkId,
@@ -61,7 +62,7 @@ pub(super) fn recover(recovered: Recovered) -> Result<(Facility, u64), StoreErro
         None => Facility::default(),
     };
     for (seq, bytes) in &recovered.log {
-        let record: Record<Request> = postcard::from_bytes(bytes)
+        let record: Record<Ctx, Request> = postcard::from_bytes(bytes)
             .map_err(|e| StoreError::Corrupt(format!("log record {seq}: {e}")))?;
         let _ = facility.apply(&record.ctx, record.request);
     }
@@ -69,13 +70,13 @@ pub(super) fn recover(recovered: Recovered) -> Result<(Facility, u64), StoreErro
 }
 
 impl Core {
-    /// A core around a recovered facility whose log ends at `seq`.
+    /// A core around a recovered facility whose log ends at `seq`; a snapshot is taken after
+    /// at least `snapshot_every` records (see [`SnapshotSchedule`]).
     pub(super) fn new(facility: Facility, seq: u64, snapshot_every: u64) -> Self {
         Self {
             facility,
             seq,
-            since_snapshot: 0,
-            snapshot_every,
+            snapshots: SnapshotSchedule::new(snapshot_every),
             links: HashMap::new(),
             last_link: LinkId(0),
         }
@@ -139,24 +140,23 @@ impl Core {
             None
         } else {
             let durability = durability_of(&self.facility, ctx, &request);
-            let record = postcard::to_allocvec(&Record {
-                ctx: ctx.clone(),
-                request: &request,
-            })
-            .map_err(|e| StoreError::Corrupt(format!("encoding a log record: {e}")))?;
+            let bytes = flusher.append(
+                self.seq + 1,
+                &Record {
+                    ctx,
+                    request: &request,
+                },
+            )?;
             self.seq += 1;
-            flusher.append(self.seq, record);
+            self.snapshots.logged(bytes);
             Some((self.seq, durability))
         };
         let outcome = self.facility.apply(ctx, request);
         for delivery in outcome.deliveries {
             self.route(delivery);
         }
-        if logged.is_some() {
-            self.since_snapshot += 1;
-            if self.since_snapshot >= self.snapshot_every {
-                self.snapshot(flusher)?;
-            }
+        if logged.is_some() && self.snapshots.due() {
+            self.snapshot(flusher)?;
         }
         Ok(Applied {
             reply: outcome.reply,
@@ -171,18 +171,19 @@ impl Core {
         request: Request,
         flusher: &Flusher,
     ) -> Result<Applied, StoreError> {
-        let record = postcard::to_allocvec(&Record {
-            ctx: ctx.clone(),
-            request: &request,
-        })
-        .map_err(|e| StoreError::Corrupt(format!("encoding a log record: {e}")))?;
-        let outcome = self.facility.apply(ctx, request);
+        let outcome = self.facility.apply(ctx, request.clone());
         let fenced =
             !matches!(&outcome.reply.body, ReplyBody::Systems(systems) if systems.is_empty());
         let logged = if fenced {
+            let bytes = flusher.append(
+                self.seq + 1,
+                &Record {
+                    ctx,
+                    request: &request,
+                },
+            )?;
             self.seq += 1;
-            flusher.append(self.seq, record);
-            self.since_snapshot += 1;
+            self.snapshots.logged(bytes);
             Some((self.seq, Durability::Async))
         } else {
             None
@@ -205,12 +206,17 @@ impl Core {
             .any(|c| c.link == link)
     }
 
-    /// Hands a snapshot of the facility as it is now to the store thread.
+    /// Hands a snapshot of the facility as it is now to the store thread, serialized into the
+    /// last snapshot's buffer (sized first, so it grows at most once).
     pub(super) fn snapshot(&mut self, flusher: &Flusher) -> Result<(), StoreError> {
-        let image = postcard::to_allocvec(&self.facility)
-            .map_err(|e| StoreError::Corrupt(format!("encoding a snapshot: {e}")))?;
+        let encoding =
+            |e: postcard::Error| StoreError::Corrupt(format!("encoding a snapshot: {e}"));
+        let size = postcard::experimental::serialized_size(&self.facility).map_err(encoding)?;
+        let mut image = flusher.image_buffer();
+        image.reserve(size);
+        let image = postcard::to_extend(&self.facility, image).map_err(encoding)?;
+        self.snapshots.taken(image.len());
         flusher.save_snapshot(self.seq, image);
-        self.since_snapshot = 0;
         Ok(())
     }
 

@@ -1,18 +1,31 @@
 //! The log writer: the one thread that writes log records to the store, in order, flushes
 //! them for `sync` replies (group commit), and saves snapshots.
 //!
-//! The facility owner hands each record over with [`Flusher::append`], which only queues it,
-//! so no store call sits on the request path. The thread takes everything queued in one go,
-//! writes it as one batch, and flushes when a reply waits for durability; replies that queue
-//! up while a flush runs share the next one.
+//! The facility owner hands each record over with [`Flusher::append`], which encodes it into
+//! the batch being gathered, so no store call sits on the request path. The thread takes
+//! everything queued in one go, writes it as one [`LogBatch`], and flushes when a reply waits
+//! for durability; replies that queue up while a flush runs share the next one.
+//!
+//! Records of `async` structures wait up to [`ASYNC_GATHER`] (or until [`ASYNC_GATHER_BYTES`]
+//! gathered) before they are written, so that a stream of them costs one store write per
+//! period instead of one per record: `async` means durable after sled's background flush,
+//! which runs far less often. A `sync` reply, a snapshot or a stop wakes the thread at once.
 
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread;
+use std::time::Duration;
 
+use serde::Serialize;
 use tokio::sync::{mpsc, watch};
 
-use crate::store::{Store, StoreError};
+use crate::store::{LogBatch, Store, StoreError};
 use crate::wire::CfMessage;
+
+/// Longest time an `async` record waits for others before the thread writes it.
+pub(super) const ASYNC_GATHER: Duration = Duration::from_millis(5);
+
+/// Gathered records above this size are written at once.
+pub(super) const ASYNC_GATHER_BYTES: usize = 1024 * 1024;
 
 /// A message to send once the log is durable up to `seq`.
 #[derive(Debug)]
@@ -22,22 +35,43 @@ struct Held {
     message: CfMessage,
 }
 
-#[derive(Debug, Default)]
+/// What the thread is doing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Activity {
+    /// Writing or flushing.
+    Busy,
+    /// Waiting with nothing queued: the first record wakes it.
+    Idle,
+    /// Letting `async` records gather: only a full batch or urgent work wakes it.
+    Gathering,
+}
+
+#[derive(Debug)]
 struct State {
-    /// Records not yet written to the store, in sequence order.
-    queued: Vec<(u64, Vec<u8>)>,
+    /// Records not yet written to the store.
+    queued: LogBatch,
     held: Vec<Held>,
     snapshot: Option<(u64, Vec<u8>)>,
+    /// The buffer of the last snapshot written, kept for the next one: its pages are mapped
+    /// already, and mapping tens of megabytes anew costs more than serializing into them.
+    spare_image: Vec<u8>,
     /// Every record up to this one is flushed.
     durable: u64,
-    /// The thread waits for work.
-    idle: bool,
+    activity: Activity,
     stopping: bool,
 }
 
 impl State {
-    fn has_work(&self) -> bool {
-        !self.queued.is_empty() || !self.held.is_empty() || self.snapshot.is_some() || self.stopping
+    /// Work that must not wait for more records to gather.
+    fn has_urgent_work(&self) -> bool {
+        !self.held.is_empty()
+            || self.snapshot.is_some()
+            || self.stopping
+            || self.queued.len_bytes() >= ASYNC_GATHER_BYTES
+    }
+
+    fn has_work_besides_stopping(&self) -> bool {
+        !self.queued.is_empty() || self.snapshot.is_some()
     }
 }
 
@@ -65,8 +99,13 @@ impl Flusher {
         let (failed, failures) = watch::channel(None);
         let shared = Arc::new(Shared {
             state: Mutex::new(State {
+                queued: LogBatch::new(durable + 1),
+                held: Vec::new(),
+                snapshot: None,
+                spare_image: Vec::new(),
                 durable,
-                ..State::default()
+                activity: Activity::Busy,
+                stopping: false,
             }),
             wake: Condvar::new(),
             failed,
@@ -84,11 +123,26 @@ impl Flusher {
         ))
     }
 
-    /// Queues log record `seq` (called in sequence order).
-    pub(super) fn append(&self, seq: u64, record: Vec<u8>) {
+    /// Queues log record `seq`, the one after the previous record, encoding it; returns its
+    /// encoded length.
+    pub(super) fn append(&self, seq: u64, record: &impl Serialize) -> Result<usize, StoreError> {
         let mut state = self.shared.lock();
-        state.queued.push((seq, record));
-        self.shared.wake_if_idle(&mut state);
+        let expected = state.queued.last_seq() + 1;
+        if seq != expected {
+            return Err(StoreError::Corrupt(format!(
+                "log record {seq} appended where {expected} was due"
+            )));
+        }
+        let bytes = state.queued.push(record)?;
+        let wake = match state.activity {
+            Activity::Busy => false,
+            Activity::Idle => true,
+            Activity::Gathering => state.has_urgent_work(),
+        };
+        if wake {
+            self.shared.wake(&mut state);
+        }
+        Ok(bytes)
     }
 
     /// Sends `message` on `to` once records up to `seq` are durable.
@@ -105,14 +159,19 @@ impl Flusher {
             return;
         }
         state.held.push(Held { seq, to, message });
-        self.shared.wake_if_idle(&mut state);
+        self.shared.wake(&mut state);
+    }
+
+    /// An empty buffer for the next snapshot image, with the capacity of the last one.
+    pub(super) fn image_buffer(&self) -> Vec<u8> {
+        std::mem::take(&mut self.shared.lock().spare_image)
     }
 
     /// Saves a snapshot image taken at `seq`, after the records before it.
     pub(super) fn save_snapshot(&self, seq: u64, image: Vec<u8>) {
         let mut state = self.shared.lock();
         state.snapshot = Some((seq, image));
-        self.shared.wake_if_idle(&mut state);
+        self.shared.wake(&mut state);
     }
 
     /// Writes and flushes everything queued, saves a pending snapshot, and stops the thread.
@@ -126,7 +185,7 @@ impl Flusher {
     fn request_stop(&self) {
         let mut state = self.shared.lock();
         state.stopping = true;
-        self.shared.wake_if_idle(&mut state);
+        self.shared.wake(&mut state);
     }
 }
 
@@ -141,11 +200,39 @@ impl Shared {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn wake_if_idle(&self, state: &mut State) {
-        if state.idle {
-            state.idle = false;
+    /// Wakes the thread if it waits.
+    fn wake(&self, state: &mut State) {
+        if state.activity != Activity::Busy {
+            state.activity = Activity::Busy;
             self.wake.notify_one();
         }
+    }
+
+    /// Waits until there is work to do now: urgent work, or records that gathered for
+    /// [`ASYNC_GATHER`].
+    fn wait_for_work(&self) -> MutexGuard<'_, State> {
+        let mut state = self.lock();
+        loop {
+            if state.has_urgent_work() {
+                break;
+            }
+            if state.queued.is_empty() {
+                state.activity = Activity::Idle;
+                state = self.wake.wait(state).unwrap_or_else(|e| e.into_inner());
+                continue;
+            }
+            state.activity = Activity::Gathering;
+            let (woken, waited) = self
+                .wake
+                .wait_timeout(state, ASYNC_GATHER)
+                .unwrap_or_else(|e| e.into_inner());
+            state = woken;
+            if waited.timed_out() {
+                break;
+            }
+        }
+        state.activity = Activity::Busy;
+        state
     }
 }
 
@@ -154,27 +241,30 @@ fn write_loop(shared: &Shared, store: &dyn Store) {
     let mut written = shared.lock().durable;
     loop {
         let (records, must_flush, snapshot, stopping) = {
-            let mut state = shared.lock();
-            while !state.has_work() {
-                state.idle = true;
-                state = shared.wake.wait(state).unwrap_or_else(|e| e.into_inner());
-            }
-            state.idle = false;
+            let mut state = shared.wait_for_work();
             let must_flush = !state.held.is_empty() || state.snapshot.is_some() || state.stopping;
+            let next = LogBatch::new(state.queued.last_seq() + 1);
             (
-                std::mem::take(&mut state.queued),
+                std::mem::replace(&mut state.queued, next),
                 must_flush,
                 state.snapshot.take(),
                 state.stopping,
             )
         };
-        if let Err(e) = write(store, &records, must_flush, snapshot) {
-            tracing::error!("CF store failed: {e}");
-            shared.failed.send_replace(Some(e.to_string()));
-            return;
+        match write(store, &records, must_flush, snapshot) {
+            Ok(Some(mut image)) => {
+                image.clear();
+                shared.lock().spare_image = image;
+            }
+            Ok(None) => {}
+            Err(e) => {
+                tracing::error!("CF store failed: {e}");
+                shared.failed.send_replace(Some(e.to_string()));
+                return;
+            }
         }
-        if let Some((seq, _)) = records.last() {
-            written = *seq;
+        if !records.is_empty() {
+            written = records.last_seq();
         }
         if must_flush {
             let ready = {
@@ -197,26 +287,24 @@ fn write_loop(shared: &Shared, store: &dyn Store) {
     }
 }
 
-impl State {
-    fn has_work_besides_stopping(&self) -> bool {
-        !self.queued.is_empty() || self.snapshot.is_some()
-    }
-}
-
+/// Writes the records, flushes if asked, saves the snapshot; gives the snapshot's buffer back.
 fn write(
     store: &dyn Store,
-    records: &[(u64, Vec<u8>)],
+    records: &LogBatch,
     flush: bool,
     snapshot: Option<(u64, Vec<u8>)>,
-) -> Result<(), StoreError> {
+) -> Result<Option<Vec<u8>>, StoreError> {
     if !records.is_empty() {
         store.append(records)?;
     }
     if flush {
         store.flush()?;
     }
-    if let Some((seq, image)) = snapshot {
-        store.save_snapshot(seq, &image)?;
+    match snapshot {
+        Some((seq, image)) => {
+            store.save_snapshot(seq, &image)?;
+            Ok(Some(image))
+        }
+        None => Ok(None),
     }
-    Ok(())
 }

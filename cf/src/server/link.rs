@@ -1,35 +1,33 @@
 //! One CF link: the handshake, then requests in and replies, events and completions out.
 //!
-//! One task serves the link. It reads requests and encodes each reply straight into its
-//! output buffer, and writes the buffer once no further complete request is waiting in the
-//! input, so a pipelined burst is answered with one write. Messages from elsewhere (events
-//! and completions for this link's connections, `sync` replies released after a flush)
-//! arrive on the link's outbound queue and go into the same buffer.
+//! One task serves the link. Woken by a request, it handles every whole request already read
+//! (a pipelined burst) under one hold of the facility lock and with one time of day, encodes
+//! each reply straight into its output buffer, and writes the buffer with one call. Messages
+//! from elsewhere (events and completions for this link's connections, `sync` replies released
+//! after a flush) arrive on the link's outbound queue and go into the same buffer.
 
 use std::sync::Arc;
 
 use bytes::BytesMut;
-use futures::StreamExt;
 use rand::rngs::OsRng;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio::net::tcp::OwnedWriteHalf;
 use tokio::sync::{mpsc, watch};
-use tokio_util::codec::FramedRead;
 
 use super::Shared;
-use super::core::{Outbound, now};
+use super::core::{Core, Outbound, now};
 use crate::auth::{self, Nonce, Transcript};
 use crate::structure::{Ctx, Durability, LinkId, Request, StrName, SysName, dump_structure};
 use crate::wire::{
-    CfMessage, ConnectorMessage, FrameError, HEADER_LEN, Hello, LinkFailure, MessageCodec,
-    PROTOCOL_VERSION, Refusal, RequestId, encode_frame,
+    CfMessage, ConnectorMessage, FrameError, FrameReader, Hello, LinkFailure, PROTOCOL_VERSION,
+    Refusal, RequestId, encode_frame,
 };
 
-/// Output buffered beyond this is written even while more requests wait.
+/// Output buffered beyond this is written before further waiting requests are handled.
 const WRITE_BATCH: usize = 256 * 1024;
 
-type Reader = FramedRead<tokio::net::tcp::OwnedReadHalf, MessageCodec<ConnectorMessage, CfMessage>>;
+type Reader = FrameReader<tokio::net::tcp::OwnedReadHalf, ConnectorMessage>;
 
 /// Who an authenticated link speaks for.
 #[derive(Debug, Clone)]
@@ -77,18 +75,10 @@ impl Writer {
     }
 }
 
-/// Whether a whole frame (or an oversized header) waits in the input buffer.
-fn frame_waiting(input: &[u8], max_frame: usize) -> bool {
-    input.first_chunk::<HEADER_LEN>().is_some_and(|header| {
-        let len = usize::try_from(u32::from_be_bytes(*header)).unwrap_or(usize::MAX);
-        len > max_frame || input.len() - HEADER_LEN >= len
-    })
-}
-
 /// What woke the link.
 #[derive(Debug)]
 enum Wakeup {
-    Frame(Option<Result<ConnectorMessage, FrameError>>),
+    Frame(Result<Option<ConnectorMessage>, FrameError>),
     Pushed(CfMessage),
     Shutdown,
 }
@@ -103,7 +93,7 @@ pub(super) async fn serve(
     let _ = socket.set_nodelay(true);
     let (read, write) = socket.into_split();
     let max_frame = shared.config.max_frame;
-    let mut reader = FramedRead::new(read, MessageCodec::new(max_frame));
+    let mut reader = Reader::new(read, max_frame);
     let mut writer = Writer {
         socket: write,
         out: BytesMut::with_capacity(64 * 1024),
@@ -130,6 +120,11 @@ pub(super) async fn serve(
     tracing::debug!(link = link.0, system = %identity.system, job = identity.jobname, "link authenticated");
     let (outbound, mut queue) = mpsc::unbounded_channel();
     shared.core().attach(link, outbound.clone());
+    let from = Requester {
+        link,
+        identity: &identity,
+        outbound: &outbound,
+    };
 
     let failure = loop {
         let wakeup = tokio::select! {
@@ -138,37 +133,22 @@ pub(super) async fn serve(
             Some(message) = queue.recv() => Wakeup::Pushed(message),
             frame = reader.next() => Wakeup::Frame(frame),
         };
-        let message = match wakeup {
+        match wakeup {
             Wakeup::Shutdown => break Some(LinkFailure::Shutdown),
-            Wakeup::Pushed(message) => {
-                writer.queue(&message);
-                None
-            }
-            Wakeup::Frame(None) => break None,
-            Wakeup::Frame(Some(Err(e))) => break failure_of(e),
-            Wakeup::Frame(Some(Ok(message))) => Some(message),
-        };
-        match message {
-            None => {}
-            Some(ConnectorMessage::Request { id, request }) => {
-                match handle_request(&shared, link, &identity, &outbound, id, request) {
-                    Ok(Some(reply)) => writer.queue(&reply),
-                    Ok(None) => {}
-                    Err(failure) => break Some(failure),
+            Wakeup::Pushed(message) => writer.queue(&message),
+            Wakeup::Frame(Ok(None)) => break None,
+            Wakeup::Frame(Err(e)) => break failure_of(e),
+            Wakeup::Frame(Ok(Some(first))) => {
+                if let Err(failure) = handle_burst(&shared, &from, first, &mut reader, &mut writer)
+                {
+                    break failure;
                 }
-            }
-            Some(ConnectorMessage::Dump { id, structure }) => {
-                writer.queue(&dump(&shared, id, &structure));
-            }
-            Some(ConnectorMessage::Hello(_) | ConnectorMessage::Proof(_)) => {
-                break Some(LinkFailure::NotAuthenticated);
             }
         }
         while let Ok(message) = queue.try_recv() {
             writer.queue(&message);
         }
-        let more_input = frame_waiting(reader.read_buffer(), max_frame);
-        if (!more_input || writer.out.len() >= WRITE_BATCH) && writer.flush().await.is_err() {
+        if writer.flush().await.is_err() {
             break None;
         }
     };
@@ -235,11 +215,7 @@ async fn handshake(
 }
 
 async fn next_message(reader: &mut Reader) -> Result<ConnectorMessage, Option<LinkFailure>> {
-    match reader.next().await {
-        None => Err(None),
-        Some(Err(e)) => Err(failure_of(e)),
-        Some(Ok(message)) => Ok(message),
-    }
+    reader.next().await.map_err(failure_of)?.ok_or(None)
 }
 
 fn check_hello(hello: &Hello) -> Result<Identity, LinkFailure> {
@@ -272,13 +248,61 @@ fn failure_of(error: FrameError) -> Option<LinkFailure> {
     }
 }
 
+/// The link a burst of requests came on.
+struct Requester<'a> {
+    link: LinkId,
+    identity: &'a Identity,
+    outbound: &'a Outbound,
+}
+
+/// Handles `first` and every further whole message already read, under one hold of the
+/// facility lock and with one request context, queueing the replies on `writer` (up to
+/// [`WRITE_BATCH`] bytes of them; the rest wait for the next turn).
+fn handle_burst(
+    shared: &Shared,
+    from: &Requester<'_>,
+    first: ConnectorMessage,
+    reader: &mut Reader,
+    writer: &mut Writer,
+) -> Result<(), Option<LinkFailure>> {
+    let ctx = Ctx {
+        link: from.link,
+        system: from.identity.system.clone(),
+        now: now(),
+    };
+    let mut core = shared.core();
+    let mut message = first;
+    loop {
+        match message {
+            ConnectorMessage::Request { id, request } => {
+                if let Some(reply) = handle_request(&mut core, shared, from, &ctx, id, request)? {
+                    writer.queue(&reply);
+                }
+            }
+            ConnectorMessage::Dump { id, structure } => {
+                writer.queue(&dump(&core, id, &structure));
+            }
+            ConnectorMessage::Hello(_) | ConnectorMessage::Proof(_) => {
+                return Err(Some(LinkFailure::NotAuthenticated));
+            }
+        }
+        if writer.out.len() >= WRITE_BATCH {
+            return Ok(());
+        }
+        match reader.try_next().map_err(failure_of)? {
+            Some(next) => message = next,
+            None => return Ok(()),
+        }
+    }
+}
+
 /// Applies one request. Returns its reply to send now, or `None` when the reply waits for
 /// the log flush (a `sync` structure) and will come through the link's outbound queue.
 fn handle_request(
+    core: &mut Core,
     shared: &Shared,
-    link: LinkId,
-    identity: &Identity,
-    outbound: &Outbound,
+    from: &Requester<'_>,
+    ctx: &Ctx,
     id: RequestId,
     mut request: Request,
 ) -> Result<Option<CfMessage>, LinkFailure> {
@@ -290,16 +314,10 @@ fn handle_request(
             }));
         }
         // The job name on the connection is the one the link authenticated with.
-        Request::Connect(connect) => connect.jobname.clone_from(&identity.jobname),
+        Request::Connect(connect) => connect.jobname.clone_from(&from.identity.jobname),
         _ => {}
     }
-    let ctx = Ctx {
-        link,
-        system: identity.system.clone(),
-        now: now(),
-    };
-    let applied = shared.core().apply(&ctx, request, &shared.flusher);
-    let applied = match applied {
+    let applied = match core.apply(ctx, request, &shared.flusher) {
         Ok(applied) => applied,
         Err(e) => {
             shared.store_failed(&e);
@@ -314,19 +332,15 @@ fn handle_request(
         Some((seq, Durability::Sync)) => {
             shared
                 .flusher
-                .send_when_durable(seq, outbound.clone(), reply);
+                .send_when_durable(seq, from.outbound.clone(), reply);
             Ok(None)
         }
         _ => Ok(Some(reply)),
     }
 }
 
-fn dump(shared: &Shared, id: RequestId, structure: &StrName) -> CfMessage {
-    let text = shared
-        .core()
-        .facility()
-        .structure(structure)
-        .map(dump_structure);
+fn dump(core: &Core, id: RequestId, structure: &StrName) -> CfMessage {
+    let text = core.facility().structure(structure).map(dump_structure);
     match text {
         Some(text) => CfMessage::Text { id, text },
         None => CfMessage::Refused {

@@ -2,9 +2,10 @@
 //! requests to the facility in one order, persists the mutating ones, and pushes events.
 //!
 //! ```text
-//!  link task (per connector) ──► Core (Mutex: facility, log seq, link queues) ──► Store
-//!        ▲                              │ deliveries                 ▲
-//!        └── writer task ◄── outbound ◄─┘      flusher thread ───────┘ (group commit, snapshots)
+//!  link task (per connector) ──► Core (Mutex: facility, log seq, link queues) ──► log batch
+//!   reads a burst, applies it          │ deliveries                               │
+//!   under one lock, writes the  ◄── outbound queue ◄─┘     flusher thread: store writes,
+//!   replies with one call                                  group commit, snapshots ──► Store
 //! ```
 //!
 //! Failure detection runs beside the links: a link that closes fails its connections at once
@@ -13,6 +14,7 @@
 mod core;
 mod flusher;
 mod link;
+mod schedule;
 
 use std::future::Future;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -47,7 +49,8 @@ pub struct Config {
     pub interval: Duration,
     /// Largest frame accepted or sent.
     pub max_frame: usize,
-    /// Log records between snapshots.
+    /// Fewest log records between snapshots; a snapshot also waits until the log since the
+    /// last one is as large as its image, so that big facilities are not re-serialized often.
     pub snapshot_every: u64,
     /// Most links at once; further connections wait to be accepted.
     pub max_links: usize,
@@ -58,8 +61,8 @@ pub struct Config {
 }
 
 impl Config {
-    /// Lab defaults around a secret: INTERVAL 3 s, 4 MiB frames, a snapshot every 100 000
-    /// records, 1024 links, 10 s to authenticate.
+    /// Lab defaults around a secret: INTERVAL 3 s, 4 MiB frames, at least 100 000 records
+    /// between snapshots, 1024 links, 10 s to authenticate.
     pub fn new(secret: Secret) -> Self {
         Self {
             secret,
@@ -121,7 +124,7 @@ pub async fn run(
     let (flusher, mut flusher_failed) = Flusher::start(Arc::clone(&store), seq)?;
     let (stop, stopped) = watch::channel(false);
     let shared = Arc::new(Shared {
-        core: Mutex::new(Core::new(facility, seq, config.snapshot_every.max(1))),
+        core: Mutex::new(Core::new(facility, seq, config.snapshot_every)),
         flusher,
         config,
         stop,

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use super::{Recovered, Snapshot, Store, StoreError, unbroken_after};
+use super::{LogBatch, Recovered, Snapshot, Store, StoreError, unbroken_after};
 
 /// A [`Store`] held in memory; everything appended is "durable" at once.
 #[derive(Debug, Clone, Default)]
@@ -33,8 +33,9 @@ impl MemoryStore {
 }
 
 impl Store for MemoryStore {
-    fn append(&self, records: &[(u64, Vec<u8>)]) -> Result<(), StoreError> {
-        self.contents().log.extend(records.iter().cloned());
+    fn append(&self, batch: &LogBatch) -> Result<(), StoreError> {
+        let records = LogBatch::decode(batch.as_bytes())?;
+        self.contents().log.extend(records);
         Ok(())
     }
 

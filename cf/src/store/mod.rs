@@ -4,13 +4,16 @@
 //! snapshot image are. [`SledStore`] keeps them on disk (sled 0.34.7; one process at a time),
 //! [`MemoryStore`] in memory for tests, where a clone of it survives a simulated restart.
 //!
-//! Log records are numbered 1, 2, 3, ... in the order the facility applied them. A snapshot
-//! taken at sequence `n` holds the effect of records `1..=n`; loading returns the newest
-//! snapshot and the unbroken run of records after it.
+//! Log records are numbered 1, 2, 3, ... in the order the facility applied them and reach the
+//! store in [`LogBatch`]es of consecutive records. A snapshot taken at sequence `n` holds the
+//! effect of records `1..=n`; loading returns the newest snapshot and the unbroken run of
+//! records after it.
 
+mod batch;
 mod memory;
 mod sled_store;
 
+pub use batch::LogBatch;
 pub use memory::MemoryStore;
 pub use sled_store::SledStore;
 
@@ -61,9 +64,9 @@ impl Recovered {
 
 /// Where the CF keeps its log and snapshots.
 pub trait Store: Send + Sync + std::fmt::Debug + 'static {
-    /// Appends log records `(seq, record)`, in sequence order. They are durable only after a
-    /// later [`Store::flush`] returns (or the backend's own background flush ran).
-    fn append(&self, records: &[(u64, Vec<u8>)]) -> Result<(), StoreError>;
+    /// Appends a batch of log records, the one after the previous batch. They are durable only
+    /// after a later [`Store::flush`] returns (or the backend's own background flush ran).
+    fn append(&self, batch: &LogBatch) -> Result<(), StoreError>;
 
     /// Replaces the snapshot with one taken at `seq`, and drops log records up to `seq`.
     fn save_snapshot(&self, seq: u64, image: &[u8]) -> Result<(), StoreError>;
@@ -107,12 +110,11 @@ mod tests {
     pub(super) fn behaves_like_a_store<S: Store>(store: S, reopen: impl Fn(S) -> S) {
         assert_eq!(store.load().unwrap(), Recovered::default());
         assert_eq!(store.next_incarnation().unwrap(), 1);
-        let records: Vec<(u64, Vec<u8>)> = (1..=5)
-            .map(|seq| (seq, format!("r{seq}").into_bytes()))
-            .collect();
-        store.append(&records).unwrap();
-        store.save_snapshot(3, b"image-at-3").unwrap();
-        store.append(&[(6, b"r6".to_vec())]).unwrap();
+        store.append(&batch(1..=2)).unwrap();
+        store.append(&batch(3..=5)).unwrap();
+        // The snapshot covers the second batch in part: the rest of it stays.
+        store.save_snapshot(4, b"image-at-4").unwrap();
+        store.append(&batch(6..=6)).unwrap();
         store.flush().unwrap();
 
         let store = reopen(store);
@@ -120,15 +122,28 @@ mod tests {
         assert_eq!(
             loaded.snapshot,
             Some(Snapshot {
-                seq: 3,
-                image: b"image-at-3".to_vec()
+                seq: 4,
+                image: b"image-at-4".to_vec()
             })
         );
         let seqs: Vec<u64> = loaded.log.iter().map(|(s, _)| *s).collect();
-        assert_eq!(seqs, [4, 5, 6]);
-        assert_eq!(loaded.log[2].1, b"r6");
+        assert_eq!(seqs, [5, 6]);
+        assert_eq!(loaded.log[1].1, record(6));
         assert_eq!(loaded.last_seq(), 6);
         assert_eq!(store.next_incarnation().unwrap(), 2);
+    }
+
+    /// The record with sequence number `seq`, as a batch holds it.
+    fn record(seq: u64) -> Vec<u8> {
+        postcard::to_allocvec(&format!("r{seq}")).unwrap()
+    }
+
+    fn batch(seqs: std::ops::RangeInclusive<u64>) -> LogBatch {
+        let mut batch = LogBatch::new(*seqs.start());
+        for seq in seqs {
+            batch.push(&format!("r{seq}")).unwrap();
+        }
+        batch
     }
 
     #[test]

@@ -1,16 +1,24 @@
 //! The on-disk [`Store`], on sled 0.34.7.
 //!
-//! Tree `log` maps a big-endian sequence number to a record; the default tree holds the
-//! snapshot (`snapshot` = 8-byte sequence + image) and the incarnation counter. sled flushes in
-//! the background every `flush_every_ms` (the `async` durability); [`Store::flush`] forces it.
+//! Tree `log-batches` maps the big-endian sequence number of a batch's last record to the
+//! [`LogBatch`]; the default tree holds the snapshot (`snapshot-image`, and `snapshot-seq`, the
+//! big-endian sequence number of the last record it includes, written in one batch) and the
+//! incarnation counter. sled flushes in the background every `flush_every_ms` (the `async`
+//! durability); [`Store::flush`] forces it.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use super::{Recovered, Snapshot, Store, StoreError, unbroken_after};
+use super::{LogBatch, Recovered, Snapshot, Store, StoreError, unbroken_after};
 
-const SNAPSHOT_KEY: &[u8] = b"snapshot";
+const SNAPSHOT_IMAGE_KEY: &[u8] = b"snapshot-image";
+const SNAPSHOT_SEQ_KEY: &[u8] = b"snapshot-seq";
 const INCARNATION_KEY: &[u8] = b"incarnation";
+const LOG_TREE: &[u8] = b"log-batches";
+/// The tree of the first format, one record per key.
+const OLD_LOG_TREE: &[u8] = b"log";
+/// The snapshot key of the first format (sequence number and image in one value).
+const OLD_SNAPSHOT_KEY: &[u8] = b"snapshot";
 
 /// How long [`SledStore::open`] waits for a database another handle is still closing.
 pub const LOCK_WAIT: Duration = Duration::from_secs(5);
@@ -50,7 +58,14 @@ impl SledStore {
     }
 
     fn from_db(db: sled::Db) -> Result<Self, StoreError> {
-        let log = db.open_tree("log")?;
+        let old_log = db.tree_names().iter().any(|name| name == OLD_LOG_TREE)
+            && !db.open_tree(OLD_LOG_TREE)?.is_empty();
+        if old_log || db.contains_key(OLD_SNAPSHOT_KEY)? {
+            return Err(StoreError::Corrupt(
+                "the database is in the format of an older cfsrv".into(),
+            ));
+        }
+        let log = db.open_tree(LOG_TREE)?;
         Ok(Self { db, log })
     }
 }
@@ -69,21 +84,21 @@ fn seq_from_key(key: &[u8]) -> Result<u64, StoreError> {
 }
 
 impl Store for SledStore {
-    fn append(&self, records: &[(u64, Vec<u8>)]) -> Result<(), StoreError> {
-        let mut batch = sled::Batch::default();
-        for (seq, record) in records {
-            batch.insert(&seq.to_be_bytes(), record.as_slice());
+    fn append(&self, batch: &LogBatch) -> Result<(), StoreError> {
+        if !batch.is_empty() {
+            self.log
+                .insert(batch.last_seq().to_be_bytes(), batch.as_bytes())?;
         }
-        self.log.apply_batch(batch)?;
         Ok(())
     }
 
     fn save_snapshot(&self, seq: u64, image: &[u8]) -> Result<(), StoreError> {
-        let mut value = Vec::with_capacity(8 + image.len());
-        value.extend_from_slice(&seq.to_be_bytes());
-        value.extend_from_slice(image);
-        self.db.insert(SNAPSHOT_KEY, value)?;
-        // The snapshot must be on disk before the records it replaces go.
+        let mut snapshot = sled::Batch::default();
+        snapshot.insert(SNAPSHOT_IMAGE_KEY, image);
+        snapshot.insert(SNAPSHOT_SEQ_KEY, &seq.to_be_bytes());
+        self.db.apply_batch(snapshot)?;
+        // The snapshot must be on disk before the records it replaces go. Batches that end
+        // after `seq` stay whole; loading skips their records up to `seq`.
         self.db.flush()?;
         let mut batch = sled::Batch::default();
         for key in self.log.range(..=seq.to_be_bytes()).keys() {
@@ -94,23 +109,29 @@ impl Store for SledStore {
     }
 
     fn load(&self) -> Result<Recovered, StoreError> {
-        let snapshot = match self.db.get(SNAPSHOT_KEY)? {
-            None => None,
-            Some(value) => {
-                let (seq, image) = value.split_at_checked(8).ok_or_else(|| {
-                    StoreError::Corrupt(format!("snapshot of {} bytes", value.len()))
-                })?;
-                Some(Snapshot {
-                    seq: seq_from_key(seq)?,
-                    image: image.to_vec(),
-                })
-            }
+        let snapshot = match (
+            self.db.get(SNAPSHOT_SEQ_KEY)?,
+            self.db.get(SNAPSHOT_IMAGE_KEY)?,
+        ) {
+            (None, None) => None,
+            (Some(seq), Some(image)) => Some(Snapshot {
+                seq: seq_from_key(&seq)?,
+                image: image.to_vec(),
+            }),
+            _ => return Err(StoreError::Corrupt("snapshot without its sequence".into())),
         };
         let after = snapshot.as_ref().map_or(0, |s| s.seq);
         let mut records = Vec::new();
         for item in self.log.range((after + 1).to_be_bytes()..) {
             let (key, value) = item?;
-            records.push((seq_from_key(&key)?, value.to_vec()));
+            let last = seq_from_key(&key)?;
+            let batch = LogBatch::decode(&value)?;
+            if batch.last().map(|(seq, _)| *seq) != Some(last) {
+                return Err(StoreError::Corrupt(format!(
+                    "the log batch under {last} does not end with record {last}"
+                )));
+            }
+            records.extend(batch);
         }
         Ok(Recovered {
             snapshot,
@@ -147,5 +168,19 @@ mod tests {
             drop(store);
             SledStore::open(dir.path(), 500).unwrap()
         });
+    }
+
+    #[test]
+    fn a_log_in_the_old_format_is_refused_not_ignored() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let db = sled::open(dir.path()).unwrap();
+            let old = db.open_tree(OLD_LOG_TREE).unwrap();
+            old.insert(1u64.to_be_bytes(), b"record".as_slice())
+                .unwrap();
+            db.flush().unwrap();
+        }
+        let refused = SledStore::open(dir.path(), 500).unwrap_err();
+        assert!(refused.to_string().contains("older cfsrv"), "{refused}");
     }
 }

@@ -1,7 +1,8 @@
 //! One allocated list structure: its lists, entries, lock table, connections and monitors, with
 //! the primitives that keep counts, cursors, vector bits and event queues in step.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::hash::{BuildHasherDefault, DefaultHasher};
 
 use serde::{Deserialize, Serialize};
 
@@ -15,6 +16,10 @@ use super::lock::LockTable;
 use super::monitor::Monitors;
 use super::reply::{Delivery, Event, Recipient};
 
+/// The entries of a structure by LEID: only ever looked up, never walked (list order lives in
+/// each [`List`]). The hasher has fixed keys, so the same requests give the same snapshot image.
+pub(crate) type EntryMap = HashMap<Leid, Entry, BuildHasherDefault<DefaultHasher>>;
+
 /// An allocated list structure.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ListStructure {
@@ -24,7 +29,7 @@ pub struct ListStructure {
     pub(crate) allocation: u32,
     pub(crate) allocated_at: Tod,
     pub(crate) lists: Vec<List>,
-    pub(crate) entries: BTreeMap<Leid, Entry>,
+    pub(crate) entries: EntryMap,
     pub(crate) names: BTreeMap<EntryName, Leid>,
     pub(crate) next_leid: u64,
     pub(crate) elements_in_use: u32,
@@ -65,7 +70,7 @@ impl ListStructure {
             allocation,
             allocated_at: now,
             lists,
-            entries: BTreeMap::new(),
+            entries: EntryMap::default(),
             names: BTreeMap::new(),
             next_leid: 1,
             elements_in_use: 0,
@@ -187,12 +192,12 @@ impl ListStructure {
             self.names.insert(name, entry.leid);
         }
         self.elements_in_use = self.elements_in_use.saturating_add(entry.elements);
-        self.link(entry, false, out);
+        self.link(entry, out);
     }
 
     /// Deletes an entry, with transitions; returns it.
     pub(crate) fn remove(&mut self, leid: Leid) -> Option<Entry> {
-        let entry = self.unlink(leid, false)?;
+        let entry = self.unlink(leid)?;
         if let Some(name) = entry.name {
             self.names.remove(&name);
         }
@@ -211,18 +216,36 @@ impl ListStructure {
         let Some(current) = self.entries.get(&leid) else {
             return;
         };
-        let staying = current.list == list;
-        let cursor_kept = staying
-            && self
-                .list(list)
-                .is_ok_and(|l| l.controls.cursor == Some(leid));
-        if let Some(mut entry) = self.unlink(leid, staying) {
+        if current.list == list {
+            self.reorder(leid, position, out);
+        } else if let Some(mut entry) = self.unlink(leid) {
             entry.list = list;
             entry.position = position;
-            self.link(entry, staying, out);
+            self.link(entry, out);
         }
-        if cursor_kept && let Some(l) = self.list_mut(list) {
-            l.controls.cursor = Some(leid);
+    }
+
+    /// Moves an entry within its list: counts, cursor and list transitions stay as they are;
+    /// the sublists it leaves and joins see their transitions.
+    fn reorder(&mut self, leid: Leid, position: Position, out: &mut Vec<Delivery>) {
+        let Some(entry) = self.entries.get_mut(&leid) else {
+            return;
+        };
+        let (list, old) = (entry.list, entry.position);
+        entry.position = position;
+        let keyed = self.attrs.keyed();
+        let Some(l) = self.list_mut(list) else {
+            return;
+        };
+        l.order.remove(&old);
+        let left_empty = keyed && l.sublist_is_empty(old.key);
+        let joined_empty = keyed && l.sublist_is_empty(position.key);
+        l.order.insert(position, leid);
+        if left_empty {
+            self.withdraw_sublist(list, old.key);
+        }
+        if joined_empty {
+            self.sublist_became_nonempty(list, position.key, out);
         }
     }
 
@@ -252,31 +275,35 @@ impl ListStructure {
         }
     }
 
-    fn link(&mut self, entry: Entry, staying: bool, out: &mut Vec<Delivery>) {
+    /// Puts an entry on its list (`entry.list`), with the list and sublist transitions.
+    fn link(&mut self, entry: Entry, out: &mut Vec<Delivery>) {
         let (list, key, elements) = (entry.list, entry.position.key, entry.elements);
+        let keyed = self.attrs.keyed();
         let Some(l) = self.list_mut(list) else {
             return;
         };
         let list_was_empty = l.is_empty();
-        let sublist_was_empty = l.sublist_is_empty(key);
+        let sublist_was_empty = keyed && l.sublist_is_empty(key);
         l.order.insert(entry.position, entry.leid);
         l.controls.entries += 1;
         l.controls.elements = l.controls.elements.saturating_add(elements);
-        if list_was_empty && !staying {
+        if list_was_empty {
             l.controls.transitions += 1;
         }
         self.entries.insert(entry.leid, entry);
-        if list_was_empty && !staying {
+        if list_was_empty {
             self.list_became_nonempty(list, out);
         }
-        if sublist_was_empty && self.attrs.keyed() {
+        if sublist_was_empty {
             self.sublist_became_nonempty(list, key, out);
         }
     }
 
-    fn unlink(&mut self, leid: Leid, staying: bool) -> Option<Entry> {
+    /// Takes an entry off its list, with the list and sublist transitions; returns it.
+    fn unlink(&mut self, leid: Leid) -> Option<Entry> {
         let entry = self.entries.remove(&leid)?;
         let (list, key) = (entry.list, entry.position.key);
+        let keyed = self.attrs.keyed();
         let l = self.list_mut(list)?;
         l.order.remove(&entry.position);
         l.controls.entries = l.controls.entries.saturating_sub(1);
@@ -285,16 +312,21 @@ impl ListStructure {
             l.controls.cursor = None;
         }
         let list_empty = l.is_empty();
-        let sublist_empty = l.sublist_is_empty(key);
-        if list_empty && !staying {
+        let sublist_empty = keyed && l.sublist_is_empty(key);
+        if list_empty {
             self.set_bits(list, false);
         }
-        if sublist_empty && self.attrs.keyed() {
-            for conid in self.monitors.sublist_monitors(list, key) {
-                self.monitors.withdraw(conid, list, key);
-            }
+        if sublist_empty {
+            self.withdraw_sublist(list, key);
         }
         Some(entry)
+    }
+
+    /// The sublist of `key` became empty: its event monitors' queued EMCs are withdrawn.
+    fn withdraw_sublist(&mut self, list: ListNumber, key: EntryKey) {
+        for conid in self.monitors.sublist_monitors(list, key) {
+            self.monitors.withdraw(conid, list, key);
+        }
     }
 
     fn list_became_nonempty(&mut self, list: ListNumber, out: &mut Vec<Delivery>) {

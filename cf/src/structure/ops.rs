@@ -242,8 +242,12 @@ impl ListStructure {
         let list = entry.list;
         self.check_conditions(list, Some(entry), &d.conditions)?;
         self.commit_conditions(list, Some(leid), &d.conditions);
-        let answer = self.answer_for(leid, d.read)?;
-        self.remove(leid);
+        let mut answer = self.answer_for(leid, false)?;
+        let entry = self.remove(leid).ok_or(Reason::NoEntry)?;
+        if d.read {
+            answer.data = Some(entry.data);
+            answer.adjunct = entry.adjunct;
+        }
         Ok(Reply::ok(ReplyBody::Entry(answer)))
     }
 

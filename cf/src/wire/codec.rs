@@ -1,12 +1,11 @@
 //! Framing of CF link messages: a 4-byte big-endian length, then the postcard encoding of one
-//! message. Sans-IO ([`decode_frame`], [`encode_frame`]) with a tokio-util codec on top.
+//! message. Sans-IO ([`decode_frame`], [`encode_frame`]); [`super::FrameReader`] reads them
+//! from a link.
 
-use std::marker::PhantomData;
-
-use bytes::{Buf, BufMut, BytesMut};
+use bytes::{BufMut, BytesMut};
+use postcard::ser_flavors::Flavor;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use tokio_util::codec::{Decoder, Encoder};
 
 /// Length of the frame header (the body length), in bytes.
 pub const HEADER_LEN: usize = 4;
@@ -62,7 +61,7 @@ pub fn encode_frame<T: Serialize>(
 ) -> Result<(), FrameError> {
     let start = dst.len();
     dst.put_u32(0);
-    let written = postcard::to_io(message, dst.writer()).map(|_| ());
+    let written = postcard::serialize_with_flavor(message, Appender(dst));
     let len = dst.len() - start - HEADER_LEN;
     let checked = written.map_err(FrameError::from).and_then(|()| {
         u32::try_from(len)
@@ -82,57 +81,25 @@ pub fn encode_frame<T: Serialize>(
     }
 }
 
-/// A tokio-util codec that reads messages of type `In` and writes messages of type `Out`.
-#[derive(Debug)]
-pub struct MessageCodec<In, Out> {
-    max_frame: usize,
-    types: PhantomData<fn(Out) -> In>,
-}
+/// Postcard output appended straight to a `BytesMut` (through `io::Write` every field would
+/// cost a call of its own).
+struct Appender<'a>(&'a mut BytesMut);
 
-impl<In, Out> MessageCodec<In, Out> {
-    /// A codec refusing frames larger than `max_frame` bytes in either direction.
-    pub fn new(max_frame: usize) -> Self {
-        Self {
-            max_frame,
-            types: PhantomData,
-        }
+impl Flavor for Appender<'_> {
+    type Output = ();
+
+    fn try_extend(&mut self, data: &[u8]) -> postcard::Result<()> {
+        self.0.extend_from_slice(data);
+        Ok(())
     }
-}
 
-impl<In: DeserializeOwned, Out> Decoder for MessageCodec<In, Out> {
-    type Item = In;
-    type Error = FrameError;
-
-    fn decode(&mut self, src: &mut BytesMut) -> Result<Option<In>, FrameError> {
-        match decode_frame(src, self.max_frame)? {
-            Some((message, used)) => {
-                src.advance(used);
-                Ok(Some(message))
-            }
-            None => {
-                if let Some(header) = src.first_chunk::<HEADER_LEN>() {
-                    let len = usize::try_from(u32::from_be_bytes(*header)).unwrap_or(0);
-                    src.reserve((HEADER_LEN + len).saturating_sub(src.len()));
-                }
-                Ok(None)
-            }
-        }
+    fn try_push(&mut self, data: u8) -> postcard::Result<()> {
+        self.0.put_u8(data);
+        Ok(())
     }
-}
 
-impl<In, Out: Serialize> Encoder<&Out> for MessageCodec<In, Out> {
-    type Error = FrameError;
-
-    fn encode(&mut self, message: &Out, dst: &mut BytesMut) -> Result<(), FrameError> {
-        encode_frame(message, dst, self.max_frame)
-    }
-}
-
-impl<In, Out: Serialize> Encoder<Out> for MessageCodec<In, Out> {
-    type Error = FrameError;
-
-    fn encode(&mut self, message: Out, dst: &mut BytesMut) -> Result<(), FrameError> {
-        encode_frame(&message, dst, self.max_frame)
+    fn finalize(self) -> postcard::Result<()> {
+        Ok(())
     }
 }
 
@@ -207,20 +174,6 @@ mod tests {
             Err(FrameError::TooLarge { .. })
         ));
         assert_eq!(&buf[..], b"keep");
-    }
-
-    #[test]
-    fn the_codec_yields_pipelined_frames_in_order() {
-        let mut codec = MessageCodec::<Sample, Sample>::new(DEFAULT_MAX_FRAME);
-        let mut buf = BytesMut::new();
-        for i in 0..3 {
-            codec.encode(Sample::Ping(i), &mut buf).unwrap();
-        }
-        for i in 0..3 {
-            assert_eq!(codec.decode(&mut buf).unwrap(), Some(Sample::Ping(i)));
-        }
-        assert_eq!(codec.decode(&mut buf).unwrap(), None);
-        assert!(buf.is_empty());
     }
 
     proptest! {

@@ -1,12 +1,13 @@
-//! The CF link protocol: framing ([`codec`]) and the messages each side sends ([`message`]).
+//! The CF link protocol: framing ([`codec`], [`reader`]) and the messages each side sends
+//! ([`message`]).
 //!
 //! Every request carries a [`RequestId`] chosen by the connector, so requests can be pipelined
 //! and answered out of order; events and deferred completions arrive on the same link.
 
 pub mod codec;
 pub mod message;
+pub mod reader;
 
-pub use codec::{
-    DEFAULT_MAX_FRAME, FrameError, HEADER_LEN, MessageCodec, decode_frame, encode_frame,
-};
+pub use codec::{DEFAULT_MAX_FRAME, FrameError, HEADER_LEN, decode_frame, encode_frame};
 pub use message::*;
+pub use reader::FrameReader;

@@ -9,6 +9,7 @@
 //! both and the CF/redis throughput ratio. The main table uses `async` durability against a
 //! redis without persistence; the `sync` table compares against redis `appendfsync always`.
 
+mod cpu;
 mod resp;
 
 use std::path::PathBuf;
@@ -28,6 +29,7 @@ use clap::Parser;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
+use self::cpu::CpuMeter;
 use self::resp::{Answer, Redis};
 
 #[derive(Debug, Parser)]
@@ -57,6 +59,12 @@ struct Cli {
     /// Skip the sync durability table.
     #[arg(long)]
     no_sync: bool,
+    /// Entry sizes of the async table, in bytes (the sync table uses the first).
+    #[arg(long, value_delimiter = ',', default_values_t = [64, 4096])]
+    sizes: Vec<usize>,
+    /// Connector counts.
+    #[arg(long, value_delimiter = ',', default_values_t = [1, 16])]
+    conns: Vec<usize>,
 }
 
 const SECRET: &[u8] = b"cfbench-sysplex-secret";
@@ -87,6 +95,8 @@ struct Figures {
     ops_per_sec: f64,
     p50: Duration,
     p99: Duration,
+    /// CPU time of the server and the clients per operation.
+    cpu_per_op: Option<Duration>,
 }
 
 /// What one worker measured.
@@ -96,8 +106,9 @@ struct Tally {
     latencies: Vec<Duration>,
 }
 
-fn figures(tallies: Vec<Tally>, elapsed: Duration) -> Figures {
+fn figures(tallies: Vec<Tally>, elapsed: Duration, cpu: Option<Duration>) -> Figures {
     let ops: u64 = tallies.iter().map(|t| t.ops).sum();
+    let cpu_per_op = cpu.and_then(|cpu| cpu.checked_div(u32::try_from(ops).ok()?));
     let mut latencies: Vec<Duration> = tallies.into_iter().flat_map(|t| t.latencies).collect();
     latencies.sort_unstable();
     let at = |percent: usize| {
@@ -112,6 +123,7 @@ fn figures(tallies: Vec<Tally>, elapsed: Duration) -> Figures {
         ops_per_sec: ops as f64 / elapsed.as_secs_f64(),
         p50: at(50),
         p99: at(99),
+        cpu_per_op,
     }
 }
 
@@ -151,13 +163,13 @@ async fn bench(cli: Cli) -> anyhow::Result<()> {
     let ops = [Op::Write, Op::Read, Op::Move, Op::Delete];
     run_table(
         &cli,
-        cf.addr(),
+        &cf,
         &secret,
         &redis,
         Durability::Async,
         phase,
         &ops,
-        &[64, 4096],
+        &cli.sizes,
     )
     .await?;
     drop(redis);
@@ -170,13 +182,13 @@ async fn bench(cli: Cli) -> anyhow::Result<()> {
         let ops = [Op::Write, Op::Delete];
         run_table(
             &cli,
-            cf.addr(),
+            &cf,
             &secret,
             &redis,
             Durability::Sync,
             phase,
             &ops,
-            &[64],
+            &cli.sizes[..1.min(cli.sizes.len())],
         )
         .await?;
         cf.stop().await?;
@@ -187,7 +199,7 @@ async fn bench(cli: Cli) -> anyhow::Result<()> {
 #[allow(clippy::too_many_arguments)]
 async fn run_table(
     cli: &Cli,
-    cf_addr: &str,
+    cf: &CfServer,
     secret: &Secret,
     redis: &RedisServer,
     durability: Durability,
@@ -196,7 +208,7 @@ async fn run_table(
     sizes: &[usize],
 ) -> anyhow::Result<()> {
     println!(
-        "{:<7} {:>5} {:>5} {:>5} | {:>10} {:>8} {:>8} | {:>10} {:>8} {:>8} | {:>6} {:>6}",
+        "{:<7} {:>5} {:>5} {:>5} | {:>10} {:>8} {:>8} {:>7} | {:>10} {:>8} {:>8} {:>7} | {:>6} {:>6}",
         "op",
         "size",
         "conns",
@@ -204,25 +216,33 @@ async fn run_table(
         "CF ops/s",
         "p50",
         "p99",
+        "cpu/op",
         "redis/s",
         "p50",
         "p99",
+        "cpu/op",
         "ratio",
         "p50"
     );
+    let cf_cpu = CpuMeter::new(cf.pid());
+    let redis_cpu = CpuMeter::new(redis.pid());
     let mut group = 0u32;
     for &size in sizes {
-        for conns in [1usize, 16] {
+        for &conns in &cli.conns {
             for depth in [1usize, cli.depth] {
                 group += 1;
-                let cf = cf_group(
-                    cf_addr, secret, durability, group, size, conns, depth, phase, ops,
-                )
-                .await?;
-                let rd = redis_group(&redis.addr, size, conns, depth, phase, ops).await?;
-                for ((op, c), (_, r)) in cf.iter().zip(&rd) {
+                let cell = Cell {
+                    size,
+                    conns,
+                    depth,
+                    phase,
+                };
+                let cf_figures =
+                    cf_group(cf.addr(), secret, durability, group, &cell, ops, &cf_cpu).await?;
+                let redis_figures = redis_group(&redis.addr, &cell, ops, &redis_cpu).await?;
+                for ((op, c), (_, r)) in cf_figures.iter().zip(&redis_figures) {
                     println!(
-                        "{:<7} {:>5} {:>5} {:>5} | {:>10.0} {:>8} {:>8} | {:>10.0} {:>8} {:>8} | {:>6.2} {:>6}",
+                        "{:<7} {:>5} {:>5} {:>5} | {:>10.0} {:>8} {:>8} {:>7} | {:>10.0} {:>8} {:>8} {:>7} | {:>6.2} {:>6}",
                         op.name(),
                         size,
                         conns,
@@ -230,9 +250,11 @@ async fn run_table(
                         c.ops_per_sec,
                         micros(c.p50),
                         micros(c.p99),
+                        c.cpu_per_op.map_or_else(|| "-".into(), micros),
                         r.ops_per_sec,
                         micros(r.p50),
                         micros(r.p99),
+                        r.cpu_per_op.map_or_else(|| "-".into(), micros),
                         c.ops_per_sec / r.ops_per_sec,
                         if c.p50 <= r.p50 { "<=" } else { ">" },
                     );
@@ -266,7 +288,21 @@ impl Drop for ScratchDir {
 }
 
 fn micros(d: Duration) -> String {
-    format!("{:.0}us", d.as_secs_f64() * 1e6)
+    if d < Duration::from_micros(10) {
+        format!("{:.1}us", d.as_secs_f64() * 1e6)
+    } else {
+        format!("{:.0}us", d.as_secs_f64() * 1e6)
+    }
+}
+
+/// What one group of phases runs: entry size, connectors, requests in flight per connector
+/// and the length of each phase.
+#[derive(Debug, Clone, Copy)]
+struct Cell {
+    size: usize,
+    conns: usize,
+    depth: usize,
+    phase: Duration,
 }
 
 /// Most entries one write phase creates (memory bound), per payload size.
@@ -363,6 +399,14 @@ impl CfServer {
             Self::Child { addr, .. } | Self::InProcess { addr, .. } => addr,
         }
     }
+
+    /// The server's process when it runs apart.
+    fn pid(&self) -> Option<u32> {
+        match self {
+            Self::Child { child, .. } => child.id(),
+            Self::InProcess { .. } => None,
+        }
+    }
 }
 
 fn bench_attrs(durability: Durability) -> StructureAttrs {
@@ -383,18 +427,21 @@ fn bench_attrs(durability: Durability) -> StructureAttrs {
     }
 }
 
-#[allow(clippy::too_many_arguments)]
 async fn cf_group(
     addr: &str,
     secret: &Secret,
     durability: Durability,
     group: u32,
-    size: usize,
-    conns: usize,
-    depth: usize,
-    phase: Duration,
+    cell: &Cell,
     ops: &[Op],
+    cpu: &CpuMeter,
 ) -> anyhow::Result<Vec<(Op, Figures)>> {
+    let Cell {
+        size,
+        conns,
+        depth,
+        phase,
+    } = *cell;
     let structure = StrName::new(&format!("CFBENCH{group:04}")).context("structure name")?;
     let mut connections = Vec::new();
     let mut keep_alives = Vec::new();
@@ -422,6 +469,7 @@ async fn cf_group(
     for &op in ops {
         let deadline = Instant::now() + phase;
         let start = Instant::now();
+        let cpu_start = cpu.used();
         let cap = if op == Op::Write {
             write_cap(size) / conns as u64
         } else {
@@ -438,7 +486,11 @@ async fn cf_group(
         while let Some(tally) = tasks.join_next().await {
             tallies.push(tally??);
         }
-        results.push((op, figures(tallies, start.elapsed())));
+        let cpu_used = cpu
+            .used()
+            .zip(cpu_start)
+            .map(|(end, start)| end.saturating_sub(start));
+        results.push((op, figures(tallies, start.elapsed(), cpu_used)));
     }
     for connection in connections {
         let _ = connection.disconnect().await?;
@@ -530,8 +582,14 @@ async fn cf_worker(
 
 #[derive(Debug)]
 struct RedisServer {
-    _child: Child,
+    child: Child,
     addr: String,
+}
+
+impl RedisServer {
+    fn pid(&self) -> Option<u32> {
+        self.child.id()
+    }
 }
 
 impl RedisServer {
@@ -570,10 +628,7 @@ impl RedisServer {
             if let Ok(mut redis) = Redis::connect(&addr).await {
                 redis.queue(&[b"PING"]);
                 if redis.flush().await.is_ok() && redis.answer().await.is_ok() {
-                    return Ok(Self {
-                        _child: child,
-                        addr,
-                    });
+                    return Ok(Self { child, addr });
                 }
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
@@ -584,12 +639,16 @@ impl RedisServer {
 
 async fn redis_group(
     addr: &str,
-    size: usize,
-    conns: usize,
-    depth: usize,
-    phase: Duration,
+    cell: &Cell,
     ops: &[Op],
+    cpu: &CpuMeter,
 ) -> anyhow::Result<Vec<(Op, Figures)>> {
+    let Cell {
+        size,
+        conns,
+        depth,
+        phase,
+    } = *cell;
     let mut admin = Redis::connect(addr).await?;
     admin.queue(&[b"FLUSHALL"]);
     admin.flush().await?;
@@ -603,6 +662,7 @@ async fn redis_group(
     for &op in ops {
         let deadline = Instant::now() + phase;
         let start = Instant::now();
+        let cpu_start = cpu.used();
         let cap = if op == Op::Write {
             write_cap(size) / conns as u64
         } else {
@@ -619,7 +679,11 @@ async fn redis_group(
             clients.push(client);
             tallies.push(tally);
         }
-        results.push((op, figures(tallies, start.elapsed())));
+        let cpu_used = cpu
+            .used()
+            .zip(cpu_start)
+            .map(|(end, start)| end.saturating_sub(start));
+        results.push((op, figures(tallies, start.elapsed(), cpu_used)));
     }
     Ok(results)
 }

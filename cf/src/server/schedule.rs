@@ -1,0 +1,87 @@
+//! When to take the next snapshot of the facility.
+//!
+//! A snapshot serializes the whole facility while requests wait, so its cost grows with the
+//! facility. It is due once at least `every` records were logged since the last one *and* those
+//! records take at least as many bytes as the last snapshot's image: snapshots then cost a
+//! bounded amount per logged byte however large the facility is, and recovery replays at most
+//! about one image's worth of log.
+
+/// Counts what was logged since the last snapshot.
+#[derive(Debug)]
+pub(super) struct SnapshotSchedule {
+    every: u64,
+    records: u64,
+    log_bytes: u64,
+    image_bytes: u64,
+}
+
+impl SnapshotSchedule {
+    /// A schedule asking for at least `every` records between snapshots (and at least one).
+    pub(super) fn new(every: u64) -> Self {
+        Self {
+            every: every.max(1),
+            records: 0,
+            log_bytes: 0,
+            image_bytes: 0,
+        }
+    }
+
+    /// A record of `bytes` was logged.
+    pub(super) fn logged(&mut self, bytes: usize) {
+        self.records += 1;
+        self.log_bytes = self
+            .log_bytes
+            .saturating_add(u64::try_from(bytes).unwrap_or(u64::MAX));
+    }
+
+    /// Whether a snapshot is due.
+    pub(super) fn due(&self) -> bool {
+        self.records >= self.every && self.log_bytes >= self.image_bytes
+    }
+
+    /// A snapshot of `image_bytes` was taken.
+    pub(super) fn taken(&mut self, image_bytes: usize) {
+        self.records = 0;
+        self.log_bytes = 0;
+        self.image_bytes = u64::try_from(image_bytes).unwrap_or(u64::MAX);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_first_snapshot_comes_after_the_record_count() {
+        let mut schedule = SnapshotSchedule::new(3);
+        schedule.logged(10);
+        schedule.logged(10);
+        assert!(!schedule.due());
+        schedule.logged(10);
+        assert!(schedule.due());
+    }
+
+    #[test]
+    fn a_large_image_waits_for_as_many_logged_bytes() {
+        let mut schedule = SnapshotSchedule::new(2);
+        schedule.taken(1000);
+        for _ in 0..9 {
+            schedule.logged(100);
+        }
+        assert!(!schedule.due(), "900 bytes logged after a 1000-byte image");
+        schedule.logged(100);
+        assert!(schedule.due());
+    }
+
+    #[test]
+    fn a_small_image_waits_for_the_record_count() {
+        let mut schedule = SnapshotSchedule::new(5);
+        schedule.taken(10);
+        for _ in 0..4 {
+            schedule.logged(100);
+        }
+        assert!(!schedule.due());
+        schedule.logged(100);
+        assert!(schedule.due());
+    }
+}

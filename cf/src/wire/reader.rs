@@ -1,0 +1,139 @@
+//! Reading frames from a CF link: one buffer per link, refilled with room for a whole
+//! pipelined burst each time, so that a burst the peer wrote at once is read at once.
+
+use std::marker::PhantomData;
+
+use bytes::{Buf, BytesMut};
+use serde::de::DeserializeOwned;
+use tokio::io::{AsyncRead, AsyncReadExt};
+
+use super::codec::{FrameError, HEADER_LEN, decode_frame};
+
+/// Room a read always has in the buffer (a burst of small frames fits in it).
+const READ_ROOM: usize = 64 * 1024;
+
+/// Reads messages of type `In` from `io`, refusing frames larger than the link allows.
+#[derive(Debug)]
+pub struct FrameReader<R, In> {
+    io: R,
+    buf: BytesMut,
+    max_frame: usize,
+    messages: PhantomData<fn() -> In>,
+}
+
+impl<R: AsyncRead + Unpin, In: DeserializeOwned> FrameReader<R, In> {
+    /// A reader of frames up to `max_frame` bytes.
+    pub fn new(io: R, max_frame: usize) -> Self {
+        Self {
+            io,
+            buf: BytesMut::with_capacity(READ_ROOM),
+            max_frame,
+            messages: PhantomData,
+        }
+    }
+
+    /// The next message already read, without waiting: `Ok(None)` when no whole frame waits.
+    pub fn try_next(&mut self) -> Result<Option<In>, FrameError> {
+        match decode_frame(&self.buf, self.max_frame)? {
+            Some((message, used)) => {
+                self.buf.advance(used);
+                Ok(Some(message))
+            }
+            None => Ok(None),
+        }
+    }
+
+    /// The next message, reading as needed; `Ok(None)` when the peer closed between frames.
+    /// Cancel-safe: a message is taken from the buffer only when it is returned.
+    pub async fn next(&mut self) -> Result<Option<In>, FrameError> {
+        loop {
+            if let Some(message) = self.try_next()? {
+                return Ok(Some(message));
+            }
+            if self.fill().await? == 0 {
+                if self.buf.is_empty() {
+                    return Ok(None);
+                }
+                return Err(FrameError::Io(std::io::ErrorKind::UnexpectedEof.into()));
+            }
+        }
+    }
+
+    /// Reads once into the buffer, after making room for a burst or the rest of a frame.
+    async fn fill(&mut self) -> std::io::Result<usize> {
+        let frame_rest = self.buf.first_chunk::<HEADER_LEN>().map_or(0, |header| {
+            let len = usize::try_from(u32::from_be_bytes(*header)).unwrap_or(usize::MAX);
+            (HEADER_LEN + len.min(self.max_frame)).saturating_sub(self.buf.len())
+        });
+        self.buf.reserve(frame_rest.max(READ_ROOM));
+        self.io.read_buf(&mut self.buf).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use bytes::BytesMut;
+    use tokio::io::AsyncWriteExt;
+
+    use super::*;
+    use crate::wire::{DEFAULT_MAX_FRAME, encode_frame};
+
+    fn frames(values: &[u32]) -> BytesMut {
+        let mut buf = BytesMut::new();
+        for value in values {
+            encode_frame(value, &mut buf, DEFAULT_MAX_FRAME).unwrap();
+        }
+        buf
+    }
+
+    #[tokio::test]
+    async fn pipelined_frames_come_out_in_order_from_one_read() {
+        let (mut peer, io) = tokio::io::duplex(1 << 20);
+        peer.write_all(&frames(&[1, 2, 3])).await.unwrap();
+        let mut reader = FrameReader::<_, u32>::new(io, DEFAULT_MAX_FRAME);
+        assert_eq!(reader.next().await.unwrap(), Some(1));
+        assert_eq!(reader.try_next().unwrap(), Some(2));
+        assert_eq!(reader.try_next().unwrap(), Some(3));
+        assert_eq!(reader.try_next().unwrap(), None);
+        drop(peer);
+        assert_eq!(reader.next().await.unwrap(), None);
+    }
+
+    #[tokio::test]
+    async fn a_frame_split_across_reads_is_put_together() {
+        let (mut peer, io) = tokio::io::duplex(16);
+        let big = frames(&[7; 40]);
+        let writer = tokio::spawn(async move {
+            for chunk in big.chunks(5) {
+                peer.write_all(chunk).await.unwrap();
+            }
+        });
+        let mut reader = FrameReader::<_, u32>::new(io, DEFAULT_MAX_FRAME);
+        for _ in 0..40 {
+            assert_eq!(reader.next().await.unwrap(), Some(7));
+        }
+        writer.await.unwrap();
+        assert_eq!(reader.next().await.unwrap(), None);
+    }
+
+    #[tokio::test]
+    async fn a_link_closed_inside_a_frame_is_an_error() {
+        let (mut peer, io) = tokio::io::duplex(1024);
+        let whole = frames(&[0xFFFF_FFFF]);
+        peer.write_all(&whole[..whole.len() - 1]).await.unwrap();
+        drop(peer);
+        let mut reader = FrameReader::<_, u32>::new(io, DEFAULT_MAX_FRAME);
+        assert!(matches!(reader.next().await, Err(FrameError::Io(_))));
+    }
+
+    #[tokio::test]
+    async fn an_oversized_frame_is_refused_from_its_header() {
+        let (mut peer, io) = tokio::io::duplex(1024);
+        peer.write_all(&[0, 1, 0, 0]).await.unwrap();
+        let mut reader = FrameReader::<_, u32>::new(io, 1024);
+        assert!(matches!(
+            reader.next().await,
+            Err(FrameError::TooLarge { len: 65536, .. })
+        ));
+    }
+}
