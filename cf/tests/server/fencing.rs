@@ -11,7 +11,7 @@ use crate::common::{TestCf, attrs, connect, connect_request, read_head, wait_for
 async fn a_hung_system_is_partitioned_and_fenced() {
     let store = cf::store::MemoryStore::new();
     let cf = TestCf::start(std::sync::Arc::new(store), |config| {
-        config.interval = Duration::from_millis(1500);
+        config.interval = Duration::from_secs(3);
     })
     .await;
     let healthy = cf.client("SYSA").await;

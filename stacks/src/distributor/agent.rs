@@ -104,6 +104,11 @@ impl SdAgent {
         &self.shared
     }
 
+    /// Whether this stack's profile distributes `dvipa` (VIPADISTRIBUTE).
+    pub fn distributes(&self, dvipa: Ipv4Addr) -> bool {
+        self.configs.iter().any(|c| c.dvipa == dvipa)
+    }
+
     /// Whether this stack serves `dvipa` as a target of another stack's distributor.
     pub fn serves_remote(&self, dvipa: Ipv4Addr) -> bool {
         self.serving

@@ -279,6 +279,11 @@ impl DvipaManager {
         self.local.values().copied().collect()
     }
 
+    /// Whether some stacks of the group have yet to answer this stack's Hello.
+    pub fn awaits_hellos(&self) -> bool {
+        !self.waiting_for.is_empty()
+    }
+
     /// The dynamic XCF addresses of the other stacks that said Hello, by member name.
     pub fn peer_xcf_addresses(&self) -> BTreeMap<String, Ipv4Addr> {
         self.peers

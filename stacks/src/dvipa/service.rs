@@ -250,6 +250,7 @@ pub async fn start(
         member: None,
         manager,
         agent,
+        deferred: Vec::new(),
         stack_clock: stack.clock(),
         stack: stack.clone(),
         forwards: forwards.clone(),
@@ -443,6 +444,9 @@ struct Shell {
     member: Option<Member>,
     manager: DvipaManager,
     agent: SdAgent,
+    /// Distributed DVIPAs the manager activated before every stack of the group said Hello:
+    /// their distributor must know all its targets first.
+    deferred: Vec<std::net::Ipv4Addr>,
     stack_clock: Clock,
     stack: StackHandle,
     forwards: ForwardTable,
@@ -583,6 +587,22 @@ impl Shell {
         self.sd_feed(SdEvent::Signal { from: xcf, signal }).await;
     }
 
+    /// Activates `addr` on the stack, its distributor ready before the gratuitous ARP brings
+    /// the first packets.
+    async fn activate(&mut self, addr: std::net::Ipv4Addr) {
+        self.sd_feed(SdEvent::Owned(addr)).await;
+        if let Err(error) = self.stack.activate_dvipa(addr).await {
+            tracing::warn!(stack = %self.manager.id().member, %error, "DVIPA activation failed");
+        }
+    }
+
+    fn holds_active(&self, addr: std::net::Ipv4Addr) -> bool {
+        self.manager
+            .local()
+            .iter()
+            .any(|l| l.addr == addr && l.status == crate::dvipa::model::DvipaStatus::Active)
+    }
+
     /// Runs one event through the distributor agent and carries out its actions.
     async fn sd_feed(&mut self, event: SdEvent) {
         let now = self.stack_clock.now();
@@ -590,9 +610,7 @@ impl Shell {
             let result: Result<(), Error> = match action {
                 SdAction::Send { to, signal } => self.send_to_xcf(to, signal).await,
                 SdAction::HoldAsTarget(dvipa) => {
-                    if self.manager.local().iter().any(|l| {
-                        l.addr == dvipa && l.status == crate::dvipa::model::DvipaStatus::Active
-                    }) {
+                    if self.holds_active(dvipa) {
                         Ok(())
                     } else {
                         self.stack.hold_as_target(dvipa).await
@@ -629,6 +647,13 @@ impl Shell {
         }
         let peers = self.manager.peer_xcf_addresses().into_values().collect();
         self.sd_feed(SdEvent::Peers(peers)).await;
+        if !self.manager.awaits_hellos() {
+            for addr in std::mem::take(&mut self.deferred) {
+                if self.holds_active(addr) {
+                    self.activate(addr).await;
+                }
+            }
+        }
         lock(&self.console)
             .get(start..)
             .map(<[String]>::to_vec)
@@ -643,10 +668,15 @@ impl Shell {
 
     async fn carry_out(&mut self, action: Action) {
         let result: Result<(), Error> = match action {
+            Action::Activate { addr }
+                if self.agent.distributes(addr) && self.manager.awaits_hellos() =>
+            {
+                self.deferred.push(addr);
+                Ok(())
+            }
             Action::Activate { addr } => {
-                // The distributor is ready before the gratuitous ARP brings the first packets.
-                self.sd_feed(SdEvent::Owned(addr)).await;
-                self.stack.activate_dvipa(addr).await
+                self.activate(addr).await;
+                Ok(())
             }
             Action::HoldForMoving { addr } => {
                 self.sd_feed(SdEvent::Disowned(addr)).await;
