@@ -16,15 +16,6 @@ use libfuzzer_sys::fuzz_target;
 use stacks::datapath::stage::{Origin, PacketStage};
 use stacks::ipsec::{IpsecStage, IpsecState, SadChange, Spd};
 
-fn host(addr: Ipv4Addr) -> Ipv4Range {
-    Ipv4Range {
-        ip_protocol: 0,
-        start_port: 0,
-        end_port: u16::MAX,
-        start_addr: addr,
-        end_addr: addr,
-    }
-}
 
 fuzz_target!(|data: &[u8]| {
     let Some((&way, packet)) = data.split_first() else {
@@ -45,8 +36,8 @@ fuzz_target!(|data: &[u8]| {
         inbound_keys: keys(),
         outbound_keys: keys(),
         mode: Mode::Tunnel,
-        local_ts: host(us),
-        remote_ts: host(peer),
+        local_ts: Ipv4Range::host(us),
+        remote_ts: Ipv4Range::host(peer),
         local: SocketAddrV4::new(us, 4500),
         remote: SocketAddrV4::new(peer, 4500),
         udp_encapsulation: true,

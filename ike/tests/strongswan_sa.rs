@@ -32,16 +32,6 @@ fn swan_peer() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/labs/swan-peer")
 }
 
-fn host(addr: Ipv4Addr) -> Ipv4Range {
-    Ipv4Range {
-        ip_protocol: 0,
-        start_port: 0,
-        end_port: u16::MAX,
-        start_addr: addr,
-        end_addr: addr,
-    }
-}
-
 /// Our policy: strongSwan's default proposals (AES-GCM-16, x25519), or with
 /// `IKE_SA_INTEROP_SUITE=classic` aes256-sha256-modp2048 for IKE and aes256-sha256 for ESP.
 fn config() -> IkeSaConfig {
@@ -66,8 +56,8 @@ fn config() -> IkeSaConfig {
         psk: SecretBytes::new(PSK.as_bytes().to_vec()),
         ike_suites: vec![ike.unwrap()],
         esp_suites: vec![esp.unwrap()],
-        local_ts: host(US),
-        remote_ts: host(SWAN),
+        local_ts: Ipv4Range::host(US),
+        remote_ts: Ipv4Range::host(SWAN),
         mode: Mode::Tunnel,
         force_udp_encapsulation: true,
         initial_contact: true,

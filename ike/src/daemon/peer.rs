@@ -104,17 +104,6 @@ impl ProposalFamily {
     }
 }
 
-/// A selector for every protocol and port of one address.
-fn host(addr: Ipv4Addr) -> Ipv4Range {
-    Ipv4Range {
-        ip_protocol: 0,
-        start_port: 0,
-        end_port: u16::MAX,
-        start_addr: addr,
-        end_addr: addr,
-    }
-}
-
 impl Peer {
     /// A host-to-host tunnel with a pre-shared key, as strongSwan's kernel-libipsec runs it:
     /// IPv4 address identities, tunnel mode, NAT-T forced (IKE on 4500, ESP in UDP),
@@ -136,8 +125,8 @@ impl Peer {
                 psk: SecretBytes::new(psk.to_vec()),
                 ike_suites: vec![family.ike_suite()],
                 esp_suites: vec![family.esp_suite()],
-                local_ts: host(local),
-                remote_ts: host(remote),
+                local_ts: Ipv4Range::host(local),
+                remote_ts: Ipv4Range::host(remote),
                 mode: Mode::Tunnel,
                 force_udp_encapsulation: true,
                 initial_contact: true,

@@ -221,16 +221,6 @@ mod tests {
         }
     }
 
-    fn host(addr: Ipv4Addr) -> Ipv4Range {
-        Ipv4Range {
-            ip_protocol: 0,
-            start_port: 0,
-            end_port: u16::MAX,
-            start_addr: addr,
-            end_addr: addr,
-        }
-    }
-
     fn install(suite: EspSuite) -> ChildSaInstall {
         let integ = suite.integrity.map_or(0, Integrity::key_len);
         let encr = suite.encryption.key_material_len();
@@ -247,8 +237,8 @@ mod tests {
                 integrity: key(0x40, integ),
             },
             mode: Mode::Tunnel,
-            local_ts: host(US),
-            remote_ts: host(PEER),
+            local_ts: Ipv4Range::host(US),
+            remote_ts: Ipv4Range::host(PEER),
             local: SocketAddrV4::new(US, 4500),
             remote: SocketAddrV4::new(PEER, 4500),
             udp_encapsulation: true,
