@@ -18,8 +18,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use stacks::stack::{StackError, StackHandle};
 use stacks::stack::tcp::Received;
+use stacks::stack::{StackError, StackHandle};
 use sysplex::lab::Lab;
 use sysplex::topology::Topology;
 
