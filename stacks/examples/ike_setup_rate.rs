@@ -235,38 +235,21 @@ async fn measure(seconds: f64, window: usize) -> Result<(Load, Load), Box<dyn Er
     // strongSwan's responder, in a namespace of its own on the same bridge.
     let swan = lab.host("s", "192.0.2.12/24")?;
     let limit = (10 * window).to_string();
-    let (ike, esp) = ProposalFamily::AesGcm16X25519.strongswan_proposals();
-    let psk = String::from_utf8_lossy(PSK).into_owned();
     let block = format!("block_threshold={limit}");
     let cookie = format!("cookie_threshold={limit}");
-    lab.swan_up(
-        "S",
-        &[
-            "--ns",
-            &swan,
-            "--local",
-            "192.0.2.12",
-            "--remote",
-            "192.0.2.1",
-            "--psk",
-            &psk,
-            "--proposal",
-            ike,
-            "--esp",
-            esp,
-            "--mobike",
-            "no",
-            "--debug",
-            "0",
-            "--charon-opt",
-            &block,
-            "--charon-opt",
-            &cookie,
-            "--charon-opt",
-            "ikesa_table_size=4096",
-            "--respond",
-        ],
-    )?;
+    let mut options = lab::peer_options(
+        &swan,
+        "192.0.2.12",
+        "192.0.2.1",
+        PSK,
+        ProposalFamily::AesGcm16X25519,
+    );
+    for option in [block.as_str(), &cookie, "ikesa_table_size=4096"] {
+        options.extend(["--charon-opt".to_owned(), option.to_owned()]);
+    }
+    options.push("--respond".to_owned());
+    let options: Vec<&str> = options.iter().map(String::as_str).collect();
+    lab.swan_up("S", &options)?;
     let ns = generator.clone();
     let strongswan = tokio::task::spawn_blocking(move || {
         load(&ns, SWAN, seconds, window).map_err(|e| e.to_string())

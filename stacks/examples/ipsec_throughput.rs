@@ -205,34 +205,14 @@ fn strongswan(mebibytes: u64) -> Result<(f64, String), Box<dyn Error>> {
     let mut lab = lab::Lab::new("zs")?;
     let a = lab.host("a", "192.0.2.1/24")?;
     let b = lab.host("b", "192.0.2.2/24")?;
-    let (ike, esp) = ProposalFamily::AesGcm16X25519.strongswan_proposals();
-    let psk = String::from_utf8_lossy(PSK).into_owned();
-    let peer = |ns: &str, local: &str, remote: &str, role: &str| {
-        [
-            "--ns",
-            ns,
-            "--local",
-            local,
-            "--remote",
-            remote,
-            "--psk",
-            &psk,
-            "--proposal",
-            ike,
-            "--esp",
-            esp,
-            "--mobike",
-            "no",
-            "--debug",
-            "0",
-            role,
-        ]
-        .map(str::to_owned)
+    let up = |lab: &mut lab::Lab, name: &str, ns: &str, local: &str, remote: &str, role: &str| {
+        let mut options = lab::peer_options(ns, local, remote, PSK, ProposalFamily::AesGcm16X25519);
+        options.push(role.to_owned());
+        let options: Vec<&str> = options.iter().map(String::as_str).collect();
+        lab.swan_up(name, &options)
     };
-    let args = peer(&b, "192.0.2.2", "192.0.2.1", "--respond");
-    lab.swan_up("B", &args.each_ref().map(String::as_str))?;
-    let args = peer(&a, "192.0.2.1", "192.0.2.2", "--initiate");
-    lab.swan_up("A", &args.each_ref().map(String::as_str))?;
+    up(&mut lab, "B", &b, "192.0.2.2", "192.0.2.1", "--respond")?;
+    up(&mut lab, "A", &a, "192.0.2.1", "192.0.2.2", "--initiate")?;
     let mut server = Command::new("ip")
         .args(["netns", "exec", &b, "iperf3", "-s", "-1"])
         .stdout(Stdio::null())

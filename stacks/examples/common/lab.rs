@@ -6,6 +6,8 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use ike::daemon::ProposalFamily;
+
 /// An error of the lab, as text (what failed and its output).
 pub type LabError = String;
 
@@ -33,6 +35,39 @@ pub fn skip_reason() -> Option<String> {
 /// The lab tool `swan-peer`, in `shared/labs/` beside the repository.
 pub fn swan_peer() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/labs/swan-peer")
+}
+
+/// The `swan-peer up` options of a host-to-host peer in namespace `ns` (`local` to `remote`,
+/// pre-shared key `psk`, `family`'s proposals, no MOBIKE, quiet), before any role option.
+pub fn peer_options(
+    ns: &str,
+    local: &str,
+    remote: &str,
+    psk: &[u8],
+    family: ProposalFamily,
+) -> Vec<String> {
+    let (ike, esp) = family.strongswan_proposals();
+    let psk = String::from_utf8_lossy(psk);
+    [
+        "--ns",
+        ns,
+        "--local",
+        local,
+        "--remote",
+        remote,
+        "--psk",
+        &psk,
+        "--proposal",
+        ike,
+        "--esp",
+        esp,
+        "--mobike",
+        "no",
+        "--debug",
+        "0",
+    ]
+    .map(str::to_owned)
+    .to_vec()
 }
 
 /// Runs `command`; its standard output, or what went wrong.
