@@ -23,22 +23,6 @@ const B_HOME: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 12);
 const HOST: &str = "192.0.2.50/24";
 const DVIPA: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 100);
 
-/// A TCP client for the host namespace: connect, send the text, print what comes back.
-const ECHO_CLIENT: &str = r#"
-import socket, sys
-s = socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=5)
-text = sys.argv[3].encode()
-s.sendall(text)
-back = b""
-while len(back) < len(text):
-    chunk = s.recv(100)
-    if not chunk:
-        break
-    back += chunk
-s.close()
-sys.stdout.write(back.decode())
-"#;
-
 fn skip_reason() -> Option<String> {
     if !std::path::Path::new("/dev/net/tun").exists() {
         return Some("no /dev/net/tun".to_owned());
@@ -82,12 +66,10 @@ fn tap_stack(
 }
 
 fn echo_from_host(ns: &Namespaces, to: Ipv4Addr, text: &str) -> String {
-    let (ok, out) = ns
-        .host
-        .output(&["python3", "-c", ECHO_CLIENT, &to.to_string(), "7", text])
-        .expect("runs");
-    assert!(ok, "echo client failed");
-    out
+    ns.host
+        .echo(&to.to_string(), 7, text)
+        .expect("runs")
+        .expect("echo client failed")
 }
 
 fn host_neighbour(ns: &Namespaces, addr: Ipv4Addr) -> Option<String> {

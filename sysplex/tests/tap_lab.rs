@@ -26,28 +26,12 @@ const PATIENCE: Duration = Duration::from_secs(20);
 
 /// The DVIPA of the topology and the port of the LPARs' echo app.
 const DVIPA: &str = "198.51.100.30";
-const ECHO_PORT: &str = "7";
+const ECHO_PORT: u16 = 7;
 /// The host's LAN address; it reaches the DVIPA subnet on-link from it, as the stacks reach it
 /// directly (they take no ARP from senders outside their subnet).
 const HOST: &str = "192.0.2.50";
 /// The LAN (home) addresses of SYS1, SYS2 and SYS3 in the fixture profiles.
 const HOMES: [&str; 3] = ["192.0.2.21", "192.0.2.22", "192.0.2.23"];
-
-/// A TCP client for the host namespace: connect, send the text, print what comes back.
-const ECHO_CLIENT: &str = r#"
-import socket, sys
-s = socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=5)
-text = sys.argv[3].encode()
-s.sendall(text)
-back = b""
-while len(back) < len(text):
-    chunk = s.recv(100)
-    if not chunk:
-        break
-    back += chunk
-s.close()
-sys.stdout.write(back.decode())
-"#;
 
 /// Holds TCP connections for the host namespace: opens `count` connections and echoes one
 /// text on each (`ECHO <i> <text>`), prints `HOLDING`, then, after a line on stdin, sends once
@@ -85,14 +69,26 @@ print("DONE", flush=True)
 
 /// Echoes `text` over a new TCP connection from the host to the DVIPA's echo app.
 fn echo_from_host(host: &Netns, text: &str) -> String {
-    let (ok, out) = host
-        .output(&["python3", "-c", ECHO_CLIENT, DVIPA, ECHO_PORT, text])
-        .expect("runs the echo client");
+    host.echo(DVIPA, ECHO_PORT, text)
+        .expect("runs the echo client")
+        .unwrap_or_else(|| panic!("the host's new connection to {DVIPA} port {ECHO_PORT} failed"))
+}
+
+/// SIGKILL of SYS1's process: SYS2 (rank 150), not SYS3 (rank 50), takes the DVIPA over.
+fn kill_owner_and_see_the_top_backup_take_over(lab: &mut TapLab) {
+    lab.lpar("SYS1").unwrap().kill().expect("SIGKILL SYS1");
+    lab.lpar("SYS2")
+        .unwrap()
+        .expect(
+            "EZZ8301I VIPA 198.51.100.30 TAKEN OVER FROM TCPCS ON SYS1",
+            PATIENCE,
+        )
+        .expect("SYS2 takes over");
+    let sys3 = lab.lpar("SYS3").unwrap().drain();
     assert!(
-        ok,
-        "the host's new connection to {DVIPA} port {ECHO_PORT} failed"
+        !sys3.iter().any(|l| l.contains("EZZ8301I")),
+        "the rank 50 backup took over: {sys3:#?}"
     );
-    out
 }
 
 /// Starts the lab of the fixture topology, with the Linux host if `with_host`.
@@ -152,7 +148,7 @@ fn sigkill_of_the_owner_process_moves_the_dvipa_and_the_linux_host_follows() {
         .expect("a neighbour entry for the DVIPA");
     assert_eq!(owner_mac, macs[0], "the DVIPA is not on SYS1's MAC");
     let mut held = host
-        .spawn(&["python3", "-c", HOLDER, DVIPA, ECHO_PORT, "2"])
+        .spawn(&["python3", "-c", HOLDER, DVIPA, &ECHO_PORT.to_string(), "2"])
         .expect("starts the holder");
     held.expect("HOLDING", PATIENCE)
         .expect("the holder connects");
@@ -164,19 +160,7 @@ fn sigkill_of_the_owner_process_moves_the_dvipa_and_the_linux_host_follows() {
         );
     }
 
-    lab.lpar("SYS1").unwrap().kill().expect("SIGKILL SYS1");
-    lab.lpar("SYS2")
-        .unwrap()
-        .expect(
-            "EZZ8301I VIPA 198.51.100.30 TAKEN OVER FROM TCPCS ON SYS1",
-            PATIENCE,
-        )
-        .expect("SYS2 takes over");
-    let sys3 = lab.lpar("SYS3").unwrap().drain();
-    assert!(
-        !sys3.iter().any(|l| l.contains("EZZ8301I")),
-        "the rank 50 backup took over: {sys3:#?}"
-    );
+    kill_owner_and_see_the_top_backup_take_over(&mut lab);
 
     // SYS2's gratuitous ARPs move the host's existing neighbour entry: the host sends nothing
     // meanwhile, so it does not resolve the DVIPA afresh. (Linux ignores them within
@@ -229,17 +213,5 @@ fn sigkill_of_the_owner_process_moves_the_dvipa_to_the_top_backup() {
     let Some(mut lab) = start_lab("sk", false) else {
         return;
     };
-    lab.lpar("SYS1").unwrap().kill().expect("SIGKILL SYS1");
-    lab.lpar("SYS2")
-        .unwrap()
-        .expect(
-            "EZZ8301I VIPA 198.51.100.30 TAKEN OVER FROM TCPCS ON SYS1",
-            PATIENCE,
-        )
-        .expect("SYS2 takes over");
-    let sys3 = lab.lpar("SYS3").unwrap().drain();
-    assert!(
-        !sys3.iter().any(|l| l.contains("EZZ8301I")),
-        "the rank 50 backup took over: {sys3:#?}"
-    );
+    kill_owner_and_see_the_top_backup_take_over(&mut lab);
 }

@@ -338,24 +338,17 @@ impl Member {
     /// IXCQUIES: the member quiesces: it stays defined (Quiesced) but sends and receives no
     /// more; every other active member gets a GEMSTATE event. It can join again later.
     pub async fn quiesce(self) -> Result<(), Error> {
-        let (group, name, token, inbox) = (self.group, self.name, self.token, self.inbox);
-        let inner = Arc::clone(&self.xcf.inner);
-        self.xcf
-            .inner
-            .cf
-            .serialized(move |cf| async move {
-                let records = cf.members().await?;
-                let plan = group::plan_quiesce(&records, &group, &name, token, now())?;
-                cf.carry_out(&plan).await?;
-                lock(&inner.local).remove(&inbox);
-                cf.monitor(inbox, false).await
-            })
-            .await
+        self.stop_activity(group::plan_quiesce).await
     }
 
     /// IXCLEAVE: the member leaves the group (Not-defined); every other active member gets a
     /// Left event (GEMSTATE). Its event stream ends.
     pub async fn leave(self) -> Result<(), Error> {
+        self.stop_activity(group::plan_leave).await
+    }
+
+    /// Carries out `plan` (a leave or a quiesce) and stops delivering to the member.
+    async fn stop_activity(self, plan: EndPlan) -> Result<(), Error> {
         let (group, name, token, inbox) = (self.group, self.name, self.token, self.inbox);
         let inner = Arc::clone(&self.xcf.inner);
         self.xcf
@@ -363,14 +356,18 @@ impl Member {
             .cf
             .serialized(move |cf| async move {
                 let records = cf.members().await?;
-                let plan = group::plan_leave(&records, &group, &name, token, now())?;
-                cf.carry_out(&plan).await?;
+                cf.carry_out(&plan(&records, &group, &name, token, now())?)
+                    .await?;
                 lock(&inner.local).remove(&inbox);
                 cf.monitor(inbox, false).await
             })
             .await
     }
 }
+
+/// A plan that ends a member's activity (IXCLEAVE, IXCQUIES).
+type EndPlan =
+    fn(&[group::Stored], &GroupName, &MemberName, MemberToken, Tod) -> Result<Plan, XcfError>;
 
 /// Under the serialization lock at connect: fails the members of systems that are gone and
 /// writes this system's record. `alive` holds the systems connected when this one connected;

@@ -99,11 +99,6 @@ impl SdAgent {
         }
     }
 
-    /// The state shared with the datapath stage.
-    pub fn shared(&self) -> &SharedSd {
-        &self.shared
-    }
-
     /// Whether this stack's profile distributes `dvipa` (VIPADISTRIBUTE).
     pub fn distributes(&self, dvipa: Ipv4Addr) -> bool {
         self.configs.iter().any(|c| c.dvipa == dvipa)

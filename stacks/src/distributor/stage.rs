@@ -18,6 +18,7 @@ use super::signal::SdSignal;
 use super::target::TargetTable;
 use crate::datapath::stage::{Origin, PacketStage, Verdict};
 use crate::dvipa::forward::ForwardTable;
+use crate::dvipa::model::ConnKey;
 
 /// What the stage and the stack's control side share.
 #[derive(Debug, Default)]
@@ -35,13 +36,10 @@ pub struct SdState {
 }
 
 impl SdState {
-    /// Where a LAN packet for a handed-over DVIPA goes, unless it is one of this stack's.
-    fn handed_over_to(&self, packet: &[u8]) -> Option<Ipv4Addr> {
-        let Ok(Inbound::Tcp(segment)) = parse(packet) else {
-            return None;
-        };
-        let to = self.handed_over.get(segment.conn.local.ip())?;
-        (!self.target.contains(&segment.conn)).then_some(*to)
+    /// Where a LAN segment for a handed-over DVIPA goes, unless it is one of this stack's.
+    fn handed_over_to(&self, conn: &ConnKey) -> Option<Ipv4Addr> {
+        let to = self.handed_over.get(conn.local.ip())?;
+        (!self.target.contains(conn)).then_some(*to)
     }
 }
 
@@ -79,8 +77,12 @@ impl DistributorStage {
 
 impl PacketStage for DistributorStage {
     fn inbound(&mut self, now: Instant, origin: Origin, packet: Vec<u8>) -> Verdict {
+        let segment = match parse(&packet) {
+            Ok(Inbound::Tcp(segment)) => Some(segment),
+            _ => None,
+        };
         if origin == Origin::Lan
-            && let Some(to) = self.forwards.lookup(&packet)
+            && let Some(to) = segment.and_then(|s| self.forwards.route(&s.conn))
         {
             return Verdict::ForwardXcf { to, packet };
         }
@@ -91,8 +93,11 @@ impl PacketStage for DistributorStage {
             .map_or(Deliver::Local, |d| d.inbound(now, origin, &packet));
         match deliver {
             Deliver::Local => {
+                let Some(segment) = segment else {
+                    return Verdict::Continue(packet);
+                };
                 if origin == Origin::Lan
-                    && let Some(to) = state.handed_over_to(&packet)
+                    && let Some(to) = state.handed_over_to(&segment.conn)
                 {
                     return Verdict::ForwardXcf { to, packet };
                 }
@@ -101,10 +106,10 @@ impl PacketStage for DistributorStage {
                     Origin::Lan => state
                         .distributor
                         .as_ref()
-                        .filter(|d| routed_here(d, &packet))
+                        .filter(|d| routed_here(d, &segment.conn))
                         .map(Distributor::local_xcf),
                 };
-                if let Some(report) = state.target.on_inbound(routed_by, &packet) {
+                if let Some(report) = state.target.on_segment(routed_by, &segment) {
                     state.outbox.push(report);
                 }
                 Verdict::Continue(packet)
@@ -125,10 +130,12 @@ impl PacketStage for DistributorStage {
     }
 }
 
-/// Whether this stack's own distributor routed the TCP packet's connection to this stack.
-fn routed_here(distributor: &Distributor, packet: &[u8]) -> bool {
-    matches!(parse(packet), Ok(Inbound::Tcp(segment))
-        if distributor.crt().get(&segment.conn).is_some_and(|route| route.xcf == distributor.local_xcf()))
+/// Whether this stack's own distributor routed the connection to this stack.
+fn routed_here(distributor: &Distributor, conn: &ConnKey) -> bool {
+    distributor
+        .crt()
+        .get(conn)
+        .is_some_and(|route| route.xcf == distributor.local_xcf())
 }
 
 #[cfg(test)]

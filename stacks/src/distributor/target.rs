@@ -6,7 +6,7 @@ use std::net::{Ipv4Addr, SocketAddrV4};
 
 use smoltcp::wire::{IpProtocol, Ipv4Packet, TcpPacket};
 
-use super::packet::{Inbound, parse};
+use super::packet::{Inbound, Segment, parse};
 use super::signal::{ListenerReport, SdSignal, TargetAnswer};
 use crate::dvipa::model::ConnKey;
 
@@ -39,16 +39,26 @@ impl TargetTable {
     }
 
     /// Looks at a packet that reached this stack, routed here by the distributor with XCF
-    /// address `routed_by` (over XCF, or this stack's own): a connection request is recorded; a
-    /// RST ends the connection (the report to send comes back with its addressee).
+    /// address `routed_by` (over XCF, or this stack's own); see [`TargetTable::on_segment`].
     pub fn on_inbound(
         &mut self,
         routed_by: Option<Ipv4Addr>,
         packet: &[u8],
     ) -> Option<(Ipv4Addr, SdSignal)> {
-        let Ok(Inbound::Tcp(segment)) = parse(packet) else {
-            return None;
-        };
+        match parse(packet) {
+            Ok(Inbound::Tcp(segment)) => self.on_segment(routed_by, &segment),
+            _ => None,
+        }
+    }
+
+    /// Looks at a TCP segment that reached this stack, routed here by `routed_by`: a
+    /// connection request is recorded; a RST ends the connection (the report to send comes back
+    /// with its addressee).
+    pub fn on_segment(
+        &mut self,
+        routed_by: Option<Ipv4Addr>,
+        segment: &Segment,
+    ) -> Option<(Ipv4Addr, SdSignal)> {
         if segment.rst {
             return self.connection_closed(&segment.conn);
         }

@@ -3,10 +3,8 @@
 //! stage ([`crate::distributor::DistributorStage`]) consults it.
 
 use std::collections::BTreeMap;
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::net::Ipv4Addr;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-
-use smoltcp::wire::{IpProtocol, Ipv4Packet, TcpPacket};
 
 use super::model::ConnKey;
 
@@ -50,67 +48,32 @@ impl ForwardTable {
         self.len() == 0
     }
 
-    /// Where the TCP packet `packet` must go, if it belongs to a forwarded connection.
-    pub(crate) fn lookup(&self, packet: &[u8]) -> Option<Ipv4Addr> {
-        let ip = Ipv4Packet::new_checked(packet).ok()?;
-        if ip.next_header() != IpProtocol::Tcp {
-            return None;
-        }
-        let tcp = TcpPacket::new_checked(ip.payload()).ok()?;
-        let key = ConnKey {
-            local: SocketAddrV4::new(ip.dst_addr(), tcp.dst_port()),
-            foreign: SocketAddrV4::new(ip.src_addr(), tcp.src_port()),
-        };
-        self.lock().get(&key).copied()
+    /// Where the packets of connection `conn` must go, if it is forwarded.
+    pub(crate) fn route(&self, conn: &ConnKey) -> Option<Ipv4Addr> {
+        self.lock().get(conn).copied()
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use smoltcp::phy::ChecksumCapabilities;
     use smoltcp::time::Instant;
-    use smoltcp::wire::{IpAddress, Ipv4Repr, TcpControl, TcpRepr, TcpSeqNumber};
+
+    use std::net::SocketAddrV4;
 
     use super::*;
     use crate::datapath::stage::{Origin, PacketStage, Verdict};
-    use crate::distributor::{DistributorStage, SharedSd};
+    use crate::distributor::{DistributorStage, SharedSd, packet};
 
     const DVIPA: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 30);
     const HOST: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 50);
     const HOLDER_XCF: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 12);
 
     fn tcp_packet(src_port: u16) -> Vec<u8> {
-        let tcp = TcpRepr {
-            src_port,
-            dst_port: 7,
-            control: TcpControl::None,
-            seq_number: TcpSeqNumber(1),
-            ack_number: None,
-            window_len: 100,
-            window_scale: None,
-            max_seg_size: None,
-            sack_permitted: false,
-            sack_ranges: [None; 3],
-            timestamp: None,
-            payload: &[],
-        };
-        let ip = Ipv4Repr {
-            src_addr: HOST,
-            dst_addr: DVIPA,
-            next_header: IpProtocol::Tcp,
-            payload_len: tcp.buffer_len(),
-            hop_limit: 64,
-        };
-        let mut bytes = vec![0u8; ip.buffer_len() + tcp.buffer_len()];
-        let mut packet = Ipv4Packet::new_unchecked(&mut bytes[..]);
-        ip.emit(&mut packet, &ChecksumCapabilities::default());
-        tcp.emit(
-            &mut TcpPacket::new_unchecked(packet.payload_mut()),
-            &IpAddress::Ipv4(HOST),
-            &IpAddress::Ipv4(DVIPA),
-            &ChecksumCapabilities::default(),
-        );
-        bytes
+        packet::tcp_packet(
+            SocketAddrV4::new(HOST, src_port),
+            SocketAddrV4::new(DVIPA, 7),
+            "A",
+        )
     }
 
     #[test]

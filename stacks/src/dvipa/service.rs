@@ -389,11 +389,6 @@ impl DvipaHandle {
             .unwrap_or_else(|| Distributor::new(self.xcf_address, Vec::new()))
     }
 
-    /// The number of connections Sysplex Distributors routed to this stack that it holds.
-    pub fn routed_connections(&self) -> usize {
-        self.sd.lock().target.len()
-    }
-
     /// `D TCPIP,tcpname,SYSPLEX,VIPADYN` from this stack.
     pub async fn display_sysplex_vipadyn(&self) -> Result<String, Error> {
         let manager = self.snapshot().await?;

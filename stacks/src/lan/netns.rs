@@ -55,6 +55,22 @@ for seq in range(1, 6):
 sys.exit(1)
 "#;
 
+/// A TCP client: connects, sends the text, prints what comes back.
+const ECHO_CLIENT: &str = r#"
+import socket, sys
+s = socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=5)
+text = sys.argv[3].encode()
+s.sendall(text)
+back = b""
+while len(back) < len(text):
+    chunk = s.recv(100)
+    if not chunk:
+        break
+    back += chunk
+s.close()
+sys.stdout.write(back.decode())
+"#;
+
 /// Why a namespace lab cannot run here (not root, or a command missing), or `None`.
 pub fn missing_prerequisite(commands: &[&str]) -> Option<String> {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
@@ -217,6 +233,14 @@ impl Netns {
     /// Pings `to` from the namespace (up to five requests); whether a reply came.
     pub fn ping(&self, to: &str) -> Result<bool, LabError> {
         Ok(self.output(&["python3", "-c", PING, to])?.0)
+    }
+
+    /// Sends `text` over a new TCP connection to `to`:`port` from the namespace (an echo
+    /// server's client); what came back, or `None` when the connection failed.
+    pub fn echo(&self, to: &str, port: u16, text: &str) -> Result<Option<String>, LabError> {
+        let port = port.to_string();
+        let (ok, back) = self.output(&["python3", "-c", ECHO_CLIENT, to, &port, text])?;
+        Ok(ok.then_some(back))
     }
 
     /// The link-layer address of the namespace's neighbour entry for `addr`, if it has one.
