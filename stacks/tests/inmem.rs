@@ -442,3 +442,35 @@ async fn a_reader_that_starts_late_gets_every_byte_and_then_the_fin() {
     };
     assert_eq!((total, end), (300 * 1024, Received::Closed));
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_connection_closed_here_first_leaves_time_wait_after_the_configured_second() {
+    let lab = lab(false);
+    let _echo = EchoServer::start(&lab.a, at(Ipv4Addr::UNSPECIFIED, 7))
+        .await
+        .unwrap();
+    let stream = lab.host.connect("CLIENT", at(A_HOME, 7)).await.unwrap();
+    let (mut reader, writer) = stream.split();
+    drop(writer);
+    assert_eq!(reader.recv().await, Received::Closed);
+    let in_time_wait = |listing: Vec<stacks::stack::netstat::ConnectionInfo>| {
+        listing
+            .iter()
+            .any(|c| c.state == ConnState::Tcp(TcpState::TimeWait))
+    };
+    assert!(in_time_wait(lab.host.connections().await.unwrap()));
+    let closed = tokio::time::Instant::now();
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert!(
+        in_time_wait(lab.host.connections().await.unwrap()),
+        "TIME_WAIT lasts the configured second"
+    );
+    while in_time_wait(lab.host.connections().await.unwrap()) {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        closed.elapsed() < Duration::from_secs(2),
+        "still in TIME_WAIT after {:?} (smoltcp alone keeps it 10 s)",
+        closed.elapsed()
+    );
+}
