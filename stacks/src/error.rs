@@ -22,4 +22,7 @@ pub enum Error {
     /// A PROFILE.TCPIP statement was rejected (the z/OS console message).
     #[error("{0}")]
     Profile(#[from] crate::profile::Message),
+    /// Sysplex-wide security associations: EZBDVIPA could not be used.
+    #[error("SWSA: {0}")]
+    Swsa(#[from] crate::swsa::SwsaError),
 }

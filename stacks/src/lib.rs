@@ -13,5 +13,6 @@ pub mod lan;
 pub mod netstat;
 pub mod profile;
 pub mod stack;
+pub mod swsa;
 
 pub use error::Error;
