@@ -1,7 +1,7 @@
 //! The sans-IO daemon: IKE SAs by SPI, responders behind cookies under load, timers, tunnel
 //! IDs and generations, INITIAL_CONTACT, rekeys, and the messages for the stack.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::time::{Duration, Instant};
 
@@ -9,6 +9,7 @@ use rand::{CryptoRng, RngCore};
 
 use super::message::{DaemonInput, DynamicTunnel, ToStack};
 use super::peer::{ActivationMethod, Peer};
+use super::takeover::{self, TakeoverRefusal};
 use super::wireshark::KeyTables;
 use crate::crypto::{IkeSuite, Role};
 use crate::sa::{
@@ -16,7 +17,8 @@ use crate::sa::{
 };
 use crate::swsa::{PolicyNames, RestartRecord};
 use crate::wire::{
-    ExchangeType, Header, Identity, Message, NAT_T_PORT, NotifyType, Port4500, classify_port_4500,
+    ExchangeType, Header, Identity, Ipv4Range, Message, NAT_T_PORT, NotifyType, Port4500,
+    classify_port_4500,
 };
 
 /// Half-open responder SAs above which IKE_SA_INIT requests must carry a cookie.
@@ -85,6 +87,11 @@ struct Entry {
     established_at: Option<Instant>,
     /// Whether its keys went into the key tables.
     keys_exported: bool,
+    /// Takeover: selectors (ours, the peer's) of the record's further phase 2 SAs, still to
+    /// be negotiated with CREATE_CHILD_SA.
+    further_children: VecDeque<(Ipv4Range, Ipv4Range)>,
+    /// The selectors of the CHILD SA being negotiated from `further_children`.
+    requested_child: Option<(Ipv4Range, Ipv4Range)>,
 }
 
 impl Entry {
@@ -112,6 +119,8 @@ pub struct IkeDaemon<R> {
     /// Responder SAs not yet established (what the cookie threshold counts).
     half_open: HashSet<u64>,
     children: HashMap<u32, DynamicTunnel>,
+    /// The restart record last reported for each IKE tunnel `Kn`, with its local address.
+    records: BTreeMap<u32, (Ipv4Addr, RestartRecord)>,
     next_entry: u64,
     next_ike_tunnel: u32,
     next_dynamic_tunnel: u32,
@@ -134,6 +143,7 @@ impl<R: RngCore + CryptoRng> IkeDaemon<R> {
             responders: HashMap::new(),
             half_open: HashSet::new(),
             children: HashMap::new(),
+            records: BTreeMap::new(),
             next_entry: 0,
             next_ike_tunnel: 1,
             next_dynamic_tunnel: 1,
@@ -183,6 +193,17 @@ impl<R: RngCore + CryptoRng> IkeDaemon<R> {
             }
             DaemonInput::DeleteIkeTunnel(id) => self.delete_ike_tunnel(now, id),
             DaemonInput::RekeyChild(spi) => self.rekey_child(now, spi),
+            DaemonInput::Takeover(records) => {
+                self.take_over(now, records);
+                Ok(())
+            }
+            DaemonInput::DeleteLocal {
+                local,
+                notify_peers,
+            } => {
+                self.delete_local(now, local, notify_peers);
+                Ok(())
+            }
         };
         if let Err(error) = result {
             tracing::warn!(%error, "IKE daemon command failed");
@@ -211,6 +232,72 @@ impl<R: RngCore + CryptoRng> IkeDaemon<R> {
         let serial = self.insert(sa, id, 1, names, activation);
         self.settle(now, serial);
         Ok(id)
+    }
+
+    /// SWSA takeover: renegotiates every restart record as initiator, from the record's local
+    /// address to its remote one, with the same identities, the record's algorithms first,
+    /// INITIAL_CONTACT (so the peer replaces what it held for the old owner) and the key,
+    /// policy names and timers of the configured peer with the same addresses and identities.
+    /// The first phase 2 SA is negotiated in IKE_AUTH, the others with CREATE_CHILD_SA once
+    /// the IKE SA is up. The new tunnels show `ActivationMethod::Takeover`. Each peer runs on
+    /// its own: one that does not answer only times out its own tunnel.
+    ///
+    /// Returns, for each record in order, its new `Kn` or why it is refused; each refusal is
+    /// also reported to the stack as [`ToStack::TakeoverRefused`] and logged.
+    pub fn take_over(
+        &mut self,
+        now: Instant,
+        records: Vec<RestartRecord>,
+    ) -> Vec<Result<u32, TakeoverRefusal>> {
+        records
+            .into_iter()
+            .map(|record| {
+                let started = self.renegotiate(now, &record);
+                if let Err(refusal) = &started {
+                    let remote = record.phase1.remote_endpoint;
+                    tracing::warn!(%remote, %refusal, "SWSA takeover refused");
+                    self.out.push(ToStack::TakeoverRefused {
+                        remote,
+                        reason: refusal.to_string(),
+                    });
+                }
+                started
+            })
+            .collect()
+    }
+
+    fn renegotiate(&mut self, now: Instant, record: &RestartRecord) -> Result<u32, TakeoverRefusal> {
+        let plan = takeover::plan(&self.peers, record)?;
+        let sa = IkeSa::initiate(plan.config, now, &mut self.rng, plan.local, plan.remote)?;
+        let id = self.take_ike_tunnel_id();
+        let serial = self.insert(sa, id, 1, plan.names, ActivationMethod::Takeover);
+        if let Some(entry) = self.entries.get_mut(&serial) {
+            entry.further_children = plan.further_children;
+        }
+        self.settle(now, serial);
+        Ok(id)
+    }
+
+    /// Removes every IKE SA whose local address is `local` (a DVIPA leaving this stack), with
+    /// its CHILD SAs: the stack gets `DeleteChildSa`, `IkeTunnelDown` and a `None` restart
+    /// record for each. With `notify_peers` each established SA first sends its peer an
+    /// INFORMATIONAL DELETE (planned transfer); without, the SAs go silently, so that a peer
+    /// that already renegotiated with the new owner is not disturbed.
+    pub fn delete_local(&mut self, now: Instant, local: Ipv4Addr, notify_peers: bool) {
+        let leaving: Vec<u64> = self
+            .entries
+            .iter()
+            .filter(|(_, e)| *e.sa.local().ip() == local)
+            .map(|(s, _)| *s)
+            .collect();
+        for serial in leaving {
+            if let Some(entry) = self.entries.get_mut(&serial)
+                && let Err(error) = entry.sa.drop_locally(&mut self.rng, notify_peers)
+            {
+                tracing::warn!(%error, %local, "IKE SA DELETE not sent");
+            }
+            self.settle(now, serial);
+        }
     }
 
     /// Deletes IKE tunnel `Kn` (its newest generation), telling the peer.
@@ -437,13 +524,93 @@ impl<R: RngCore + CryptoRng> IkeDaemon<R> {
         views
     }
 
-    /// The SWSA restart record of every established IKE SA, with its `Kn` number.
+    /// The SWSA restart record of every IKE tunnel that has one (established, with at least
+    /// one CHILD SA), with its `Kn` number: the records last reported with
+    /// [`ToStack::RestartRecordChanged`].
     pub fn restart_records(&self) -> Vec<(u32, RestartRecord)> {
-        self.entries
-            .values()
-            .filter(|e| e.sa.is_established())
-            .filter_map(|e| RestartRecord::of(&e.sa, &e.names, e.generation).map(|r| (e.id, r)))
+        self.records
+            .iter()
+            .map(|(id, (_, record))| (*id, record.clone()))
             .collect()
+    }
+
+    /// Reports the restart record of IKE tunnel `Kn` if it changed: the newest established
+    /// generation with CHILD SAs gives it, and it is gone when there is none. The generation
+    /// of the record grows by one at every change.
+    fn refresh_record(&mut self, id: u32) {
+        let current = self
+            .entries
+            .values()
+            .filter(|e| {
+                e.id == id
+                    && e.established_at.is_some()
+                    && e.sa.closed().is_none()
+                    && !e.sa.children().is_empty()
+            })
+            .max_by_key(|e| e.generation)
+            .and_then(|e| {
+                RestartRecord::of(&e.sa, &e.names, 1).map(|r| (*e.sa.local().ip(), r))
+            });
+        let previous = self.records.get(&id);
+        let record = match (previous, current) {
+            (None, None) => return,
+            (Some(&(local, _)), None) => {
+                self.records.remove(&id);
+                self.out.push(ToStack::RestartRecordChanged {
+                    ike_tunnel: id,
+                    local,
+                    record: None,
+                });
+                return;
+            }
+            (Some((_, old)), Some((local, mut record))) => {
+                record.generation = old.generation;
+                if *old == record {
+                    return;
+                }
+                record.generation = old.generation.wrapping_add(1);
+                (local, record)
+            }
+            (None, Some(current)) => current,
+        };
+        self.out.push(ToStack::RestartRecordChanged {
+            ike_tunnel: id,
+            local: record.0,
+            record: Some(Box::new(record.1.clone())),
+        });
+        self.records.insert(id, record);
+    }
+
+    /// Takeover: once the IKE SA is up and idle, negotiates the next further phase 2 SA of
+    /// its record (one exchange at a time), warning about one the peer refused.
+    fn next_takeover_child(&mut self, now: Instant, serial: u64) {
+        let Some(entry) = self.entries.get_mut(&serial) else {
+            return;
+        };
+        if !entry.sa.is_idle() {
+            return;
+        }
+        if let Some((local_ts, remote_ts)) = entry.requested_child.take()
+            && !entry
+                .sa
+                .children()
+                .iter()
+                .any(|c| local_ts.contains(&c.local_ts) && remote_ts.contains(&c.remote_ts))
+        {
+            tracing::warn!(
+                remote = %entry.sa.remote(),
+                %local_ts,
+                %remote_ts,
+                "SWSA takeover: the peer refused a phase 2 SA of the record"
+            );
+        }
+        let Some(selectors) = entry.further_children.pop_front() else {
+            return;
+        };
+        match entry.sa.create_child_for(now, &mut self.rng, selectors) {
+            Ok(()) => entry.requested_child = Some(selectors),
+            Err(error) => tracing::warn!(%error, "SWSA takeover: phase 2 SA not requested"),
+        }
     }
 
     fn take_ike_tunnel_id(&mut self) -> u32 {
@@ -470,6 +637,8 @@ impl<R: RngCore + CryptoRng> IkeDaemon<R> {
             activation,
             established_at: None,
             keys_exported: false,
+            further_children: VecDeque::new(),
+            requested_child: None,
         };
         self.by_spi.insert(entry.our_spi(), serial);
         if entry.sa.role() == Role::Responder {
@@ -507,8 +676,10 @@ impl<R: RngCore + CryptoRng> IkeDaemon<R> {
         self.out.push(ToStack::SendDatagram { from, to, bytes });
     }
 
-    /// Turns the actions of one SA into messages for the stack.
+    /// Turns the actions of one SA into messages for the stack, then reports its restart
+    /// record if that changed.
     fn settle(&mut self, now: Instant, serial: u64) {
+        self.next_takeover_child(now, serial);
         let Some(entry) = self.entries.get_mut(&serial) else {
             return;
         };
@@ -527,7 +698,7 @@ impl<R: RngCore + CryptoRng> IkeDaemon<R> {
             match action {
                 Action::SendDatagram { from, to, bytes } => self.send(from, to, bytes),
                 Action::IkeSaEstablished(summary) => {
-                    self.established(serial, now, id, generation, summary)
+                    self.established(serial, now, id, generation, summary, activation)
                 }
                 Action::InstallChildSa(install) => {
                     let tunnel = match install.replaces.and_then(|old| self.children.get(&old)) {
@@ -592,6 +763,7 @@ impl<R: RngCore + CryptoRng> IkeDaemon<R> {
         if closed {
             self.remove(serial);
         }
+        self.refresh_record(id);
     }
 
     fn established(
@@ -601,6 +773,7 @@ impl<R: RngCore + CryptoRng> IkeDaemon<R> {
         id: u32,
         generation: u32,
         summary: IkeSaSummary,
+        activation: ActivationMethod,
     ) {
         self.half_open.remove(&serial);
         if let Some(entry) = self.entries.get_mut(&serial) {
@@ -613,6 +786,7 @@ impl<R: RngCore + CryptoRng> IkeDaemon<R> {
             id,
             generation,
             summary,
+            activation,
         });
     }
 
@@ -653,6 +827,7 @@ impl<R: RngCore + CryptoRng> IkeDaemon<R> {
                 reason: CloseReason::Notify(NotifyType::INITIAL_CONTACT),
             });
             self.remove(serial);
+            self.refresh_record(id);
         }
     }
 }

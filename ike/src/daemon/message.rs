@@ -3,10 +3,11 @@
 //! SAs and dynamic filters to install or remove.
 
 use std::fmt;
-use std::net::SocketAddrV4;
+use std::net::{Ipv4Addr, SocketAddrV4};
 
 use super::peer::ActivationMethod;
 use crate::sa::{ChildSaInstall, CloseReason, IkeSaSummary};
+use crate::swsa::RestartRecord;
 
 /// The identity of a CHILD SA in displays: `Yn`, its generation and its IKE tunnel `Kn`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -56,6 +57,8 @@ pub enum ToStack {
         generation: u32,
         /// SPIs, endpoints, identities, algorithms.
         summary: IkeSaSummary,
+        /// How the tunnel came to be (`Takeover` for an SWSA renegotiation).
+        activation: ActivationMethod,
     },
     /// An IKE tunnel generation is gone.
     IkeTunnelDown {
@@ -65,6 +68,25 @@ pub enum ToStack {
         generation: u32,
         /// Why.
         reason: CloseReason,
+    },
+    /// The SWSA restart record of IKE tunnel `Kn` changed: it was established (its first
+    /// CHILD SA installed), a CHILD SA was added, rekeyed or deleted, or the IKE SA was
+    /// rekeyed; `None` when the tunnel is gone. The record holds no key material; its
+    /// generation grows by one at every change.
+    RestartRecordChanged {
+        /// `Kn`.
+        ike_tunnel: u32,
+        /// Our IKE address (the DVIPA for a distributed tunnel).
+        local: Ipv4Addr,
+        /// The new record, or `None` once the tunnel is gone.
+        record: Option<Box<RestartRecord>>,
+    },
+    /// A restart record handed in for takeover is not renegotiated.
+    TakeoverRefused {
+        /// The record's remote IKE endpoint.
+        remote: SocketAddrV4,
+        /// Why, for the operator.
+        reason: String,
     },
 }
 
@@ -89,12 +111,30 @@ impl fmt::Display for ToStack {
                 inbound_spi,
                 outbound_spi,
             } => write!(f, "delete in {inbound_spi:08x} out {outbound_spi:08x}"),
-            Self::IkeTunnelUp { id, generation, .. } => write!(f, "K{id}.{generation} up"),
+            Self::IkeTunnelUp {
+                id,
+                generation,
+                activation,
+                ..
+            } => write!(f, "K{id}.{generation} up ({activation})"),
             Self::IkeTunnelDown {
                 id,
                 generation,
                 reason,
             } => write!(f, "K{id}.{generation} down: {reason}"),
+            Self::RestartRecordChanged {
+                ike_tunnel,
+                local,
+                record: Some(record),
+            } => write!(f, "K{ike_tunnel} on {local}: {record}"),
+            Self::RestartRecordChanged {
+                ike_tunnel,
+                local,
+                record: None,
+            } => write!(f, "K{ike_tunnel} on {local}: SWSA record gone"),
+            Self::TakeoverRefused { remote, reason } => {
+                write!(f, "takeover to {remote} refused: {reason}")
+            }
         }
     }
 }
@@ -117,4 +157,16 @@ pub enum DaemonInput {
     DeleteIkeTunnel(u32),
     /// Rekey the CHILD SA whose inbound SPI this is.
     RekeyChild(u32),
+    /// SWSA takeover: renegotiate every restart record as initiator with INITIAL_CONTACT,
+    /// marking the new tunnels `Takeover` (see [`super::IkeDaemon::take_over`]).
+    Takeover(Vec<RestartRecord>),
+    /// Remove every IKE SA on this local address (a DVIPA leaving the stack) with its CHILD
+    /// SAs; with `notify_peers` each peer gets an INFORMATIONAL DELETE first (see
+    /// [`super::IkeDaemon::delete_local`]).
+    DeleteLocal {
+        /// The address leaving.
+        local: Ipv4Addr,
+        /// Whether to tell the peers (planned transfer) or drop the SAs silently.
+        notify_peers: bool,
+    },
 }

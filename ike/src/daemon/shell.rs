@@ -19,7 +19,7 @@ use crate::swsa::RestartRecord;
 pub struct DaemonState {
     /// The IKE tunnels (`ipsec -k display`).
     pub ike_tunnels: Vec<IkeTunnelView>,
-    /// The SWSA restart record of every established IKE SA, with its `Kn` number.
+    /// The SWSA restart record of every IKE tunnel that has one, with its `Kn` number.
     pub restart_records: Vec<(u32, RestartRecord)>,
     /// The counters.
     pub stats: DaemonStats,

@@ -4,7 +4,7 @@ use std::fmt;
 
 use super::action::CloseReason;
 use crate::crypto::DhPrivateKey;
-use crate::wire::Payload;
+use crate::wire::{Ipv4Range, Payload};
 
 /// Just created, before the first message is sent or answered.
 #[derive(Debug)]
@@ -63,6 +63,8 @@ pub(crate) struct ExpectChildResponse {
     pub child_spi: u32,
     /// The inbound SPI of the CHILD SA being rekeyed, if any.
     pub replaces: Option<u32>,
+    /// The selectors proposed (ours, the peer's): the accepted ones must lie within them.
+    pub selectors: (Ipv4Range, Ipv4Range),
 }
 
 /// INFORMATIONAL request sent: a liveness check, or the delete of CHILD SAs.

@@ -219,6 +219,8 @@ async fn dispatch(
             ToStack::InstallChildSa { tunnel, install } => SadChange::Install(tunnel, install),
             ToStack::DeleteChildSa { inbound_spi, .. } => SadChange::Delete(inbound_spi),
             ToStack::IkeTunnelUp { .. } | ToStack::IkeTunnelDown { .. } => continue,
+            // The SWSA layer consumes restart records and takeover refusals.
+            ToStack::RestartRecordChanged { .. } | ToStack::TakeoverRefused { .. } => continue,
         };
         let now = tokio::time::Instant::now().into_std();
         state

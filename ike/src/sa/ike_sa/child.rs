@@ -6,7 +6,11 @@ use super::*;
 impl IkeSa {
     /// The payloads that propose a CHILD SA: [USE_TRANSPORT_MODE], ESP_TFC_PADDING_NOT_SUPPORTED,
     /// SA, TSi, TSr (ours as initiator of the exchange).
-    pub(super) fn child_request_payloads(&self, spi: u32) -> Vec<Payload> {
+    pub(super) fn child_request_payloads(
+        &self,
+        spi: u32,
+        (local_ts, remote_ts): (Ipv4Range, Ipv4Range),
+    ) -> Vec<Payload> {
         let mut payloads = Vec::new();
         if self.config.mode == Mode::Transport {
             payloads.push(notify(NotifyType::USE_TRANSPORT_MODE, Vec::new()));
@@ -18,8 +22,8 @@ impl IkeSa {
         payloads.push(Payload::Sa(offer(&self.config.esp_suites, |n, s| {
             esp_proposal(n, s, spi)
         })));
-        payloads.push(Payload::TsI(ts(self.config.local_ts)));
-        payloads.push(Payload::TsR(ts(self.config.remote_ts)));
+        payloads.push(Payload::TsI(ts(local_ts)));
+        payloads.push(Payload::TsR(ts(remote_ts)));
         payloads
     }
 
@@ -120,15 +124,20 @@ impl IkeSa {
         })
     }
 
-    /// Initiator side: the CHILD SA the responder accepted, if it accepted one of ours.
-    pub(super) fn accepted_child(&self, p: &Payloads<'_>, inbound_spi: u32) -> Option<ChildSa> {
+    /// Initiator side: the CHILD SA the responder accepted, if it accepted one of ours within
+    /// the `proposed` selectors (ours, the peer's).
+    pub(super) fn accepted_child(
+        &self,
+        p: &Payloads<'_>,
+        inbound_spi: u32,
+        proposed: (Ipv4Range, Ipv4Range),
+    ) -> Option<ChildSa> {
         if p.error_notify().is_some() {
             return None;
         }
         let (suite, outbound_spi) = accepted_esp(p.sa()?, &self.config.esp_suites)?;
         let (local_ts, remote_ts) = p.selectors()?;
-        if !self.config.local_ts.contains(&local_ts) || !self.config.remote_ts.contains(&remote_ts)
-        {
+        if !proposed.0.contains(&local_ts) || !proposed.1.contains(&remote_ts) {
             return None;
         }
         let transport = self.config.mode == Mode::Transport
@@ -250,7 +259,12 @@ impl IkeSa {
         let accepted = p
             .nonce()
             .filter(|n| nonce_ok(n))
-            .and_then(|nr| Some((nr, self.accepted_child(&p, state.child_spi)?)));
+            .and_then(|nr| {
+                Some((
+                    nr,
+                    self.accepted_child(&p, state.child_spi, state.selectors)?,
+                ))
+            });
         let Some((nr, child)) = accepted else {
             // Refused (TEMPORARY_FAILURE, NO_PROPOSAL_CHOSEN...): a timed rekey tries again.
             if let (Some(old), Some(_)) = (state.replaces, self.config.child_rekey_time) {
@@ -289,8 +303,20 @@ impl IkeSa {
         now: Instant,
         rng: &mut R,
     ) -> Result<(), SaError> {
+        let selectors = (self.config.local_ts, self.config.remote_ts);
+        self.create_child_for(now, rng, selectors)
+    }
+
+    /// Negotiates an additional CHILD SA for these selectors (ours, the peer's), such as a
+    /// phase 2 SA of a restart record (CREATE_CHILD_SA); the peer may narrow them.
+    pub fn create_child_for<R: RngCore + CryptoRng>(
+        &mut self,
+        now: Instant,
+        rng: &mut R,
+        selectors: (Ipv4Range, Ipv4Range),
+    ) -> Result<(), SaError> {
         self.ready("CHILD SA create")?;
-        self.child_request(now, rng, None)
+        self.child_request(now, rng, None, selectors)
     }
 
     /// Rekeys the CHILD SA with this inbound SPI; the old one is deleted once the new one is
@@ -302,10 +328,12 @@ impl IkeSa {
         inbound_spi: u32,
     ) -> Result<(), SaError> {
         self.ready("CHILD SA rekey")?;
-        if !self.children.iter().any(|c| c.inbound_spi == inbound_spi) {
+        let Some(child) = self.children.iter().find(|c| c.inbound_spi == inbound_spi) else {
             return Err(SaError::UnknownChildSa(inbound_spi));
-        }
-        self.child_request(now, rng, Some(inbound_spi))
+        };
+        // The new SA carries the same traffic as the one it replaces.
+        let selectors = (child.local_ts, child.remote_ts);
+        self.child_request(now, rng, Some(inbound_spi), selectors)
     }
 
     pub(super) fn child_request<R: RngCore + CryptoRng>(
@@ -313,6 +341,7 @@ impl IkeSa {
         now: Instant,
         rng: &mut R,
         replaces: Option<u32>,
+        selectors: (Ipv4Range, Ipv4Range),
     ) -> Result<(), SaError> {
         let spi = child_spi(rng);
         let ni = nonce(rng);
@@ -325,7 +354,7 @@ impl IkeSa {
                 data: Vec::new(),
             }));
         }
-        let mut child = self.child_request_payloads(spi);
+        let mut child = self.child_request_payloads(spi, selectors);
         // SA, Ni, TSi, TSr (RFC 7296 §1.3.1): the nonce goes right after SA.
         let sa_at = child
             .iter()
@@ -339,6 +368,7 @@ impl IkeSa {
             nonce: ni,
             child_spi: spi,
             replaces,
+            selectors,
         }));
         self.send_request(now, id, request);
         Ok(())

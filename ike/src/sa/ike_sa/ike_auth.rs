@@ -77,7 +77,8 @@ impl IkeSa {
             method: AuthMethod::SHARED_KEY_MIC,
             data: self.psk_auth(Role::Initiator, &transcript, &id)?,
         }));
-        payloads.extend(self.child_request_payloads(spi));
+        let selectors = (self.config.local_ts, self.config.remote_ts);
+        payloads.extend(self.child_request_payloads(spi, selectors));
         let request = self.seal(rng, ExchangeType::IKE_AUTH, false, 1, &payloads)?;
         self.set_state(State::ExpectAuthResponse(ExpectAuthResponse {
             transcript,
@@ -168,7 +169,8 @@ impl IkeSa {
             return Ok(());
         }
         self.establish(now);
-        if let Some(child) = self.accepted_child(&p, state.child_spi) {
+        let selectors = (self.config.local_ts, self.config.remote_ts);
+        if let Some(child) = self.accepted_child(&p, state.child_spi, selectors) {
             let install = self.child_install(
                 &child,
                 Role::Initiator,

@@ -121,4 +121,33 @@ impl IkeSa {
         self.send_request(now, id, request);
         Ok(())
     }
+
+    /// Drops the IKE SA at once, as when its local address leaves this stack: its CHILD SAs
+    /// are deleted and it closes as deleted locally. With `notify_peer` an INFORMATIONAL
+    /// request with D(IKE) goes to the peer first, once, without waiting for the answer; it is
+    /// only sent from an established SA with no request of ours outstanding (the peer accepts
+    /// one request at a time), otherwise the SA goes silently.
+    pub fn drop_locally<R: RngCore + CryptoRng>(
+        &mut self,
+        rng: &mut R,
+        notify_peer: bool,
+    ) -> Result<(), SaError> {
+        if matches!(self.state, State::Closed(_)) {
+            return Ok(());
+        }
+        if notify_peer && self.is_idle() {
+            let id = self.next_request_id;
+            let request = self.seal(
+                rng,
+                ExchangeType::INFORMATIONAL,
+                false,
+                id,
+                &[Payload::Delete(DeletePayload::ike())],
+            )?;
+            let datagram = self.frame(request);
+            self.transmit(datagram);
+        }
+        self.close(CloseReason::DeletedLocally);
+        Ok(())
+    }
 }

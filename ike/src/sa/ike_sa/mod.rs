@@ -605,6 +605,12 @@ impl IkeSa {
         self.state.is_established()
     }
 
+    /// Whether the SA is established with no request of ours outstanding, so that a new
+    /// exchange (CHILD SA create or rekey, delete, liveness check) can start now.
+    pub fn is_idle(&self) -> bool {
+        matches!(self.state, State::Established(_)) && self.outstanding.is_none()
+    }
+
     /// Why the SA closed, once it has.
     pub fn closed(&self) -> Option<&CloseReason> {
         match &self.state {
