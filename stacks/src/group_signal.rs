@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::distributor::SdSignal;
 use crate::dvipa::core::Signal;
+use crate::swsa::shell::SwsaSignal;
 
 /// The format byte of the current encoding.
 const FORMAT: u8 = 1;
@@ -17,6 +18,8 @@ pub enum GroupSignal {
     Dvipa(Signal),
     /// Sysplex Distributor: listeners, connections, takeover queries and answers.
     Distributor(SdSignal),
+    /// Sysplex-wide security associations: a DVIPA's IKE tunnels taken over.
+    Swsa(SwsaSignal),
 }
 
 /// Why an XCF message is not a group signal.

@@ -61,6 +61,8 @@ use crate::netstat;
 use crate::profile::Profile;
 use crate::stack::netstat::{ConnState, TcpState};
 use crate::stack::{Clock, StackHandle};
+use crate::swsa::SwsaEvent;
+use crate::swsa::shell::{ShellWork, SwsaLink, SwsaShell, SwsaSignal, SwsaTimeline};
 
 /// Requests queued to the service.
 const REQUEST_QUEUE: usize = 16;
@@ -104,7 +106,6 @@ pub fn group_name(xcf_group_id: Option<u8>) -> String {
 }
 
 /// How to run the DVIPA service of one stack.
-#[derive(Clone)]
 pub struct DvipaServiceConfig {
     /// The MVS system name (`SYS1`).
     pub sysname: String,
@@ -114,6 +115,10 @@ pub struct DvipaServiceConfig {
     pub check_every: Duration,
     /// The wall clock.
     pub clock: WallClock,
+    /// The stack's IPSec, for sysplex-wide security associations: with `IPSEC DVIPSEC` in the
+    /// profile, the service keeps the restart information of the IKE tunnels on the DVIPAs it
+    /// owns in EZBDVIPA and renegotiates them from there when it takes a DVIPA over.
+    pub swsa: Option<SwsaLink>,
 }
 
 impl std::fmt::Debug for DvipaServiceConfig {
@@ -134,6 +139,7 @@ impl DvipaServiceConfig {
             profile,
             check_every: Duration::from_millis(100),
             clock: system_clock(),
+            swsa: None,
         }
     }
 }
@@ -178,6 +184,7 @@ pub struct DvipaHandle {
     forwards: ForwardTable,
     sd: SharedSd,
     xcf_address: std::net::Ipv4Addr,
+    swsa_timeline: SwsaTimeline,
     task: JoinHandle<()>,
 }
 
@@ -241,6 +248,23 @@ pub async fn start(
         DvipaConfig::from_profile(&profile.vipa_dynamic),
     );
     let console = Arc::new(Mutex::new(Vec::new()));
+    let swsa_timeline = SwsaTimeline::default();
+    let swsa = match (
+        config.swsa,
+        profile.ipsec.as_ref().is_some_and(|i| i.dvipsec),
+    ) {
+        (Some(link), true) => Some(
+            SwsaShell::start(
+                &client,
+                &config.sysname,
+                profile.global.xcf_group_id,
+                link,
+                swsa_timeline.clone(),
+            )
+            .await?,
+        ),
+        _ => None,
+    };
     let (requests, inbox) = mpsc::channel(REQUEST_QUEUE);
     let mut shell = Shell {
         _client: client,
@@ -250,6 +274,7 @@ pub async fn start(
         member: None,
         manager,
         agent,
+        swsa,
         deferred: Vec::new(),
         stack_clock: stack.clock(),
         stack: stack.clone(),
@@ -270,6 +295,7 @@ pub async fn start(
         forwards,
         sd,
         xcf_address: address,
+        swsa_timeline,
         task,
     })
 }
@@ -421,6 +447,12 @@ impl DvipaHandle {
     pub fn is_finished(&self) -> bool {
         self.task.is_finished()
     }
+
+    /// The steps of the SWSA takeovers this stack made, with when they happened (empty
+    /// without DVIPSEC and IPSec).
+    pub fn swsa_timeline(&self) -> Vec<(tokio::time::Instant, crate::swsa::SwsaNote)> {
+        lock(&self.swsa_timeline).clone()
+    }
 }
 
 impl Drop for DvipaHandle {
@@ -439,6 +471,8 @@ struct Shell {
     member: Option<Member>,
     manager: DvipaManager,
     agent: SdAgent,
+    /// Sysplex-wide security associations, with DVIPSEC and IPSec.
+    swsa: Option<SwsaShell>,
     /// Distributed DVIPAs the manager activated before every stack of the group said Hello:
     /// their distributor must know all its targets first.
     deferred: Vec<std::net::Ipv4Addr>,
@@ -478,12 +512,20 @@ impl Shell {
                         self.on_distributor_signal(&from, signal).await;
                         continue;
                     }
+                    Some(Incoming::Swsa(SwsaSignal::TakenOver { dvipa, by })) => {
+                        self.swsa_feed(SwsaEvent::TakenOverElsewhere { dvipa, by }).await;
+                        continue;
+                    }
                     None => {
                         tracing::warn!(member = %self.member_name, "XCF member stream ended");
                         self.member = None;
                         continue;
                     }
                 },
+                event = next_swsa_event(&mut self.swsa) => {
+                    self.swsa_feed(event).await;
+                    continue;
+                }
                 _ = ticker.tick() => {
                     if self.fenced(&mut last_probe, check_every).await {
                         tracing::warn!(member = %self.member_name, "partitioned and fenced");
@@ -589,6 +631,25 @@ impl Shell {
         if let Err(error) = self.stack.activate_dvipa(addr).await {
             tracing::warn!(stack = %self.manager.id().member, %error, "DVIPA activation failed");
         }
+        self.swsa_feed(SwsaEvent::Acquired(addr)).await;
+    }
+
+    /// Runs one event through the SWSA side, if there is one, and does what it asks.
+    async fn swsa_feed(&mut self, event: SwsaEvent) {
+        let Some(swsa) = &mut self.swsa else {
+            return;
+        };
+        for work in swsa.feed(event).await {
+            match work {
+                ShellWork::Console(line) => self.write_line(line),
+                ShellWork::Broadcast(signal) => {
+                    let data = group_signal::encode(&GroupSignal::Swsa(signal));
+                    if let Err(error) = self.broadcast(&data).await {
+                        tracing::warn!(%error, "SWSA signal not sent");
+                    }
+                }
+            }
+        }
     }
 
     fn holds_active(&self, addr: std::net::Ipv4Addr) -> bool {
@@ -656,7 +717,10 @@ impl Shell {
     }
 
     fn write(&self, message: ConsoleMessage) {
-        let line = message.to_string();
+        self.write_line(message.to_string());
+    }
+
+    fn write_line(&self, line: String) {
         tracing::info!(stack = %self.manager.id().member, "{line}");
         lock(&self.console).push(line);
     }
@@ -674,10 +738,12 @@ impl Shell {
                 Ok(())
             }
             Action::HoldForMoving { addr } => {
+                self.swsa_feed(SwsaEvent::Released(addr)).await;
                 self.sd_feed(SdEvent::Disowned(addr)).await;
                 self.stack.hold_as_target(addr).await
             }
             Action::Release { addr } => {
+                self.swsa_feed(SwsaEvent::Released(addr)).await;
                 self.sd_feed(SdEvent::Disowned(addr)).await;
                 if self.agent.serves_remote(addr) {
                     self.stack.hold_as_target(addr).await
@@ -761,6 +827,15 @@ impl Shell {
 enum Incoming {
     Dvipa(Event),
     Distributor { from: String, signal: SdSignal },
+    Swsa(SwsaSignal),
+}
+
+/// The next event of the SWSA side; pending forever without one.
+async fn next_swsa_event(swsa: &mut Option<SwsaShell>) -> SwsaEvent {
+    match swsa {
+        Some(swsa) => swsa.next_event().await,
+        None => std::future::pending().await,
+    }
 }
 
 /// The next event of the member (messages that are not group signals and events the manager
@@ -795,6 +870,7 @@ async fn next_member_event(member: &mut Option<Member>) -> Option<Incoming> {
                         signal,
                     });
                 }
+                Ok(GroupSignal::Swsa(signal)) => return Some(Incoming::Swsa(signal)),
                 Err(error) => tracing::debug!(%error, from = %message.from, "XCF message ignored"),
             },
         }

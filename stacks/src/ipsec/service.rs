@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use bytes::Bytes;
 use ike::daemon::shell::{self, DaemonState};
-use ike::daemon::{DaemonInput, IkeDaemon, Peer, ToStack};
+use ike::daemon::{ActivationMethod, DaemonInput, IkeDaemon, Peer, ToStack};
 use rand::{CryptoRng, RngCore};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
@@ -21,6 +21,7 @@ use crate::datapath::stage::StageSlot;
 use crate::profile::IpSecRule;
 use crate::stack::StackHandle;
 use crate::stack::udp::UdpSocket;
+use crate::swsa::{SwsaEvent, SwsaLink};
 
 /// Datagrams queued to one IKE socket task.
 const SEND_QUEUE: usize = 64;
@@ -53,8 +54,12 @@ pub struct IpsecService {
     state: Arc<Mutex<IpsecState>>,
     daemon: watch::Receiver<DaemonState>,
     input: mpsc::Sender<DaemonInput>,
+    swsa: SwsaSender,
     tasks: Vec<JoinHandle<()>>,
 }
+
+/// Where the dispatcher sends the daemon's SWSA events, once the stack's SWSA side asked.
+type SwsaSender = Arc<Mutex<Option<mpsc::UnboundedSender<SwsaEvent>>>>;
 
 impl IpsecService {
     /// Starts IPSec on `stack`: the SPD from the profile's `rules` and the daemon's peers,
@@ -109,6 +114,7 @@ impl IpsecService {
             Some(dir) => shell::spawn_exporting_keys(daemon, dir),
             None => shell::spawn(daemon),
         };
+        let swsa = SwsaSender::default();
         let mut senders = HashMap::new();
         let mut tasks = vec![handle.task];
         for socket in sockets {
@@ -120,11 +126,13 @@ impl IpsecService {
             handle.output,
             senders,
             state.clone(),
+            swsa.clone(),
         )));
         Ok(Self {
             state,
             daemon: handle.state,
             input: handle.input,
+            swsa,
             tasks,
         })
     }
@@ -145,6 +153,19 @@ impl IpsecService {
             return state.clone();
         }
         self.daemon.borrow().clone()
+    }
+
+    /// The link for the stack's sysplex-wide security associations
+    /// ([`crate::dvipa::service::DvipaServiceConfig::swsa`]): from now on the daemon's record
+    /// changes, takeover tunnels and refusals go to it. A second call replaces the first link.
+    pub fn swsa_link(&self) -> SwsaLink {
+        let (sender, events) = mpsc::unbounded_channel();
+        *self.swsa.lock().unwrap_or_else(|e| e.into_inner()) = Some(sender.clone());
+        SwsaLink {
+            daemon: self.input.clone(),
+            sender,
+            events,
+        }
     }
 
     /// Hands a command to the daemon.
@@ -198,11 +219,19 @@ async fn socket_task(
     }
 }
 
+/// Hands an event to the stack's SWSA side, when it has one.
+fn to_swsa(swsa: &SwsaSender, event: SwsaEvent) {
+    if let Some(sender) = swsa.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
+        let _ = sender.send(event);
+    }
+}
+
 /// Carries out the daemon's messages: datagrams to the sockets, SA changes to the SAD.
 async fn dispatch(
     mut output: mpsc::Receiver<ToStack>,
     senders: HashMap<SocketAddrV4, mpsc::Sender<(SocketAddrV4, Vec<u8>)>>,
     state: Arc<Mutex<IpsecState>>,
+    swsa: SwsaSender,
 ) {
     while let Some(message) = output.recv().await {
         tracing::debug!(%message, "from IKED");
@@ -218,9 +247,46 @@ async fn dispatch(
             }
             ToStack::InstallChildSa { tunnel, install } => SadChange::Install(tunnel, install),
             ToStack::DeleteChildSa { inbound_spi, .. } => SadChange::Delete(inbound_spi),
-            ToStack::IkeTunnelUp { .. } | ToStack::IkeTunnelDown { .. } => continue,
-            // The SWSA layer consumes restart records and takeover refusals.
-            ToStack::RestartRecordChanged { .. } | ToStack::TakeoverRefused { .. } => continue,
+            ToStack::IkeTunnelDown { .. } => continue,
+            ToStack::IkeTunnelUp {
+                summary,
+                activation,
+                ..
+            } => {
+                to_swsa(
+                    &swsa,
+                    SwsaEvent::TunnelUp {
+                        remote: *summary.remote.ip(),
+                        takeover: activation == ActivationMethod::Takeover,
+                    },
+                );
+                continue;
+            }
+            ToStack::RestartRecordChanged {
+                ike_tunnel,
+                local,
+                record,
+            } => {
+                to_swsa(
+                    &swsa,
+                    SwsaEvent::RecordChanged {
+                        ike_tunnel,
+                        local,
+                        record: record.map(|r| *r),
+                    },
+                );
+                continue;
+            }
+            ToStack::TakeoverRefused { remote, reason } => {
+                to_swsa(
+                    &swsa,
+                    SwsaEvent::Refused {
+                        remote: *remote.ip(),
+                        reason,
+                    },
+                );
+                continue;
+            }
         };
         let now = tokio::time::Instant::now().into_std();
         state

@@ -65,10 +65,10 @@ pub enum SwsaEvent {
         /// Why.
         reason: String,
     },
-    /// Writing the entry of tunnel `Kn` failed.
+    /// Writing the entry of tunnel `Kn` failed (`None`: clearing consumed entries failed).
     WriteFailed {
         /// `Kn`.
-        ike_tunnel: u32,
+        ike_tunnel: Option<u32>,
         /// What the CF said.
         reason: String,
     },
@@ -212,10 +212,15 @@ impl SwsaCore {
                 ]
             }
             SwsaEvent::WriteFailed { ike_tunnel, reason } => {
-                self.written.remove(&ike_tunnel);
+                let what = match ike_tunnel {
+                    Some(kn) => {
+                        self.written.remove(&kn);
+                        format!("IKE tunnel K{kn}")
+                    }
+                    None => "consumed entries".to_owned(),
+                };
                 vec![SwsaAction::Console(format!(
-                    "EZD0831I Tunnel takeover preparation failed for IKE tunnel K{ike_tunnel}: \
-                     {reason}"
+                    "EZD0831I Tunnel takeover preparation failed for {what}: {reason}"
                 ))]
             }
         }
@@ -534,7 +539,7 @@ mod tests {
             matches!(&actions[0], SwsaAction::Console(m) if m.starts_with("EZD0831I Tunnel takeover preparation failed"))
         );
         let actions = core.handle(SwsaEvent::WriteFailed {
-            ike_tunnel: 3,
+            ike_tunnel: Some(3),
             reason: "CF link lost".into(),
         });
         assert!(matches!(&actions[0], SwsaAction::Console(m) if m.contains("K3")));

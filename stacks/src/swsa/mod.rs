@@ -10,10 +10,12 @@
 pub mod core;
 pub mod display;
 pub mod layout;
+pub mod shell;
 pub mod store;
 
 pub use self::core::{SwsaAction, SwsaCore, SwsaEvent, SwsaNote};
 pub use self::layout::StoredRecord;
+pub use self::shell::{SwsaLink, SwsaSignal, SwsaTimeline};
 pub use self::store::{RestartStore, StoreOp};
 
 use cf::structure::Reply;

@@ -2,6 +2,9 @@
 //! (a stack, an echo server on port 7 and the DVIPA service) on an in-memory switch, and remote
 //! hosts made of a smoltcp stack.
 
+// Each test binary uses a part of the shared harness.
+#![allow(dead_code)]
+
 use std::future::Future;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::sync::Arc;
@@ -10,10 +13,14 @@ use std::time::Duration;
 use cf::auth::Secret;
 use cf::client::Client;
 use cf::store::MemoryStore;
+use ike::daemon::{IkeDaemon, Peer};
+use rand_chacha::ChaCha20Rng;
+use rand_chacha::rand_core::SeedableRng;
 use smoltcp::wire::{EthernetAddress, Ipv4Cidr};
 use stacks::apps::echo::EchoServer;
 use stacks::dvipa::model::{ActTime, DvipaStatus};
 use stacks::dvipa::service::{self, DvipaHandle, DvipaServiceConfig};
+use stacks::ipsec::IpsecService;
 use stacks::lan::switch::EthernetSwitch;
 use stacks::profile::{self, Profile};
 use stacks::stack::{Stack, StackConfig, StackHandle, XcfConfig};
@@ -64,10 +71,11 @@ pub fn fixture(name: &str) -> Profile {
     profile::parse(name, &text).into_strict().unwrap()
 }
 
-/// One emulated LPAR: its stack, its echo server and its DVIPA service.
+/// One emulated LPAR: its stack, its echo server, its DVIPA service and perhaps IPSec.
 pub struct Lpar {
     pub stack: StackHandle,
     pub dvipa: DvipaHandle,
+    pub ipsec: Option<IpsecService>,
     _echo: EchoServer,
 }
 
@@ -92,6 +100,18 @@ pub async fn start_lpar_with(
     sysname: &str,
     profile: Profile,
 ) -> Lpar {
+    start_lpar_ipsec(cf, switch, sysname, profile, None).await
+}
+
+/// [`start_lpar_with`], with IPSec for `peers` (the profile's IPSECRULEs, a daemon seeded by
+/// the LAN address) linked to the DVIPA service for sysplex-wide security associations.
+pub async fn start_lpar_ipsec(
+    cf: &TestCf,
+    switch: &EthernetSwitch,
+    sysname: &str,
+    profile: Profile,
+    peers: Option<Vec<Peer>>,
+) -> Lpar {
     let (addr, len) = match profile.interfaces[0].address {
         Some((std::net::IpAddr::V4(addr), len)) => (addr, len),
         other => panic!("no IPv4 interface address: {other:?}"),
@@ -111,15 +131,32 @@ pub async fn start_lpar_with(
     let client = Client::connect(cf.addr, &secret(), sysname, "TCPCS")
         .await
         .unwrap();
+    let ipsec = match peers {
+        Some(peers) => {
+            let rules = profile
+                .ipsec
+                .as_ref()
+                .map(|i| i.rules.clone())
+                .unwrap_or_default();
+            let daemon = IkeDaemon::new(peers, ChaCha20Rng::seed_from_u64(u64::from(last)));
+            let service = IpsecService::start(&stack, rules, daemon, u64::from(last))
+                .await
+                .unwrap();
+            Some(service)
+        }
+        None => None,
+    };
     let mut service_config = DvipaServiceConfig::new(sysname, profile);
     service_config.clock = Arc::new(|| DISPLAY_TIME);
     service_config.check_every = Duration::from_millis(50);
+    service_config.swsa = ipsec.as_ref().map(IpsecService::swsa_link);
     let dvipa = service::start(client, stack.clone(), service_config)
         .await
         .unwrap();
     Lpar {
         stack,
         dvipa,
+        ipsec,
         _echo: echo,
     }
 }
@@ -184,4 +221,19 @@ where
     })
     .await;
     assert!(waited.is_ok(), "gave up waiting until {what}");
+}
+
+/// `IPSECRULE * * NOLOG PROTOCOL *`: permit everything the SPD does not want protected.
+pub fn permit_all() -> Vec<stacks::profile::IpSecRule> {
+    use stacks::profile::{AddrMatch, IpSecRule, Routing, RuleProtocol};
+    vec![IpSecRule {
+        line: 1,
+        source: AddrMatch::Any,
+        destination: AddrMatch::Any,
+        log: false,
+        protocol: RuleProtocol::Any,
+        source_port: None,
+        destination_port: None,
+        routing: Routing::Local,
+    }]
 }
