@@ -7,6 +7,7 @@
 //! takes the DVIPA back (MOVEABLE IMMEDIATE) the same way and SYS2's IKE drops its tunnel.
 //! Real time; every wait is a generous bound.
 
+#[allow(dead_code)]
 mod common;
 
 use std::net::{Ipv4Addr, SocketAddrV4};

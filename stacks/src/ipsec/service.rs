@@ -272,7 +272,7 @@ async fn dispatch(
                     SwsaEvent::RecordChanged {
                         ike_tunnel,
                         local,
-                        record: record.map(|r| *r),
+                        record,
                     },
                 );
                 continue;

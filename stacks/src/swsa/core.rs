@@ -42,7 +42,7 @@ pub enum SwsaEvent {
         /// Its local IKE address.
         local: Ipv4Addr,
         /// The new record.
-        record: Option<RestartRecord>,
+        record: Option<Box<RestartRecord>>,
     },
     /// The entries of a DVIPA, as read for an acquisition.
     EntriesRead {
@@ -80,7 +80,7 @@ pub enum SwsaAction {
     /// Read the DVIPA's entries and answer with [`SwsaEvent::EntriesRead`].
     Read(Ipv4Addr),
     /// Write this stack's entry for the record's tunnel (create, or replace the one written).
-    Put(StoredRecord),
+    Put(Box<StoredRecord>),
     /// Delete this stack's entry for tunnel `Kn`.
     Remove {
         /// `Kn`.
@@ -230,7 +230,7 @@ impl SwsaCore {
         &mut self,
         ike_tunnel: u32,
         local: Ipv4Addr,
-        record: Option<RestartRecord>,
+        record: Option<Box<RestartRecord>>,
     ) -> Vec<SwsaAction> {
         let Some(record) = record else {
             self.retired.remove(&ike_tunnel);
@@ -242,11 +242,11 @@ impl SwsaCore {
         if !self.owned.contains(&local) {
             return Vec::new();
         }
-        let stored = StoredRecord {
+        let stored = Box::new(StoredRecord {
             owner: self.sysname.clone(),
             ike_tunnel,
-            record,
-        };
+            record: *record,
+        });
         let remote = stored.remote();
         self.written.insert(ike_tunnel, local);
         let mut actions = vec![SwsaAction::Put(stored)];
@@ -340,7 +340,7 @@ mod tests {
         SwsaEvent::RecordChanged {
             ike_tunnel: kn,
             local,
-            record: Some(test_record(local, remote, kn * 16)),
+            record: Some(Box::new(test_record(local, remote, kn * 16))),
         }
     }
 

@@ -22,7 +22,7 @@ const BATCH: u32 = 500;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StoreOp {
     /// Write the entry of the record's tunnel (create, or replace the one written before).
-    Put(StoredRecord),
+    Put(Box<StoredRecord>),
     /// Delete this stack's entry of tunnel `Kn`.
     Remove(u32),
     /// Delete entries by LEID (consumed by a takeover).

@@ -2,9 +2,6 @@
 //! (a stack, an echo server on port 7 and the DVIPA service) on an in-memory switch, and remote
 //! hosts made of a smoltcp stack.
 
-// Each test binary uses a part of the shared harness.
-#![allow(dead_code)]
-
 use std::future::Future;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::sync::Arc;
