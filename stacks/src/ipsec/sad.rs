@@ -7,7 +7,7 @@ use std::net::SocketAddrV4;
 use std::time::{Duration, Instant};
 
 use ike::crypto::EspSuite;
-use ike::daemon::DynamicTunnel;
+use ike::daemon::{ActivationMethod, DynamicTunnel};
 use ike::sa::ChildSaInstall;
 use ike::wire::Ipv4Range;
 use rand::{CryptoRng, RngCore};
@@ -74,7 +74,10 @@ impl Sad {
     }
 
     /// Installs a CHILD SA at `now`; a rekey (`install.replaces`) takes over the outbound
-    /// traffic at once, the old pair stays for inbound stragglers until it is deleted.
+    /// traffic at once, the old pair stays for inbound stragglers until it is deleted. A
+    /// tunnel renegotiated on takeover removes the duplicates of its dynamic filter (CHILD SAs
+    /// of other IKE tunnels with the same selectors to the same peer); their inbound SPIs come
+    /// back.
     ///
     /// # Errors
     /// [`EspError::Crypto`] when the keys do not fit the suite.
@@ -83,7 +86,7 @@ impl Sad {
         now: Instant,
         tunnel: DynamicTunnel,
         install: &ChildSaInstall,
-    ) -> Result<(), EspError> {
+    ) -> Result<Vec<u32>, EspError> {
         let mode = match install.mode {
             ike::sa::Mode::Tunnel => Mode::Tunnel,
             ike::sa::Mode::Transport => Mode::Transport,
@@ -112,6 +115,23 @@ impl Sad {
             now,
         )?;
         self.delete(install.inbound_spi);
+        let duplicates: Vec<u32> = if tunnel.activation == ActivationMethod::Takeover {
+            self.children
+                .iter()
+                .filter(|c| {
+                    c.tunnel.ike_tunnel != tunnel.ike_tunnel
+                        && c.local_ts == install.local_ts
+                        && c.remote_ts == install.remote_ts
+                        && c.remote.ip() == install.remote.ip()
+                })
+                .map(|c| c.inbound_spi)
+                .collect()
+        } else {
+            Vec::new()
+        };
+        for spi in &duplicates {
+            self.delete(*spi);
+        }
         self.inbound.insert(inbound);
         self.outbound.insert(install.outbound_spi, outbound);
         self.children.push(ChildEntry {
@@ -128,7 +148,7 @@ impl Sad {
             lifetime: install.lifetime,
             installed_at: now,
         });
-        Ok(())
+        Ok(duplicates)
     }
 
     /// Removes the CHILD SA whose inbound SPI this is; whether there was one.
@@ -237,5 +257,77 @@ impl Sad {
             counters.outbound_bytes = sa.bytes();
         }
         counters
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::Ipv4Addr;
+
+    use ike::crypto::{AesKeySize, Encryption, EspKeys, SecretBytes};
+
+    use super::*;
+
+    fn install(inbound_spi: u32, remote: Ipv4Addr) -> ChildSaInstall {
+        let keys = || EspKeys {
+            encryption: SecretBytes::new(vec![7; 20]),
+            integrity: SecretBytes::new(Vec::new()),
+        };
+        let host = |a: Ipv4Addr| Ipv4Range {
+            ip_protocol: 0,
+            start_port: 0,
+            end_port: u16::MAX,
+            start_addr: a,
+            end_addr: a,
+        };
+        let dvipa = Ipv4Addr::new(198, 51, 100, 10);
+        ChildSaInstall {
+            inbound_spi,
+            outbound_spi: inbound_spi + 1,
+            suite: EspSuite {
+                encryption: Encryption::AesGcm16(AesKeySize::Aes128),
+                integrity: None,
+            },
+            inbound_keys: keys(),
+            outbound_keys: keys(),
+            mode: ike::sa::Mode::Transport,
+            local_ts: host(dvipa),
+            remote_ts: host(remote),
+            local: SocketAddrV4::new(dvipa, 4500),
+            remote: SocketAddrV4::new(remote, 4500),
+            udp_encapsulation: true,
+            lifetime: Duration::from_secs(3600),
+            replaces: None,
+        }
+    }
+
+    fn tunnel(id: u32, ike_tunnel: u32, activation: ActivationMethod) -> DynamicTunnel {
+        DynamicTunnel {
+            id,
+            generation: 1,
+            ike_tunnel,
+            activation,
+        }
+    }
+
+    #[test]
+    fn a_takeover_tunnel_removes_the_duplicates_of_its_dynamic_filter_only() {
+        let now = Instant::now();
+        let peer = Ipv4Addr::new(192, 0, 2, 50);
+        let other = Ipv4Addr::new(192, 0, 2, 51);
+        let mut sad = Sad::new();
+        let remote = tunnel(1, 1, ActivationMethod::Remote);
+        assert_eq!(sad.install(now, remote, &install(0x100, peer)), Ok(vec![]));
+        assert_eq!(sad.install(now, remote, &install(0x200, other)), Ok(vec![]));
+        // The same selectors by another ordinary negotiation stay (the peer's business).
+        let again = tunnel(2, 2, ActivationMethod::Remote);
+        assert_eq!(sad.install(now, again, &install(0x300, peer)), Ok(vec![]));
+        let takeover = tunnel(3, 3, ActivationMethod::Takeover);
+        assert_eq!(
+            sad.install(now, takeover, &install(0x400, peer)),
+            Ok(vec![0x100, 0x300])
+        );
+        let left: Vec<u32> = sad.children().iter().map(|c| c.inbound_spi).collect();
+        assert_eq!(left, vec![0x200, 0x400]);
     }
 }

@@ -82,11 +82,13 @@ impl IpsecState {
     /// Applies a SAD change from the daemon at `now`.
     pub fn apply(&mut self, now: std::time::Instant, change: SadChange) {
         match change {
-            SadChange::Install(tunnel, install) => {
-                if let Err(error) = self.sad.install(now, tunnel, &install) {
-                    tracing::warn!(%error, "CHILD SA not installed");
+            SadChange::Install(tunnel, install) => match self.sad.install(now, tunnel, &install) {
+                Ok(duplicates) if !duplicates.is_empty() => {
+                    tracing::info!(?duplicates, "duplicate dynamic filters removed");
                 }
-            }
+                Ok(_) => {}
+                Err(error) => tracing::warn!(%error, "CHILD SA not installed"),
+            },
             SadChange::Delete(spi) => {
                 self.sad.delete(spi);
             }
