@@ -24,7 +24,7 @@ use stacks::lan::switch::EthernetSwitch;
 use stacks::profile::{self, Profile};
 use stacks::stack::StackHandle;
 use stacks::stack::tcp::Received;
-use stacks::swsa::{RestartStore, StoredRecord, display};
+use stacks::swsa::{RestartStore, StoredRecord, SwsaNote, display};
 
 const DVIPA: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 10);
 const HOST: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 50);
@@ -131,17 +131,35 @@ async fn console(cf: &TestCf) -> (Client, RestartStore) {
     (client, store)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_backup_renegotiates_the_owners_tunnels_from_ezbdvipa_and_hands_them_back() {
+/// The host and the console's view of EZBDVIPA: what every check looks from.
+struct Outside {
+    host: StackHandle,
+    host_ipsec: IpsecService,
+    link: Client,
+    console: RestartStore,
+}
+
+/// SYS1 owning the DVIPA, SYS2 its backup, the host with its tunnel up and SYS1's entry in
+/// EZBDVIPA.
+struct Lab {
+    cf: TestCf,
+    switch: EthernetSwitch,
+    sys1: Option<Lpar>,
+    sys2: Lpar,
+    outside: Outside,
+}
+
+async fn start_sys1(cf: &TestCf, switch: &EthernetSwitch) -> Lpar {
+    start_lpar_ipsec(cf, switch, "SYS1", owner_profile(), Some(dvipa_peer())).await
+}
+
+async fn lab() -> Lab {
     let cf = start_cf().await;
     let switch = EthernetSwitch::new();
-    let sys1 = start_lpar_ipsec(&cf, &switch, "SYS1", owner_profile(), Some(dvipa_peer())).await;
-    let mut sys2 =
-        start_lpar_ipsec(&cf, &switch, "SYS2", backup_profile(), Some(dvipa_peer())).await;
+    let sys1 = start_sys1(&cf, &switch).await;
+    let sys2 = start_lpar_ipsec(&cf, &switch, "SYS2", backup_profile(), Some(dvipa_peer())).await;
     let (host, mut host_ipsec) = start_host(&switch).await;
     let (link, console) = console(&cf).await;
-
-    // SYS1 answers the host's IKE on the DVIPA and stores the tunnel's restart entry.
     host_ipsec.wait_for(|s| established(s, None)).await;
     until("SYS1's entry is in EZBDVIPA", || {
         entries_owned_by(&console, "SYS1")
@@ -149,56 +167,111 @@ async fn the_backup_renegotiates_the_owners_tunnels_from_ezbdvipa_and_hands_them
     .await;
     echo(&host, b"protected by SYS1").await;
     assert!(esp_in(&sys1) > 0);
-    let before = display::render("EZBDVIPA", &entries(&console).await);
+    Lab {
+        cf,
+        switch,
+        sys1: Some(sys1),
+        sys2,
+        outside: Outside {
+            host,
+            host_ipsec,
+            link,
+            console,
+        },
+    }
+}
+
+impl Lab {
+    fn sys1(&mut self) -> &mut Lpar {
+        self.sys1.as_mut().expect("SYS1 runs")
+    }
+}
+
+impl Outside {
+    /// Waits until `lpar` of `sysname` renegotiated the host's tunnel and stored its entry in
+    /// place of the others, and the host holds that one tunnel only; then protected traffic
+    /// reaches `lpar`.
+    async fn taken_over_by(&self, lpar: &mut Lpar, sysname: &str) {
+        lpar.ipsec
+            .as_mut()
+            .unwrap()
+            .wait_for(|s| established(s, Some(ActivationMethod::Takeover)))
+            .await;
+        until(&format!("{sysname}'s entry replaces the others"), || {
+            entries_owned_by(&self.console, sysname)
+        })
+        .await;
+        until("INITIAL_CONTACT leaves the host one tunnel", || async {
+            let state = self.host_ipsec.daemon_state();
+            state.ike_tunnels.iter().filter(|t| t.established).count() == 1
+        })
+        .await;
+        let before = esp_in(lpar);
+        echo(&self.host, b"protected by the new owner").await;
+        assert!(esp_in(lpar) > before);
+    }
+}
+
+/// Waits until the IKE of `lpar` holds no tunnel any more.
+async fn tunnels_dropped(lpar: &Lpar) {
+    let ipsec = lpar.ipsec.as_ref().unwrap();
+    until(
+        "the old owner's IKE dropped its tunnel on the DVIPA",
+        || async { ipsec.daemon_state().ike_tunnels.is_empty() },
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_backup_renegotiates_the_owners_tunnels_from_ezbdvipa_and_hands_them_back() {
+    let mut lab = lab().await;
+    let outside = &lab.outside;
+    let before = display::render("EZBDVIPA", &entries(&outside.console).await);
     insta::assert_snapshot!("ezbdvipa_before_takeover", before);
 
     // SYS1 dies: SYS2 takes the DVIPA and its tunnels over.
-    sys1.kill().await;
-    sys2.ipsec
-        .as_mut()
-        .unwrap()
-        .wait_for(|s| established(s, Some(ActivationMethod::Takeover)))
-        .await;
-    until("SYS2's entry replaces SYS1's", || {
-        entries_owned_by(&console, "SYS2")
-    })
-    .await;
-    echo(&host, b"protected by SYS2 after the takeover").await;
-    assert!(esp_in(&sys2) > 0);
-    let host_state = host_ipsec.daemon_state();
-    let live: Vec<_> = host_state
-        .ike_tunnels
-        .iter()
-        .filter(|t| t.established)
-        .collect();
-    assert_eq!(
-        live.len(),
-        1,
-        "INITIAL_CONTACT replaced the host's SAs with SYS1: {live:?}"
-    );
-    let after = display::render("EZBDVIPA", &entries(&console).await);
+    lab.sys1.take().expect("SYS1 runs").kill().await;
+    lab.outside.taken_over_by(&mut lab.sys2, "SYS2").await;
+    let outside = &lab.outside;
+    let after = display::render("EZBDVIPA", &entries(&outside.console).await);
     insta::assert_snapshot!("ezbdvipa_after_takeover", after);
-    let dump = link.dump(console.structure().clone()).await.unwrap();
+    let structure = outside.console.structure().clone();
+    let dump = outside.link.dump(structure).await.unwrap();
     insta::assert_snapshot!("ezbdvipa_cf_dump_after_takeover", dump);
-    let timeline = sys2.dvipa.swsa_timeline();
+    let timeline = lab.sys2.dvipa.swsa_timeline();
     assert!(
         timeline
             .iter()
-            .any(|(_, n)| matches!(n, stacks::swsa::SwsaNote::Renegotiated(h) if *h == HOST)),
+            .any(|(_, n)| matches!(n, SwsaNote::Renegotiated(h) if *h == HOST)),
         "{timeline:?}"
     );
 
     // SYS1 comes back and takes the DVIPA back at once; SYS2's IKE drops its tunnel.
-    let sys1 = start_lpar_ipsec(&cf, &switch, "SYS1", owner_profile(), Some(dvipa_peer())).await;
-    until("SYS1's entry replaces SYS2's", || {
-        entries_owned_by(&console, "SYS1")
-    })
-    .await;
-    let sys2_ipsec = sys2.ipsec.as_ref().unwrap();
-    until("SYS2's IKE dropped its tunnel on the DVIPA", || async {
-        sys2_ipsec.daemon_state().ike_tunnels.is_empty()
-    })
-    .await;
-    echo(&host, b"protected by SYS1 again").await;
-    assert!(esp_in(&sys1) > 0);
+    lab.sys1 = Some(start_sys1(&lab.cf, &lab.switch).await);
+    let sys1 = lab.sys1.as_mut().expect("SYS1 runs");
+    lab.outside.taken_over_by(sys1, "SYS1").await;
+    tunnels_dropped(&lab.sys2).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_planned_transfer_moves_the_tunnels_through_ezbdvipa_and_back() {
+    let mut lab = lab().await;
+    let lines = lab
+        .sys1()
+        .dvipa
+        .vary("V TCPIP,TCPCS,SYSPLEX,DEACTIVATE,DVIPA=198.51.100.10")
+        .await
+        .unwrap();
+    assert!(lines.iter().any(|l| l.starts_with("EZD1197I")), "{lines:?}");
+    lab.outside.taken_over_by(&mut lab.sys2, "SYS2").await;
+    tunnels_dropped(lab.sys1()).await;
+
+    lab.sys1()
+        .dvipa
+        .vary("V TCPIP,TCPCS,SYSPLEX,REACTIVATE,DVIPA=198.51.100.10")
+        .await
+        .unwrap();
+    let sys1 = lab.sys1.as_mut().expect("SYS1 runs");
+    lab.outside.taken_over_by(sys1, "SYS1").await;
+    tunnels_dropped(&lab.sys2).await;
 }
