@@ -53,20 +53,33 @@ fn backup_profile() -> Profile {
 
 /// The DVIPA's side of the tunnel to the host, as every distributing stack's policy has it.
 fn dvipa_peer() -> Vec<Peer> {
-    vec![Peer::host_to_host(
-        DVIPA,
-        HOST,
-        PSK,
-        ProposalFamily::AesGcm16X25519,
-    )]
+    dvipa_peers(1)
+}
+
+/// The DVIPA's side of the tunnels to hosts 0 to `hosts - 1`.
+fn dvipa_peers(hosts: u8) -> Vec<Peer> {
+    (0..hosts)
+        .map(|n| Peer::host_to_host(DVIPA, host_address(n), PSK, ProposalFamily::AesGcm16X25519))
+        .collect()
+}
+
+/// The LAN address of host `n` (as [`remote_host`] gives it).
+fn host_address(n: u8) -> Ipv4Addr {
+    Ipv4Addr::new(192, 0, 2, 50 + n)
 }
 
 async fn start_host(switch: &EthernetSwitch) -> (StackHandle, IpsecService) {
-    let host = remote_host(switch, 0);
-    let mut peer = Peer::host_to_host(HOST, DVIPA, PSK, ProposalFamily::AesGcm16X25519);
+    start_host_n(switch, 0).await
+}
+
+/// Remote host `n`, which starts its tunnel to the DVIPA at once.
+async fn start_host_n(switch: &EthernetSwitch, n: u8) -> (StackHandle, IpsecService) {
+    let host = remote_host(switch, n);
+    let mut peer = Peer::host_to_host(host_address(n), DVIPA, PSK, ProposalFamily::AesGcm16X25519);
     peer.autoactivate = true;
-    let daemon = IkeDaemon::new(vec![peer], ChaCha20Rng::seed_from_u64(50));
-    let ipsec = IpsecService::start(&host, common::permit_all(), daemon, 50)
+    let seed = 50 + u64::from(n);
+    let daemon = IkeDaemon::new(vec![peer], ChaCha20Rng::seed_from_u64(seed));
+    let ipsec = IpsecService::start(&host, common::permit_all(), daemon, seed)
         .await
         .unwrap();
     (host, ipsec)
@@ -274,4 +287,122 @@ async fn a_planned_transfer_moves_the_tunnels_through_ezbdvipa_and_back() {
     let sys1 = lab.sys1.as_mut().expect("SYS1 runs");
     lab.outside.taken_over_by(sys1, "SYS1").await;
     tunnels_dropped(&lab.sys2).await;
+}
+
+/// The owners of the DVIPA's entries in EZBDVIPA, by peer.
+async fn owners(console: &RestartStore) -> Vec<(Ipv4Addr, String)> {
+    let mut owners: Vec<_> = entries(console)
+        .await
+        .into_iter()
+        .map(|s| (s.remote(), s.owner))
+        .collect();
+    owners.sort();
+    owners
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_next_backup_finishes_a_takeover_whose_backup_died_midway() {
+    const HOSTS: u8 = 4;
+    let cf = start_cf().await;
+    let switch = EthernetSwitch::new();
+    let peers = || Some(dvipa_peers(HOSTS));
+    let sys1 = start_lpar_ipsec(&cf, &switch, "SYS1", owner_profile(), peers()).await;
+    let sys2 = start_lpar_ipsec(&cf, &switch, "SYS2", backup_profile(), peers()).await;
+    let third = profile(3, "VIPABACKUP 50 198.51.100.10");
+    let mut sys3 = start_lpar_ipsec(&cf, &switch, "SYS3", third, peers()).await;
+    let mut hosts = Vec::new();
+    for n in 0..HOSTS {
+        hosts.push(start_host_n(&switch, n).await);
+    }
+    let (_link, console) = console(&cf).await;
+    until("SYS1's entries are in EZBDVIPA", || async {
+        owners(&console).await.len() == usize::from(HOSTS)
+    })
+    .await;
+
+    // SYS1 dies; SYS2 dies as soon as it starts reading EZBDVIPA for the takeover.
+    sys1.kill().await;
+    let sys2_timeline = || sys2.dvipa.swsa_timeline();
+    until("SYS2 starts its takeover", || async {
+        !sys2_timeline().is_empty()
+    })
+    .await;
+    sys2.kill().await;
+
+    // SYS3 finishes the job: every peer renegotiated from whatever EZBDVIPA held.
+    let ipsec = sys3.ipsec.as_mut().unwrap();
+    ipsec
+        .wait_for(|s| {
+            s.ike_tunnels
+                .iter()
+                .filter(|t| t.established && t.activation == ActivationMethod::Takeover)
+                .count()
+                == usize::from(HOSTS)
+        })
+        .await;
+    let expected: Vec<_> = (0..HOSTS)
+        .map(|n| (host_address(n), "SYS3".to_owned()))
+        .collect();
+    until("SYS3 owns every entry", || async {
+        owners(&console).await == expected
+    })
+    .await;
+    for (n, (host, _)) in (0..HOSTS).zip(&hosts) {
+        let stream = tokio::time::timeout(
+            common::PATIENCE,
+            host.connect_from("CLIENT", host_address(n), SocketAddrV4::new(DVIPA, 7)),
+        )
+        .await;
+        assert!(
+            matches!(stream, Ok(Ok(_))),
+            "host {n} reaches the DVIPA on SYS3"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_that_does_not_answer_does_not_hold_the_others_back() {
+    let cf = start_cf().await;
+    let switch = EthernetSwitch::new();
+    let peers = || Some(dvipa_peers(2));
+    let sys1 = start_lpar_ipsec(&cf, &switch, "SYS1", owner_profile(), peers()).await;
+    let mut sys2 = start_lpar_ipsec(&cf, &switch, "SYS2", backup_profile(), peers()).await;
+    let (_live_host, _live_ipsec) = start_host_n(&switch, 0).await;
+    let (_silent_host, silent_ipsec) = start_host_n(&switch, 1).await;
+    let (_link, console) = console(&cf).await;
+    until("SYS1's entries are in EZBDVIPA", || async {
+        owners(&console).await.len() == 2
+    })
+    .await;
+
+    // Host 1's IKE stops answering; SYS1 dies.
+    drop(silent_ipsec);
+    sys1.kill().await;
+
+    // SYS2 renegotiates with host 0 without waiting for host 1, whose entry stays in the CF.
+    sys2.ipsec
+        .as_mut()
+        .unwrap()
+        .wait_for(|s| {
+            s.ike_tunnels
+                .iter()
+                .any(|t| t.established && t.activation == ActivationMethod::Takeover)
+        })
+        .await;
+    let expected = vec![
+        (host_address(0), "SYS2".to_owned()),
+        (host_address(1), "SYS1".to_owned()),
+    ];
+    until(
+        "host 0's entry is SYS2's, host 1's still SYS1's",
+        || async { owners(&console).await == expected },
+    )
+    .await;
+    let timeline = sys2.dvipa.swsa_timeline();
+    assert!(
+        !timeline
+            .iter()
+            .any(|(_, n)| *n == SwsaNote::Renegotiated(host_address(1))),
+        "{timeline:?}"
+    );
 }
