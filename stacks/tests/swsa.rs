@@ -406,3 +406,47 @@ async fn a_peer_that_does_not_answer_does_not_hold_the_others_back() {
         "{timeline:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cf_that_does_not_answer_for_a_moment_delays_the_takeover_and_loses_nothing() {
+    let cf = start_cf().await;
+    let switch = EthernetSwitch::new();
+    let link = common::PausableLink::start(&cf).await;
+    let sys1 = start_sys1(&cf, &switch).await;
+    let mut sys2 = start_lpar_ipsec(
+        link.addr,
+        &switch,
+        "SYS2",
+        backup_profile(),
+        Some(dvipa_peer()),
+    )
+    .await;
+    let (host, mut host_ipsec) = start_host(&switch).await;
+    let (_console_link, console) = console(&cf).await;
+    host_ipsec.wait_for(|s| established(s, None)).await;
+    until("SYS1's entry is in EZBDVIPA", || {
+        entries_owned_by(&console, "SYS1")
+    })
+    .await;
+
+    // SYS1 dies while SYS2's CF link carries nothing for a second.
+    link.pause(true);
+    sys1.kill().await;
+    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    assert!(
+        entries_owned_by(&console, "SYS1").await,
+        "nothing moved meanwhile"
+    );
+    link.pause(false);
+
+    sys2.ipsec
+        .as_mut()
+        .unwrap()
+        .wait_for(|s| established(s, Some(ActivationMethod::Takeover)))
+        .await;
+    until("SYS2's entry replaces SYS1's", || {
+        entries_owned_by(&console, "SYS2")
+    })
+    .await;
+    echo(&host, b"protected by SYS2 after the CF came back").await;
+}

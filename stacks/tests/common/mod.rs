@@ -35,9 +35,16 @@ pub fn secret() -> Secret {
 }
 
 /// A CF on a loopback port, stopped when dropped.
+#[derive(Debug)]
 pub struct TestCf {
     pub addr: SocketAddr,
     _stop: oneshot::Sender<()>,
+}
+
+impl From<&TestCf> for SocketAddr {
+    fn from(cf: &TestCf) -> Self {
+        cf.addr
+    }
 }
 
 pub async fn start_cf() -> TestCf {
@@ -103,7 +110,7 @@ pub async fn start_lpar_with(
 /// [`start_lpar_with`], with IPSec for `peers` (the profile's IPSECRULEs, a daemon seeded by
 /// the LAN address) linked to the DVIPA service for sysplex-wide security associations.
 pub async fn start_lpar_ipsec(
-    cf: &TestCf,
+    cf: impl Into<SocketAddr>,
     switch: &EthernetSwitch,
     sysname: &str,
     profile: Profile,
@@ -125,7 +132,7 @@ pub async fn start_lpar_ipsec(
     let echo = EchoServer::start(&stack, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 7))
         .await
         .unwrap();
-    let client = Client::connect(cf.addr, &secret(), sysname, "TCPCS")
+    let client = Client::connect(cf.into(), &secret(), sysname, "TCPCS")
         .await
         .unwrap();
     let ipsec = match peers {
@@ -233,4 +240,57 @@ pub fn permit_all() -> Vec<stacks::profile::IpSecRule> {
         destination_port: None,
         routing: Routing::Local,
     }]
+}
+
+/// A TCP relay on a loopback port in front of the CF that can stop carrying bytes for a
+/// while, as a CF that does not answer for a moment.
+pub struct PausableLink {
+    pub addr: SocketAddr,
+    paused: tokio::sync::watch::Sender<bool>,
+}
+
+impl PausableLink {
+    pub async fn start(cf: &TestCf) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (paused, watch) = tokio::sync::watch::channel(false);
+        let target = cf.addr;
+        tokio::spawn(async move {
+            while let Ok((inbound, _)) = listener.accept().await {
+                let Ok(outbound) = tokio::net::TcpStream::connect(target).await else {
+                    return;
+                };
+                let (a_read, a_write) = inbound.into_split();
+                let (b_read, b_write) = outbound.into_split();
+                tokio::spawn(relay(a_read, b_write, watch.clone()));
+                tokio::spawn(relay(b_read, a_write, watch.clone()));
+            }
+        });
+        Self { addr, paused }
+    }
+
+    /// Stops or resumes carrying bytes.
+    pub fn pause(&self, paused: bool) {
+        let _ = self.paused.send(paused);
+    }
+}
+
+async fn relay(
+    mut from: tokio::net::tcp::OwnedReadHalf,
+    mut to: tokio::net::tcp::OwnedWriteHalf,
+    mut paused: tokio::sync::watch::Receiver<bool>,
+) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut buffer = vec![0; 64 * 1024];
+    loop {
+        let Ok(read) = from.read(&mut buffer).await else {
+            return;
+        };
+        if read == 0 || paused.wait_for(|p| !p).await.is_err() {
+            return;
+        }
+        if to.write_all(&buffer[..read]).await.is_err() {
+            return;
+        }
+    }
 }
