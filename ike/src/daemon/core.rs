@@ -778,18 +778,27 @@ impl<R: RngCore + CryptoRng> IkeDaemon<R> {
         activation: ActivationMethod,
     ) {
         self.half_open.remove(&serial);
+        let mut sent_initial_contact = false;
         if let Some(entry) = self.entries.get_mut(&serial) {
             entry.established_at = Some(now);
             // A rekey gives the SA new SPIs: index it under ours.
             let spi = entry.our_spi();
             self.by_spi.insert(spi, serial);
+            sent_initial_contact =
+                entry.sa.role() == Role::Initiator && entry.sa.config().initial_contact;
         }
+        let ids = (summary.local_id.clone(), summary.remote_id.clone());
         self.out.push(ToStack::IkeTunnelUp {
             id,
             generation,
             summary,
             activation,
         });
+        // The peer accepted our INITIAL_CONTACT and dropped every other IKE SA with us (RFC
+        // 7296 §2.4), such as one it started before a takeover renegotiated: ours go too.
+        if sent_initial_contact {
+            self.drop_duplicates(serial, &ids.0, &ids.1);
+        }
     }
 
     /// INITIAL_CONTACT: every other IKE SA between these identities is stale; it goes without

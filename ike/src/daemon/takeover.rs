@@ -434,10 +434,21 @@ mod tests {
             "established with one CHILD SA, then the second"
         );
 
-        // C fails in turn; D restarts from C's record, both CHILD SAs again.
+        // C fails in turn; D's stack hands it C's record, and D restarts both CHILD SAs.
         let d = net.take_over_by(c, vec![peer(DVIPA, B)], 4);
-        assert_eq!(net.take_over(d, vec![new]), vec![Ok(1)]);
+        let now = net.now;
+        net.nodes[d]
+            .daemon
+            .handle(now, crate::daemon::DaemonInput::Takeover(vec![new]));
         net.run();
+        assert!(net.events(d).iter().any(|e| matches!(
+            e,
+            ToStack::IkeTunnelUp {
+                id: 1,
+                activation: ActivationMethod::Takeover,
+                ..
+            }
+        )));
         assert_eq!(installed_inbound_spis(net.events(d)).len(), 2);
         let kb = net.daemon(b).ike_tunnels();
         assert_eq!(kb.len(), 1);
@@ -665,5 +676,39 @@ mod tests {
         node.daemon.delete_local(now, DVIPA2, true);
         assert!(node.daemon.drain().is_empty());
         assert_eq!(node.daemon.ike_tunnels().len(), 1);
+    }
+
+    #[test]
+    fn a_tunnel_the_peer_started_with_the_backup_gives_way_to_the_renegotiated_one() {
+        let (mut net, a, b) = Net::established();
+        let record = records(net.daemon(a)).remove(0);
+        let c = net.take_over_by(a, vec![peer(DVIPA, B)], 3);
+        // B reaches the DVIPA at its new owner before the takeover renegotiates.
+        net.initiate(b, 0);
+        net.run();
+        assert_eq!(
+            net.daemon(c).ike_tunnels()[0].activation,
+            ActivationMethod::Remote
+        );
+        assert_eq!(net.take_over(c, vec![record]), vec![Ok(2)]);
+        net.run();
+        let kc = net.daemon(c).ike_tunnels();
+        assert_eq!(kc.len(), 1, "{kc:?}");
+        assert_eq!(
+            (kc[0].id, kc[0].activation),
+            (2, ActivationMethod::Takeover)
+        );
+        assert!(net.events(c).iter().any(|e| matches!(
+            e,
+            ToStack::IkeTunnelDown {
+                id: 1,
+                reason: CloseReason::Notify(NotifyType::INITIAL_CONTACT),
+                ..
+            }
+        )));
+        assert_eq!(last_record(net.events(c), 1), Some(None));
+        let kb = net.daemon(b).ike_tunnels();
+        assert_eq!(kb.len(), 1);
+        assert_eq!(kb[0].spis, kc[0].spis);
     }
 }
