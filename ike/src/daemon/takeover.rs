@@ -711,4 +711,22 @@ mod tests {
         assert_eq!(kb.len(), 1);
         assert_eq!(kb[0].spis, kc[0].spis);
     }
+
+    #[test]
+    fn takeover_transcript() {
+        let (mut net, a, b) = Net::established();
+        let record = with_second_child(records(net.daemon(a)).remove(0));
+        let b_before = net.events(b).len();
+        let c = net.take_over_by(a, vec![peer(DVIPA, B)], 3);
+        let unknown = for_remote(record.clone(), Ipv4Addr::new(203, 0, 113, 9));
+        net.take_over(c, vec![record, unknown]);
+        net.run();
+        let lines =
+            |events: &[ToStack]| -> String { events.iter().map(|e| format!("{e}\n")).collect() };
+        insta::assert_snapshot!(format!(
+            "C (backup, takes the DVIPA over):\n{}\nB (remote peer):\n{}",
+            lines(net.events(c)),
+            lines(&net.events(b)[b_before..])
+        ));
+    }
 }
