@@ -266,7 +266,11 @@ impl<R: RngCore + CryptoRng> IkeDaemon<R> {
             .collect()
     }
 
-    fn renegotiate(&mut self, now: Instant, record: &RestartRecord) -> Result<u32, TakeoverRefusal> {
+    fn renegotiate(
+        &mut self,
+        now: Instant,
+        record: &RestartRecord,
+    ) -> Result<u32, TakeoverRefusal> {
         let plan = takeover::plan(&self.peers, record)?;
         let sa = IkeSa::initiate(plan.config, now, &mut self.rng, plan.local, plan.remote)?;
         let id = self.take_ike_tunnel_id();
@@ -548,9 +552,7 @@ impl<R: RngCore + CryptoRng> IkeDaemon<R> {
                     && !e.sa.children().is_empty()
             })
             .max_by_key(|e| e.generation)
-            .and_then(|e| {
-                RestartRecord::of(&e.sa, &e.names, 1).map(|r| (*e.sa.local().ip(), r))
-            });
+            .and_then(|e| RestartRecord::of(&e.sa, &e.names, 1).map(|r| (*e.sa.local().ip(), r)));
         let previous = self.records.get(&id);
         let record = match (previous, current) {
             (None, None) => return,
@@ -776,18 +778,27 @@ impl<R: RngCore + CryptoRng> IkeDaemon<R> {
         activation: ActivationMethod,
     ) {
         self.half_open.remove(&serial);
+        let mut sent_initial_contact = false;
         if let Some(entry) = self.entries.get_mut(&serial) {
             entry.established_at = Some(now);
             // A rekey gives the SA new SPIs: index it under ours.
             let spi = entry.our_spi();
             self.by_spi.insert(spi, serial);
+            sent_initial_contact =
+                entry.sa.role() == Role::Initiator && entry.sa.config().initial_contact;
         }
+        let ids = (summary.local_id.clone(), summary.remote_id.clone());
         self.out.push(ToStack::IkeTunnelUp {
             id,
             generation,
             summary,
             activation,
         });
+        // The peer accepted our INITIAL_CONTACT and dropped every other IKE SA with us (RFC
+        // 7296 §2.4), such as one it started before a takeover renegotiated: ours go too.
+        if sent_initial_contact {
+            self.drop_duplicates(serial, &ids.0, &ids.1);
+        }
     }
 
     /// INITIAL_CONTACT: every other IKE SA between these identities is stale; it goes without
@@ -1101,5 +1112,107 @@ mod tests {
             lab.b.half_open.is_empty(),
             "established SAs are not half-open"
         );
+    }
+
+    /// The restart records `events` reported for `Kn`, in order.
+    fn reported_records(events: &[ToStack], kn: u32) -> Vec<Option<RestartRecord>> {
+        events
+            .iter()
+            .filter_map(|e| match e {
+                ToStack::RestartRecordChanged {
+                    ike_tunnel, record, ..
+                } if *ike_tunnel == kn => Some(record.as_deref().cloned()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Each reported record differs from the one before it and is one generation newer.
+    fn assert_no_duplicates(records: &[Option<RestartRecord>]) {
+        let present: Vec<&RestartRecord> = records.iter().flatten().collect();
+        for (n, pair) in present.windows(2).enumerate() {
+            assert_eq!(pair[1].generation, pair[0].generation + 1, "record {n}");
+            let mut same = pair[1].clone();
+            same.generation = pair[0].generation;
+            assert_ne!(&same, pair[0], "record {n} reported twice");
+        }
+    }
+
+    #[test]
+    fn the_restart_record_is_reported_once_per_change_until_the_tunnel_goes() {
+        let mut lab = Lab::new();
+        lab.a.start(lab.now);
+        lab.run();
+        let up = reported_records(&lab.a_events, 1);
+        assert_eq!(up.len(), 1, "established with its CHILD SA: one record");
+        let first = up[0].clone().expect("a record");
+        assert_eq!(first.generation, 1);
+        assert_eq!(lab.a.restart_records(), vec![(1, first.clone())]);
+        assert!(matches!(
+            lab.a_events.last(),
+            Some(ToStack::RestartRecordChanged { local: A, .. })
+        ));
+        assert!(lab.a_events.iter().any(|e| matches!(
+            e,
+            ToStack::IkeTunnelUp {
+                id: 1,
+                activation: ActivationMethod::Autoact,
+                ..
+            }
+        )));
+        assert_eq!(
+            reported_records(&lab.b_events, 1).len(),
+            1,
+            "the responder too"
+        );
+
+        let old_spi = first.phase2[0].inbound_spi;
+        lab.a.handle(lab.now, DaemonInput::RekeyChild(old_spi));
+        lab.run();
+        let rekeyed = reported_records(&lab.a_events, 1);
+        let last = rekeyed.last().cloned().flatten().expect("a record");
+        assert_eq!(last.phase2.len(), 1);
+        assert_ne!(last.phase2[0].inbound_spi, old_spi, "the new CHILD SA");
+        assert_eq!(last.phase2[0].filter, first.phase2[0].filter);
+        assert_eq!(
+            (last.phase1.spi_i, last.phase1.spi_r),
+            (first.phase1.spi_i, first.phase1.spi_r)
+        );
+        assert_no_duplicates(&rekeyed);
+
+        lab.a.handle(lab.now, DaemonInput::DeleteIkeTunnel(1));
+        lab.run();
+        assert_eq!(reported_records(&lab.a_events, 1).last(), Some(&None));
+        assert_eq!(reported_records(&lab.b_events, 1).last(), Some(&None));
+        assert!(lab.a.restart_records().is_empty());
+    }
+
+    #[test]
+    fn an_ike_sa_rekey_reports_the_record_with_the_new_spis_and_the_same_child_sa() {
+        let mut lab = Lab::new();
+        let mut rekeying = peer(A, B, true);
+        rekeying.config.ike_rekey_time = Some(Duration::from_secs(60));
+        lab.a = IkeDaemon::new(vec![rekeying], ChaCha20Rng::seed_from_u64(1));
+        lab.a.start(lab.now);
+        lab.run();
+        let first = lab.a.restart_records().remove(0).1;
+        lab.now += Duration::from_secs(61);
+        lab.a.handle_timeout(lab.now);
+        lab.run();
+        let reported = reported_records(&lab.a_events, 1);
+        assert!(
+            reported.iter().all(Option::is_some),
+            "the tunnel never went"
+        );
+        assert_no_duplicates(&reported);
+        let last = reported.last().cloned().flatten().expect("a record");
+        assert_eq!(lab.a.ike_tunnels()[0].generation, 2);
+        assert_eq!(
+            (last.phase1.spi_i, last.phase1.spi_r),
+            lab.a.ike_tunnels()[0].spis
+        );
+        assert_ne!(last.phase1.spi_i, first.phase1.spi_i);
+        assert_eq!(last.phase2[0].inbound_spi, first.phase2[0].inbound_spi);
+        assert_eq!(last.phase2[0].phase1_spis, lab.a.ike_tunnels()[0].spis);
     }
 }

@@ -16,7 +16,9 @@ use crate::wire::{IKE_PORT, Identity, Ipv4Range};
 #[non_exhaustive]
 pub enum TakeoverRefusal {
     /// No configured peer has the record's addresses and identities.
-    #[error("no KeyExchangeRule for {local} <-> {remote} with identities {local_id} <-> {remote_id}")]
+    #[error(
+        "no KeyExchangeRule for {local} <-> {remote} with identities {local_id} <-> {remote_id}"
+    )]
     NoMatchingPeer {
         /// The record's local (DVIPA) address.
         local: Ipv4Addr,
@@ -68,7 +70,10 @@ fn matching_peer<'a>(peers: &'a [Peer], record: &RestartRecord) -> Option<&'a Pe
 }
 
 /// Plans the renegotiation of `record` with the peer of `peers` that matches it.
-pub(super) fn plan(peers: &[Peer], record: &RestartRecord) -> Result<Renegotiation, TakeoverRefusal> {
+pub(super) fn plan(
+    peers: &[Peer],
+    record: &RestartRecord,
+) -> Result<Renegotiation, TakeoverRefusal> {
     let p1 = &record.phase1;
     let peer = matching_peer(peers, record).ok_or_else(|| TakeoverRefusal::NoMatchingPeer {
         local: *p1.local_endpoint.ip(),
@@ -266,7 +271,11 @@ mod tests {
     }
 
     fn records(daemon: &IkeDaemon<ChaCha20Rng>) -> Vec<RestartRecord> {
-        daemon.restart_records().into_iter().map(|(_, r)| r).collect()
+        daemon
+            .restart_records()
+            .into_iter()
+            .map(|(_, r)| r)
+            .collect()
     }
 
     /// The last restart record reported for `Kn` (outer `None`: never reported).
@@ -305,11 +314,26 @@ mod tests {
         assert!(kc[0].established);
         assert_eq!(kc[0].role, crate::crypto::Role::Initiator);
         assert_eq!(kc[0].activation, ActivationMethod::Takeover);
-        assert_eq!((kc[0].local_id.clone(), kc[0].remote_id.clone()), (old[0].phase1.local_id.clone(), old[0].phase1.remote_id.clone()));
-        assert!(kc[0].dynamic_tunnels.iter().all(|y| y.activation == ActivationMethod::Takeover));
+        assert_eq!(
+            (kc[0].local_id.clone(), kc[0].remote_id.clone()),
+            (
+                old[0].phase1.local_id.clone(),
+                old[0].phase1.remote_id.clone()
+            )
+        );
+        assert!(
+            kc[0]
+                .dynamic_tunnels
+                .iter()
+                .all(|y| y.activation == ActivationMethod::Takeover)
+        );
         assert!(net.events(c).iter().any(|e| matches!(
             e,
-            ToStack::IkeTunnelUp { id: 1, activation: ActivationMethod::Takeover, .. }
+            ToStack::IkeTunnelUp {
+                id: 1,
+                activation: ActivationMethod::Takeover,
+                ..
+            }
         )));
 
         // B dropped A's SAs because of INITIAL_CONTACT and holds only C's.
@@ -319,31 +343,52 @@ mod tests {
         assert_ne!(kb[0].spis, (old[0].phase1.spi_i, old[0].phase1.spi_r));
         assert!(net.events(b).iter().any(|e| matches!(
             e,
-            ToStack::IkeTunnelDown { id: 1, reason: CloseReason::Notify(NotifyType::INITIAL_CONTACT), .. }
+            ToStack::IkeTunnelDown {
+                id: 1,
+                reason: CloseReason::Notify(NotifyType::INITIAL_CONTACT),
+                ..
+            }
         )));
         assert!(net.events(b).iter().any(|e| matches!(
             e,
             ToStack::DeleteChildSa { inbound_spi, outbound_spi }
                 if (*inbound_spi, *outbound_spi) == (old_child.outbound_spi, old_child.inbound_spi)
         )));
-        assert_eq!(last_record(net.events(b), 1), Some(None), "B's record of A's tunnel is gone");
+        assert_eq!(
+            last_record(net.events(b), 1),
+            Some(None),
+            "B's record of A's tunnel is gone"
+        );
 
         // C reports its new record, after the CHILD SA it describes, with the new SPIs.
         let events = net.events(c);
-        let install_at = events.iter().position(|e| matches!(e, ToStack::InstallChildSa { .. }));
-        let record_at = events.iter().position(|e| matches!(e, ToStack::RestartRecordChanged { .. }));
+        let install_at = events
+            .iter()
+            .position(|e| matches!(e, ToStack::InstallChildSa { .. }));
+        let record_at = events
+            .iter()
+            .position(|e| matches!(e, ToStack::RestartRecordChanged { .. }));
         assert!(install_at < record_at, "{events:?}");
         let Some(Some(new)) = last_record(events, 1) else {
             panic!("no record from C");
         };
         assert_eq!((new.phase1.spi_i, new.phase1.spi_r), kc[0].spis);
         assert_eq!(new.phase1.local_endpoint.ip(), &DVIPA);
-        assert_eq!(vec![new.phase2[0].inbound_spi], installed_inbound_spis(events));
+        assert_eq!(
+            vec![new.phase2[0].inbound_spi],
+            installed_inbound_spis(events)
+        );
         assert_ne!(new.phase2[0].inbound_spi, old_child.inbound_spi);
         assert_eq!(new.phase2[0].filter, old_child.filter);
         assert!(matches!(
-            events.iter().find(|e| matches!(e, ToStack::RestartRecordChanged { .. })),
-            Some(ToStack::RestartRecordChanged { ike_tunnel: 1, local: DVIPA, .. })
+            events
+                .iter()
+                .find(|e| matches!(e, ToStack::RestartRecordChanged { .. })),
+            Some(ToStack::RestartRecordChanged {
+                ike_tunnel: 1,
+                local: DVIPA,
+                ..
+            })
         ));
     }
 
@@ -369,7 +414,11 @@ mod tests {
         let c = net.take_over_by(a, vec![peer(DVIPA, B)], 3);
         assert_eq!(net.take_over(c, vec![record]), vec![Ok(1)]);
         net.run();
-        assert_eq!(installed_inbound_spis(net.events(c)).len(), 2, "one in IKE_AUTH, one in CREATE_CHILD_SA");
+        assert_eq!(
+            installed_inbound_spis(net.events(c)).len(),
+            2,
+            "one in IKE_AUTH, one in CREATE_CHILD_SA"
+        );
         let Some(Some(new)) = last_record(net.events(c), 1).map(|r| r.cloned()) else {
             panic!("no record from C");
         };
@@ -380,12 +429,26 @@ mod tests {
             .iter()
             .filter(|e| matches!(e, ToStack::RestartRecordChanged { .. }))
             .count();
-        assert_eq!(reported, 2, "established with one CHILD SA, then the second");
+        assert_eq!(
+            reported, 2,
+            "established with one CHILD SA, then the second"
+        );
 
-        // C fails in turn; D restarts from C's record, both CHILD SAs again.
+        // C fails in turn; D's stack hands it C's record, and D restarts both CHILD SAs.
         let d = net.take_over_by(c, vec![peer(DVIPA, B)], 4);
-        assert_eq!(net.take_over(d, vec![new]), vec![Ok(1)]);
+        let now = net.now;
+        net.nodes[d]
+            .daemon
+            .handle(now, crate::daemon::DaemonInput::Takeover(vec![new]));
         net.run();
+        assert!(net.events(d).iter().any(|e| matches!(
+            e,
+            ToStack::IkeTunnelUp {
+                id: 1,
+                activation: ActivationMethod::Takeover,
+                ..
+            }
+        )));
         assert_eq!(installed_inbound_spis(net.events(d)).len(), 2);
         let kb = net.daemon(b).ike_tunnels();
         assert_eq!(kb.len(), 1);
@@ -428,9 +491,17 @@ mod tests {
         assert_eq!(kc[0].id, 2);
         assert!(net.events(c).iter().any(|e| matches!(
             e,
-            ToStack::IkeTunnelDown { id: 1, reason: CloseReason::PeerUnreachable, .. }
+            ToStack::IkeTunnelDown {
+                id: 1,
+                reason: CloseReason::PeerUnreachable,
+                ..
+            }
         )));
-        assert_eq!(last_record(net.events(c), 1), None, "no record for a tunnel never up");
+        assert_eq!(
+            last_record(net.events(c), 1),
+            None,
+            "no record for a tunnel never up"
+        );
     }
 
     #[test]
@@ -443,14 +514,14 @@ mod tests {
         let mut unknown_algorithm = record.clone();
         unknown_algorithm.phase1.negotiated.encryption = 9999;
         let c = net.take_over_by(a, vec![peer(DVIPA, B)], 3);
-        let started =
-            net.take_over(c, vec![unknown_peer, no_phase2, unknown_algorithm, record]);
-        assert!(matches!(started[0], Err(TakeoverRefusal::NoMatchingPeer { remote, .. }) if remote == Ipv4Addr::new(203, 0, 113, 9)));
+        let started = net.take_over(c, vec![unknown_peer, no_phase2, unknown_algorithm, record]);
+        assert!(
+            matches!(started[0], Err(TakeoverRefusal::NoMatchingPeer { remote, .. }) if remote == Ipv4Addr::new(203, 0, 113, 9))
+        );
         assert_eq!(started[1], Err(TakeoverRefusal::NoPhase2));
         assert!(matches!(started[2], Err(TakeoverRefusal::Algorithm(_))));
         assert_eq!(started[3], Ok(1));
-        let refusals: Vec<String> = net
-            .nodes[c]
+        let refusals: Vec<String> = net.nodes[c]
             .daemon
             .drain()
             .into_iter()
@@ -465,7 +536,10 @@ mod tests {
             "203.0.113.9:4500: no KeyExchangeRule for 192.0.2.1 <-> 203.0.113.9 with identities \
              192.0.2.1 <-> 203.0.113.9"
         );
-        assert_eq!(refusals[1], "198.51.100.1:4500: no phase 2 SA to renegotiate");
+        assert_eq!(
+            refusals[1],
+            "198.51.100.1:4500: no phase 2 SA to renegotiate"
+        );
         assert!(refusals[2].starts_with("198.51.100.1:4500: unsupported algorithm in the record"));
     }
 
@@ -474,7 +548,12 @@ mod tests {
         // The documentation ranges hold fewer than 1,000 addresses: 500 remote hosts, each
         // with a tunnel to each of two DVIPAs.
         let hosts: Vec<Ipv4Addr> = (1..=250u8)
-            .flat_map(|n| [Ipv4Addr::new(198, 51, 100, n), Ipv4Addr::new(203, 0, 113, n)])
+            .flat_map(|n| {
+                [
+                    Ipv4Addr::new(198, 51, 100, n),
+                    Ipv4Addr::new(203, 0, 113, n),
+                ]
+            })
             .collect();
         let owner_peers: Vec<Peer> = [DVIPA, DVIPA2]
             .iter()
@@ -509,5 +588,145 @@ mod tests {
             assert_eq!(kr.len(), 2, "only C's two tunnels");
             assert!(kr.iter().all(|k| kc.iter().any(|c| c.spis == k.spis)));
         }
+    }
+
+    fn sent_datagrams(daemon: &mut IkeDaemon<ChaCha20Rng>, events: &mut Vec<ToStack>) -> usize {
+        let mut sent = 0;
+        for message in daemon.drain() {
+            match message {
+                ToStack::SendDatagram { .. } => sent += 1,
+                other => events.push(other),
+            }
+        }
+        sent
+    }
+
+    /// What a daemon reported for its tunnel `K1` leaving: CHILD SA deleted, tunnel down
+    /// (deleted locally), record gone.
+    fn assert_k1_left(events: &[ToStack], child: &crate::swsa::Phase2Record) {
+        assert!(events.iter().any(|e| matches!(
+            e,
+            ToStack::DeleteChildSa { inbound_spi, .. } if *inbound_spi == child.inbound_spi
+        )));
+        assert!(events.iter().any(|e| matches!(
+            e,
+            ToStack::IkeTunnelDown {
+                id: 1,
+                reason: CloseReason::DeletedLocally,
+                ..
+            }
+        )));
+        assert_eq!(last_record(events, 1), Some(None));
+    }
+
+    #[test]
+    fn a_dvipa_leaving_with_notice_deletes_its_sas_here_and_at_the_peer() {
+        let (mut net, a, b) = Net::established();
+        let child = records(net.daemon(a)).remove(0).phase2.remove(0);
+        net.nodes[a].daemon.handle(
+            net.now,
+            crate::daemon::DaemonInput::DeleteLocal {
+                local: DVIPA,
+                notify_peers: true,
+            },
+        );
+        net.run();
+        assert!(net.daemon(a).ike_tunnels().is_empty());
+        assert!(net.daemon(a).restart_records().is_empty());
+        assert_k1_left(net.events(a), &child);
+        assert!(net.daemon(b).ike_tunnels().is_empty(), "B got the DELETE");
+        assert!(net.events(b).iter().any(|e| matches!(
+            e,
+            ToStack::IkeTunnelDown {
+                id: 1,
+                reason: CloseReason::DeletedByPeer,
+                ..
+            }
+        )));
+    }
+
+    #[test]
+    fn a_dvipa_leaving_silently_does_not_disturb_the_peer_that_renegotiated() {
+        let (mut net, a, b) = Net::established();
+        let record = records(net.daemon(a)).remove(0);
+        let child = record.phase2[0].clone();
+        // The old owner A still runs (claim 19): C takes the DVIPA and renegotiates ...
+        let c = net.add(daemon(vec![peer(DVIPA, B)], 3), &[DVIPA]);
+        assert_eq!(net.take_over(c, vec![record]), vec![Ok(1)]);
+        net.run();
+        let renegotiated = net.daemon(c).ike_tunnels()[0].spis;
+        // ... and tells A's IKE to drop its SAs for the DVIPA without a word to B.
+        let (node, mut events) = (&mut net.nodes[a], Vec::new());
+        node.daemon.delete_local(net.now, DVIPA, false);
+        assert_eq!(sent_datagrams(&mut node.daemon, &mut events), 0);
+        assert_k1_left(&events, &child);
+        assert!(node.daemon.ike_tunnels().is_empty());
+        net.run();
+        let kb = net.daemon(b).ike_tunnels();
+        assert_eq!(kb.len(), 1);
+        assert_eq!(kb[0].spis, renegotiated);
+        assert!(kb[0].established);
+    }
+
+    #[test]
+    fn deleting_another_local_address_leaves_the_tunnels_alone() {
+        let (mut net, a, _) = Net::established();
+        let now = net.now;
+        let node = &mut net.nodes[a];
+        node.daemon.delete_local(now, DVIPA2, true);
+        assert!(node.daemon.drain().is_empty());
+        assert_eq!(node.daemon.ike_tunnels().len(), 1);
+    }
+
+    #[test]
+    fn a_tunnel_the_peer_started_with_the_backup_gives_way_to_the_renegotiated_one() {
+        let (mut net, a, b) = Net::established();
+        let record = records(net.daemon(a)).remove(0);
+        let c = net.take_over_by(a, vec![peer(DVIPA, B)], 3);
+        // B reaches the DVIPA at its new owner before the takeover renegotiates.
+        net.initiate(b, 0);
+        net.run();
+        assert_eq!(
+            net.daemon(c).ike_tunnels()[0].activation,
+            ActivationMethod::Remote
+        );
+        assert_eq!(net.take_over(c, vec![record]), vec![Ok(2)]);
+        net.run();
+        let kc = net.daemon(c).ike_tunnels();
+        assert_eq!(kc.len(), 1, "{kc:?}");
+        assert_eq!(
+            (kc[0].id, kc[0].activation),
+            (2, ActivationMethod::Takeover)
+        );
+        assert!(net.events(c).iter().any(|e| matches!(
+            e,
+            ToStack::IkeTunnelDown {
+                id: 1,
+                reason: CloseReason::Notify(NotifyType::INITIAL_CONTACT),
+                ..
+            }
+        )));
+        assert_eq!(last_record(net.events(c), 1), Some(None));
+        let kb = net.daemon(b).ike_tunnels();
+        assert_eq!(kb.len(), 1);
+        assert_eq!(kb[0].spis, kc[0].spis);
+    }
+
+    #[test]
+    fn takeover_transcript() {
+        let (mut net, a, b) = Net::established();
+        let record = with_second_child(records(net.daemon(a)).remove(0));
+        let b_before = net.events(b).len();
+        let c = net.take_over_by(a, vec![peer(DVIPA, B)], 3);
+        let unknown = for_remote(record.clone(), Ipv4Addr::new(203, 0, 113, 9));
+        net.take_over(c, vec![record, unknown]);
+        net.run();
+        let lines =
+            |events: &[ToStack]| -> String { events.iter().map(|e| format!("{e}\n")).collect() };
+        insta::assert_snapshot!(format!(
+            "C (backup, takes the DVIPA over):\n{}\nB (remote peer):\n{}",
+            lines(net.events(c)),
+            lines(&net.events(b)[b_before..])
+        ));
     }
 }

@@ -664,6 +664,65 @@ fn create_child_adds_a_second_child_sa() {
 }
 
 #[test]
+fn a_child_sa_for_narrower_selectors_is_created_and_rekeyed_with_them() {
+    let mut pair = established_pair();
+    pair.i_events.clear();
+    let mut web = range([192, 0, 2, 1], [192, 0, 2, 1]);
+    (web.ip_protocol, web.start_port, web.end_port) = (6, 80, 80);
+    let peers = range([198, 51, 100, 0], [198, 51, 100, 255]);
+    assert!(pair.i.is_idle());
+    pair.i
+        .create_child_for(pair.now, &mut pair.rng, (web, peers))
+        .unwrap();
+    assert!(!pair.i.is_idle(), "CREATE_CHILD_SA outstanding");
+    pair.run();
+    let created = installs(&pair.i_events)[0].clone();
+    assert_eq!((created.local_ts, created.remote_ts), (web, peers));
+    assert_eq!(pair.i.children().len(), 2);
+    pair.i
+        .rekey_child(pair.now, &mut pair.rng, created.inbound_spi)
+        .unwrap();
+    pair.run();
+    let rekeyed = installs(&pair.i_events)[1];
+    assert_eq!(rekeyed.replaces, Some(created.inbound_spi));
+    assert_eq!(
+        (rekeyed.local_ts, rekeyed.remote_ts),
+        (created.local_ts, created.remote_ts)
+    );
+}
+
+#[test]
+fn dropping_locally_with_notice_sends_one_delete_and_closes_at_once() {
+    let mut pair = established_pair();
+    pair.i.drop_locally(&mut pair.rng, true).unwrap();
+    let actions = pair.i.drain_actions();
+    let sent = actions
+        .iter()
+        .filter(|a| matches!(a, Action::SendDatagram { .. }))
+        .count();
+    assert_eq!(sent, 1);
+    assert_eq!(deletes(&actions).len(), 1);
+    assert_eq!(closed(&actions), Some(&CloseReason::DeletedLocally));
+    assert_eq!(pair.i.poll_timeout(), None, "nothing waits for the answer");
+    let Some(Action::SendDatagram { from, to, bytes }) = actions.into_iter().next() else {
+        panic!("the DELETE goes first");
+    };
+    pair.deliver_to_responder(from, to, &bytes);
+    let r_actions = pair.r().drain_actions();
+    assert_eq!(closed(&r_actions), Some(&CloseReason::DeletedByPeer));
+
+    let mut silent = established_pair();
+    silent.i.drop_locally(&mut silent.rng, false).unwrap();
+    let actions = silent.i.drain_actions();
+    assert!(
+        !actions
+            .iter()
+            .any(|a| matches!(a, Action::SendDatagram { .. }))
+    );
+    assert_eq!(closed(&actions), Some(&CloseReason::DeletedLocally));
+}
+
+#[test]
 fn commands_wait_for_the_outstanding_request() {
     let mut pair = established_pair();
     pair.i.check_liveness(pair.now, &mut pair.rng).unwrap();

@@ -256,15 +256,12 @@ impl IkeSa {
         p: Payloads<'_>,
     ) -> Result<(), SaError> {
         self.set_state(State::Established(Established));
-        let accepted = p
-            .nonce()
-            .filter(|n| nonce_ok(n))
-            .and_then(|nr| {
-                Some((
-                    nr,
-                    self.accepted_child(&p, state.child_spi, state.selectors)?,
-                ))
-            });
+        let accepted = p.nonce().filter(|n| nonce_ok(n)).and_then(|nr| {
+            Some((
+                nr,
+                self.accepted_child(&p, state.child_spi, state.selectors)?,
+            ))
+        });
         let Some((nr, child)) = accepted else {
             // Refused (TEMPORARY_FAILURE, NO_PROPOSAL_CHOSEN...): a timed rekey tries again.
             if let (Some(old), Some(_)) = (state.replaces, self.config.child_rekey_time) {
