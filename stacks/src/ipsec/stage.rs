@@ -7,7 +7,9 @@
 //!           UDP 4500 ─┴─ no marker ─▶ SAD ────┴─ else drop
 //!           UDP 4500 marker, UDP 500 ─▶ smoltcp ─▶ the daemon's sockets
 //!           other ─▶ dynamic filter / protect rule ? drop : IPSECRULE permit ? pass : drop
+//!           over XCF marked protected (a distributor decrypted it) ─▶ smoltcp
 //! outbound  IKE ─▶ LAN;  dynamic filter ─▶ ESP (in UDP with NAT-T) ─▶ LAN;  else the SPD
+//!           (also the packets targets return to this distributor over XCF)
 //! ```
 
 use std::collections::BTreeMap;
@@ -168,6 +170,15 @@ impl PacketStage for IpsecStage {
         }
     }
 
+    /// A packet a distributor decrypted and forwarded here over XCF passed its IPSec checks
+    /// there; the SPD of this stack does not judge it as clear text.
+    fn inbound_protected(&mut self, now: Instant, origin: Origin, packet: Vec<u8>) -> Verdict {
+        match origin {
+            Origin::Xcf(_) => Verdict::Decrypted(packet),
+            Origin::Lan => self.inbound(now, origin, packet),
+        }
+    }
+
     fn outbound(&mut self, _now: Instant, packet: Vec<u8>) -> Verdict {
         let (mut state, now) = lock(&self.state);
         let Some(flow) = Flow::of(&packet) else {
@@ -257,7 +268,7 @@ fn esp_in(state: &mut IpsecState, now: std::time::Instant, outer: &[u8], esp: &[
         return state.refuse("ESP: inner packet outside the SA's selectors");
     }
     state.counters.esp_in += 1;
-    Verdict::Continue(inner)
+    Verdict::Decrypted(inner)
 }
 
 /// The IPv4 packet a transport-mode ESP payload stands for: the outer header with the inner
