@@ -341,3 +341,47 @@ fn emit(repr: &Ipv4Repr, payload: &[u8]) -> Vec<u8> {
     packet.payload_mut().copy_from_slice(payload);
     bytes
 }
+
+#[cfg(test)]
+mod tests {
+    use std::net::{Ipv4Addr, SocketAddrV4};
+
+    use super::*;
+    use crate::distributor::packet::tcp_packet;
+
+    fn stage() -> (IpsecStage, Arc<Mutex<IpsecState>>) {
+        let state = Arc::new(Mutex::new(IpsecState::new(Spd::default())));
+        (IpsecStage::new(state.clone(), 1), state)
+    }
+
+    fn packet() -> Vec<u8> {
+        tcp_packet(
+            SocketAddrV4::new(Ipv4Addr::new(203, 0, 113, 5), 40_000),
+            SocketAddrV4::new(Ipv4Addr::new(198, 51, 100, 10), 80),
+            "S",
+        )
+    }
+
+    #[test]
+    fn a_packet_a_distributor_decrypted_passes_without_the_clear_text_policy() {
+        let (mut stage, state) = stage();
+        let from = Origin::Xcf(Ipv4Addr::new(192, 0, 2, 1));
+        assert_eq!(
+            stage.inbound_protected(Instant::ZERO, from, packet()),
+            Verdict::Decrypted(packet())
+        );
+        assert!(matches!(
+            stage.inbound(Instant::ZERO, from, packet()),
+            Verdict::Drop { .. }
+        ));
+        assert!(
+            matches!(
+                stage.inbound_protected(Instant::ZERO, Origin::Lan, packet()),
+                Verdict::Drop { .. }
+            ),
+            "only XCF carries the mark"
+        );
+        let state = state.lock().unwrap();
+        assert_eq!(state.counters.drops.get("no IPSECRULE permits it"), Some(&2));
+    }
+}
