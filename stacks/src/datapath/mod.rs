@@ -728,7 +728,11 @@ mod tests {
         }
         let packet = reply[14..].to_vec();
         dp.ingress_xcf(Instant::ZERO, &returned_datagram(&packet));
-        assert_eq!(dp.stats().returned_no_next_hop, 1, "smoltcp never sent there");
+        assert_eq!(
+            dp.stats().returned_no_next_hop,
+            1,
+            "smoltcp never sent there"
+        );
         assert!(mirror.try_recv().is_none());
 
         // smoltcp sends to the host through its gateway's MAC: the returned packet follows.
@@ -767,10 +771,7 @@ mod tests {
 
     impl PacketStage for ReturnAll {
         fn outbound(&mut self, _now: Instant, packet: Vec<u8>) -> Verdict {
-            Verdict::ReturnXcf {
-                to: self.0,
-                packet,
-            }
+            Verdict::ReturnXcf { to: self.0, packet }
         }
     }
 

@@ -282,7 +282,12 @@ mod tests {
             packet.push(0);
             Verdict::Continue(packet)
         }
-        fn inbound_protected(&mut self, _now: Instant, _origin: Origin, mut packet: Vec<u8>) -> Verdict {
+        fn inbound_protected(
+            &mut self,
+            _now: Instant,
+            _origin: Origin,
+            mut packet: Vec<u8>,
+        ) -> Verdict {
             packet.push(9);
             Verdict::Continue(packet)
         }

@@ -177,7 +177,10 @@ mod tests {
         assert_eq!(segment.conn.local, server());
         assert_eq!(segment.conn.foreign, client());
         assert!(segment.rst);
-        assert_eq!(outbound_segment(&tcp_packet(server(), client(), "S")[..10]), None);
+        assert_eq!(
+            outbound_segment(&tcp_packet(server(), client(), "S")[..10]),
+            None
+        );
     }
 
     #[test]

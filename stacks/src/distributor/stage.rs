@@ -25,7 +25,8 @@ use crate::dvipa::model::ConnKey;
 /// Drop reasons of returned packets.
 const RETURNED_NOT_TCP: &str = "SD: returned packet not a TCP segment";
 const RETURNED_NOT_DISTRIBUTED: &str = "SD: returned packet from a DVIPA not distributed here";
-const RETURNED_WRONG_TARGET: &str = "SD: returned packet from a stack its connection is not routed to";
+const RETURNED_WRONG_TARGET: &str =
+    "SD: returned packet from a stack its connection is not routed to";
 
 /// What the stage and the stack's control side share.
 #[derive(Debug, Default)]
@@ -345,7 +346,10 @@ mod tests {
         }
         stages.install(
             StageSlot::Distributor,
-            Box::new(DistributorStage::new(ForwardTable::default(), shared.clone())),
+            Box::new(DistributorStage::new(
+                ForwardTable::default(),
+                shared.clone(),
+            )),
         );
         stages
     }
@@ -391,7 +395,11 @@ mod tests {
                 reason: RETURNED_WRONG_TARGET
             }
         );
-        let stranger = tcp_packet(SocketAddrV4::new(Ipv4Addr::new(198, 51, 100, 99), 80), client(), "A");
+        let stranger = tcp_packet(
+            SocketAddrV4::new(Ipv4Addr::new(198, 51, 100, 99), 80),
+            client(),
+            "A",
+        );
         assert_eq!(
             stages1.returned(Instant::ZERO, xcf(2), stranger),
             Verdict::Drop {
@@ -422,9 +430,11 @@ mod tests {
         let mut stages1 = walk(1, false, &sd1);
         let sd2 = SharedSd::default();
         let mut stages2 = walk(2, false, &sd2);
-        let Verdict::ForwardXcf { packet, .. } =
-            stages1.inbound(Instant::ZERO, Origin::Lan, tcp_packet(client(), server(), "S"))
-        else {
+        let Verdict::ForwardXcf { packet, .. } = stages1.inbound(
+            Instant::ZERO,
+            Origin::Lan,
+            tcp_packet(client(), server(), "S"),
+        ) else {
             panic!("not forwarded in clear");
         };
         stages2.inbound(Instant::ZERO, Origin::Xcf(xcf(1)), packet);
@@ -468,7 +478,10 @@ mod tests {
         agent2.handle(Instant::ZERO, crate::distributor::SdEvent::Owned(DVIPA));
         {
             let state = sd2.lock();
-            let route = state.distributor.as_ref().and_then(|d| d.crt().get(&conn()));
+            let route = state
+                .distributor
+                .as_ref()
+                .and_then(|d| d.crt().get(&conn()));
             assert_eq!(route.map(|r| r.xcf), Some(xcf(2)), "routed to itself");
             assert!(state.target.is_protected(&conn()));
         }

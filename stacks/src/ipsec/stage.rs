@@ -382,6 +382,9 @@ mod tests {
             "only XCF carries the mark"
         );
         let state = state.lock().unwrap();
-        assert_eq!(state.counters.drops.get("no IPSECRULE permits it"), Some(&2));
+        assert_eq!(
+            state.counters.drops.get("no IPSECRULE permits it"),
+            Some(&2)
+        );
     }
 }
