@@ -24,7 +24,8 @@ use crate::dvipa::model::ConnKey;
 
 /// Drop reasons of returned packets.
 const RETURNED_NOT_TCP: &str = "SD: returned packet not a TCP segment";
-const RETURNED_NOT_DISTRIBUTED: &str = "SD: returned packet from a DVIPA not distributed here";
+const RETURNED_NOT_DISTRIBUTED: &str =
+    "SD: returned packet from a DVIPA neither distributed nor forwarded here";
 const RETURNED_WRONG_TARGET: &str =
     "SD: returned packet from a stack its connection is not routed to";
 
@@ -175,15 +176,19 @@ impl PacketStage for DistributorStage {
         }
     }
 
-    /// A returned packet goes on to the security stage when it comes from a DVIPA this stack
-    /// distributes, and from the target its CRT routes the connection to (any target while
-    /// the CRT does not know the connection: its route may be on its way in an answer).
+    /// A returned packet goes on to the security stage when its connection is one the takeback
+    /// `forwards` send to that stack, or when it comes from a DVIPA this stack distributes and
+    /// from the target its CRT routes the connection to (any target while the CRT does not
+    /// know the connection: its route may be on its way in an answer).
     fn returned(&mut self, _now: Instant, from: Ipv4Addr, packet: Vec<u8>) -> Verdict {
         let Some(segment) = outbound_segment(&packet) else {
             return Verdict::Drop {
                 reason: RETURNED_NOT_TCP,
             };
         };
+        if self.forwards.route(&segment.conn) == Some(from) {
+            return Verdict::Continue(packet);
+        }
         let state = self.shared.lock();
         let Some(distributor) = state
             .distributor
@@ -545,6 +550,51 @@ mod tests {
                 packet: reply
             },
             "now distributed, through the new distributor"
+        );
+    }
+
+    #[test]
+    fn a_takeback_forwards_protected_packets_marked_and_takes_the_replies_back() {
+        // Stack 1 owns a non-distributed DVIPA again; stack 2, the Moving holder, still holds
+        // a connection on it, whose LAN packets stack 1 forwards.
+        let forwards = ForwardTable::default();
+        forwards.add(xcf(2), &[conn()]);
+        let sd1 = SharedSd::default();
+        sd1.lock().local_xcf = Some(xcf(1));
+        let mut stages1 = Stages::default();
+        stages1.install(StageSlot::Security, Box::new(Decrypt));
+        stages1.install(
+            StageSlot::Distributor,
+            Box::new(DistributorStage::new(forwards, sd1.clone())),
+        );
+        let sd2 = SharedSd::default();
+        let mut stages2 = walk(2, false, &sd2);
+
+        let ack = tcp_packet(client(), server(), "A");
+        let Verdict::ForwardXcfProtected { to, packet } =
+            stages1.inbound(Instant::ZERO, Origin::Lan, ack)
+        else {
+            panic!("not forwarded as protected");
+        };
+        assert_eq!(to, xcf(2));
+        stages2.inbound_protected(Instant::ZERO, Origin::Xcf(xcf(1)), packet);
+        let reply = tcp_packet(server(), client(), "A");
+        assert_eq!(
+            stages2.outbound(Instant::ZERO, reply.clone()),
+            Verdict::ReturnXcf {
+                to: xcf(1),
+                packet: reply.clone()
+            }
+        );
+        assert_eq!(
+            stages1.returned(Instant::ZERO, xcf(2), reply.clone()),
+            Verdict::Continue(reply.clone())
+        );
+        assert_eq!(
+            stages1.returned(Instant::ZERO, xcf(3), reply),
+            Verdict::Drop {
+                reason: RETURNED_NOT_DISTRIBUTED
+            }
         );
     }
 }

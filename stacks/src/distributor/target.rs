@@ -64,8 +64,10 @@ impl TargetTable {
 
     /// Looks at a TCP segment that reached this stack, routed here by `routed_by`, which
     /// arrived `protected` or not: a connection request is recorded (protected or not); a
-    /// protected segment marks a routed connection protected; a RST ends the connection (the
-    /// report to send comes back with its addressee).
+    /// protected segment marks a routed connection protected, and makes a connection another
+    /// stack forwards here without having routed its request (a Moving DVIPA's takeback
+    /// forwarding) a protected one routed by that stack; a RST ends the connection (the report
+    /// to send comes back with its addressee).
     pub fn on_segment(
         &mut self,
         routed_by: Option<Ipv4Addr>,
@@ -75,10 +77,17 @@ impl TargetTable {
         if segment.rst {
             return self.connection_closed(&segment.conn);
         }
-        if let (Some(distributor), true) = (routed_by, segment.is_connection_request()) {
-            self.record(segment.conn, distributor, protected);
-        } else if protected && let Some(routed) = self.connections.get_mut(&segment.conn) {
-            routed.protected = true;
+        match (routed_by, self.connections.get_mut(&segment.conn)) {
+            (Some(distributor), _) if segment.is_connection_request() => {
+                self.record(segment.conn, distributor, protected);
+            }
+            (_, Some(routed)) => routed.protected |= protected,
+            // A segment of a connection the stack does not hold is answered with a RST, which
+            // removes the entry again (see `on_outbound_segment`).
+            (Some(distributor), None) if protected => {
+                self.record(segment.conn, distributor, true);
+            }
+            _ => {}
         }
         None
     }
@@ -269,6 +278,22 @@ mod tests {
         table.on_segment(None, &segment(client(), server(), "A"), false);
         assert!(table.is_protected(&conn()));
         table.on_segment(None, &segment(client(), server(), "R"), true);
+        assert!(table.is_empty());
+    }
+
+    #[test]
+    fn a_protected_segment_forwarded_without_its_request_is_adopted_and_a_clear_one_not() {
+        let mut table = TargetTable::default();
+        table.on_segment(Some(DISTRIBUTOR), &segment(client(), server(), "A"), false);
+        assert!(table.is_empty());
+        table.on_segment(None, &segment(client(), server(), "A"), true);
+        assert!(table.is_empty(), "nobody forwarded it");
+        table.on_segment(Some(DISTRIBUTOR), &segment(client(), server(), "A"), true);
+        assert_eq!(table.protected_route(&outbound("A")), Some(DISTRIBUTOR));
+        assert_eq!(
+            table.on_outbound_segment(&outbound("R")),
+            Some((DISTRIBUTOR, SdSignal::ConnectionEnded(conn())))
+        );
         assert!(table.is_empty());
     }
 
