@@ -794,4 +794,45 @@ mod tests {
         assert_eq!(datagram.kind, XcfKind::Returned);
         assert_eq!(datagram.packet, &ipv4_frame(HOST)[14..]);
     }
+
+    /// Counts the protected packets it sees, and says they were decrypted.
+    #[derive(Debug)]
+    struct CountProtected(std::sync::Arc<std::sync::atomic::AtomicUsize>);
+
+    impl PacketStage for CountProtected {
+        fn inbound_protected(
+            &mut self,
+            _now: Instant,
+            _origin: Origin,
+            packet: Vec<u8>,
+        ) -> Verdict {
+            self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            Verdict::Decrypted(packet)
+        }
+    }
+
+    #[tokio::test]
+    async fn a_forwarded_packet_marked_protected_walks_the_protected_side_and_is_delivered() {
+        let switch = EthernetSwitch::new();
+        let mut dp = datapath(&switch);
+        let seen = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        dp.install_stage(
+            StageSlot::Distributor,
+            Box::new(CountProtected(seen.clone())),
+        );
+        let packet = ipv4_frame(HOME)[14..].to_vec();
+        for protected in [true, false] {
+            let datagram = XcfDatagram {
+                kind: XcfKind::Forwarded { protected },
+                sender: Ipv4Addr::new(198, 51, 100, 1),
+                packet: &packet,
+            }
+            .emit();
+            dp.ingress_xcf(Instant::ZERO, &datagram);
+        }
+        assert_eq!(seen.load(std::sync::atomic::Ordering::Relaxed), 1);
+        assert_eq!(dp.rx_queue.len(), 2, "both delivered");
+        dp.ingress_xcf(Instant::ZERO, b"ZXCF\x01\x01\0\0\0\0\0");
+        assert_eq!(dp.stats().xcf_malformed, 1, "version 1 is refused");
+    }
 }
