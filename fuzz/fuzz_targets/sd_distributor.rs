@@ -7,6 +7,7 @@ use std::net::Ipv4Addr;
 
 use libfuzzer_sys::fuzz_target;
 use stacks::datapath::stage::Origin;
+use stacks::distributor::packet::{Inbound, outbound_segment, parse};
 use stacks::distributor::{DistConfig, Distributor, TargetTable};
 use stacks::profile;
 
@@ -23,13 +24,20 @@ fuzz_target!(|data: &[u8]| {
     sd.listeners(Ipv4Addr::new(192, 0, 2, 2), dvipa, 80, 1);
     sd.listeners(Ipv4Addr::new(192, 0, 2, 3), dvipa, 80, 1);
     let mut table = TargetTable::default();
-    // The input is a sequence of packets, each preceded by its length.
+    // The input is a sequence of packets, each preceded by its length (odd: it arrived
+    // protected).
     let mut rest = data;
     while let Some((&len, tail)) = rest.split_first() {
         let len = usize::from(len).min(tail.len());
         let (packet, tail) = tail.split_at(len);
         let _ = sd.inbound(smoltcp::time::Instant::ZERO, Origin::Lan, packet);
-        let _ = table.on_inbound(Some(Ipv4Addr::new(192, 0, 2, 1)), packet);
+        let protected = len % 2 == 1;
+        if let Ok(Inbound::Tcp(segment)) = parse(packet) {
+            let _ = table.on_segment(Some(Ipv4Addr::new(192, 0, 2, 1)), &segment, protected);
+        }
+        if let Some(segment) = outbound_segment(packet) {
+            let _ = table.protected_route(&segment);
+        }
         let _ = table.on_outbound(packet);
         rest = tail;
     }

@@ -6,16 +6,20 @@
 //!               │ frames                        │ IPv4 packets
 //!   ingress:  ARP policy ── IPv4 for us? ── stages ── rx queue ──▶ smoltcp Interface
 //!   egress:   smoltcp ──▶ ARP sender fix / IPv4 ── stages ──▶ LAN port │ XCF link
+//!   returned: XCF link ── stages ── next hop ──▶ LAN port
 //! ```
 //!
 //! Inbound ARP requests reach smoltcp only for HOME addresses and advertised DVIPAs (see
 //! [`arp`]); IPv4 packets only when this stack holds their destination. The datapath sends the
 //! gratuitous ARPs of addresses it takes over. It never routes: a packet for an address it does
-//! not hold is dropped and counted.
+//! not hold is dropped and counted; the one exception is a packet a target returns over XCF to
+//! this distributor, which goes out of the LAN port to the next hop smoltcp last used for its
+//! destination (see [`nexthop`]).
 
 pub mod addresses;
 pub mod arp;
 pub mod garp;
+pub mod nexthop;
 pub mod stage;
 pub mod xcf;
 
@@ -36,8 +40,9 @@ use crate::lan::{LanPort, SendOutcome};
 use addresses::{AddressBook, DvipaRole};
 use arp::{ArpIgnored, ArpVerdict};
 use garp::{GarpSchedule, GarpTimers};
+use nexthop::NextHops;
 use stage::{Origin, PacketStage, StageSlot, Stages, Verdict};
-use xcf::{XcfDatagram, XcfLink, XcfSend};
+use xcf::{XcfDatagram, XcfKind, XcfLink, XcfSend};
 
 /// Frames or datagrams taken from one source per [`Datapath::poll_ingress`] call, so that one
 /// busy source cannot starve the stack's other work.
@@ -114,6 +119,14 @@ pub struct DatapathStats {
     pub xcf_malformed: u64,
     /// Packets for XCF partners with no known link, or that the link dropped.
     pub xcf_send_failures: u64,
+    /// Outbound packets of protected connections returned over XCF to their distributor.
+    pub xcf_returned_out: u64,
+    /// Packets targets returned over XCF to this stack.
+    pub xcf_returned_in: u64,
+    /// Returned packets sent out of the LAN port (after the stages protected them).
+    pub returned_sent: u64,
+    /// Returned packets whose destination had no known next hop.
+    pub returned_no_next_hop: u64,
     /// Packets consumed by a stage.
     pub stage_consumed: u64,
     /// Packets dropped by a stage, by reason.
@@ -129,6 +142,7 @@ pub struct Datapath {
     book: AddressBook,
     garp: GarpTimers,
     stages: Stages,
+    next_hops: NextHops,
     rx_queue: VecDeque<Bytes>,
     stats: DatapathStats,
 }
@@ -144,6 +158,7 @@ impl Datapath {
             book: AddressBook::new(home),
             garp,
             stages: Stages::default(),
+            next_hops: NextHops::default(),
             rx_queue: VecDeque::new(),
             stats: DatapathStats::default(),
         }
@@ -275,7 +290,7 @@ impl Datapath {
         match eth.ethertype() {
             EthernetProtocol::Arp => self.ingress_arp(eth.payload(), frame.clone()),
             EthernetProtocol::Ipv4 => {
-                self.ingress_ipv4(now, Origin::Lan, eth.payload(), Some(&frame))
+                self.ingress_ipv4(now, Origin::Lan, eth.payload(), Some(&frame), false)
             }
             _ => self.stats.unsupported_frames += 1,
         }
@@ -320,9 +335,16 @@ impl Datapath {
     fn ingress_xcf(&mut self, now: Instant, bytes: &[u8]) {
         self.stats.xcf_in += 1;
         match XcfDatagram::parse(bytes) {
-            Ok(datagram) => {
-                self.ingress_ipv4(now, Origin::Xcf(datagram.sender), datagram.packet, None)
-            }
+            Ok(XcfDatagram {
+                kind: XcfKind::Forwarded { protected },
+                sender,
+                packet,
+            }) => self.ingress_ipv4(now, Origin::Xcf(sender), packet, None, protected),
+            Ok(XcfDatagram {
+                kind: XcfKind::Returned,
+                sender,
+                packet,
+            }) => self.ingress_returned(now, sender, packet),
             Err(error) => {
                 self.stats.xcf_malformed += 1;
                 tracing::debug!(%error, "XCF datagram dropped");
@@ -331,8 +353,16 @@ impl Datapath {
     }
 
     /// Walks an IPv4 packet addressed to this stack; `frame` is the frame it came in, if any,
-    /// handed to smoltcp as is when no stage is installed.
-    fn ingress_ipv4(&mut self, now: Instant, origin: Origin, packet: &[u8], frame: Option<&Bytes>) {
+    /// handed to smoltcp as is when no stage is installed; `protected` when a distributor
+    /// decrypted it.
+    fn ingress_ipv4(
+        &mut self,
+        now: Instant,
+        origin: Origin,
+        packet: &[u8],
+        frame: Option<&Bytes>,
+        protected: bool,
+    ) {
         let Ok(header) = Ipv4Packet::new_checked(packet) else {
             self.stats.unsupported_frames += 1;
             return;
@@ -349,19 +379,69 @@ impl Datapath {
             }
             return;
         }
-        match self.stages.inbound(now, origin, packet.to_vec()) {
-            Verdict::Continue(packet) => self.deliver(self.wrap(&packet)),
+        let verdict = if protected {
+            self.stages.inbound_protected(now, origin, packet.to_vec())
+        } else {
+            self.stages.inbound(now, origin, packet.to_vec())
+        };
+        match verdict {
+            Verdict::Continue(packet) | Verdict::Decrypted(packet) => {
+                self.deliver(self.wrap(&packet))
+            }
             verdict => self.settle(verdict),
         }
+    }
+
+    /// Walks a packet a target returned over XCF from `from` and sends what the stages make of
+    /// it (ESP, normally) out of the LAN port to the next hop of its destination.
+    fn ingress_returned(&mut self, now: Instant, from: Ipv4Addr, packet: &[u8]) {
+        self.stats.xcf_returned_in += 1;
+        if Ipv4Packet::new_checked(packet).is_err() {
+            self.stats.unsupported_frames += 1;
+            return;
+        }
+        match self.stages.returned(now, from, packet.to_vec()) {
+            Verdict::Continue(packet) => self.send_ip_to_lan(&packet),
+            verdict => self.settle(verdict),
+        }
+    }
+
+    /// Sends an IPv4 packet this stack built out of the LAN port, to the next hop smoltcp last
+    /// used for its destination.
+    fn send_ip_to_lan(&mut self, packet: &[u8]) {
+        let Ok(ip) = Ipv4Packet::new_checked(packet) else {
+            self.stats.unsupported_frames += 1;
+            return;
+        };
+        let Some(next_hop) = self.next_hops.get(ip.dst_addr()) else {
+            self.stats.returned_no_next_hop += 1;
+            return;
+        };
+        let eth = EthernetRepr {
+            src_addr: self.config.mac,
+            dst_addr: next_hop,
+            ethertype: EthernetProtocol::Ipv4,
+        };
+        self.stats.returned_sent += 1;
+        self.send_lan(ethernet_frame(&eth, packet));
     }
 
     /// Carries out a verdict that does not continue to smoltcp or the LAN.
     fn settle(&mut self, verdict: Verdict) {
         match verdict {
-            Verdict::ForwardXcf { to, packet } => self.send_xcf(to, &packet),
+            Verdict::ForwardXcf { to, packet } => {
+                self.send_xcf(to, XcfKind::Forwarded { protected: false }, &packet)
+            }
+            Verdict::ForwardXcfProtected { to, packet } => {
+                self.send_xcf(to, XcfKind::Forwarded { protected: true }, &packet)
+            }
+            Verdict::ReturnXcf { to, packet } => {
+                self.stats.xcf_returned_out += 1;
+                self.send_xcf(to, XcfKind::Returned, &packet)
+            }
             Verdict::Consumed => self.stats.stage_consumed += 1,
             Verdict::Drop { reason } => *self.stats.stage_drops.entry(reason).or_default() += 1,
-            Verdict::Continue(_) => {}
+            Verdict::Continue(_) | Verdict::Decrypted(_) => {}
         }
     }
 
@@ -372,11 +452,7 @@ impl Datapath {
             dst_addr: self.config.mac,
             ethertype: EthernetProtocol::Ipv4,
         };
-        let mut bytes = vec![0u8; eth.buffer_len() + packet.len()];
-        let mut frame = EthernetFrame::new_unchecked(&mut bytes[..]);
-        eth.emit(&mut frame);
-        frame.payload_mut().copy_from_slice(packet);
-        Bytes::from(bytes)
+        ethernet_frame(&eth, packet)
     }
 
     fn deliver(&mut self, frame: Bytes) {
@@ -399,10 +475,22 @@ impl Datapath {
                     Verdict::Continue(packet) => frame.extend_from_slice(&packet),
                     verdict => return self.settle(verdict),
                 }
+                self.learn_next_hop(&frame);
             }
+            Ok(EthernetProtocol::Ipv4) => self.learn_next_hop(&frame),
             _ => {}
         }
         self.send_lan(Bytes::from(frame));
+    }
+
+    /// Remembers where smoltcp sent an IPv4 frame (see [`nexthop`]).
+    fn learn_next_hop(&mut self, frame: &[u8]) {
+        let Ok(eth) = EthernetFrame::new_checked(frame) else {
+            return;
+        };
+        if let Ok(ip) = Ipv4Packet::new_checked(eth.payload()) {
+            self.next_hops.learn(ip.dst_addr(), eth.dst_addr());
+        }
     }
 
     fn send_lan(&mut self, frame: Bytes) {
@@ -416,10 +504,10 @@ impl Datapath {
         }
     }
 
-    /// Sends an IPv4 packet over dynamic XCF to the stack with XCF address `to`.
-    pub fn send_xcf(&mut self, to: Ipv4Addr, packet: &[u8]) {
+    /// Sends an IPv4 packet of `kind` over dynamic XCF to the stack with XCF address `to`.
+    pub fn send_xcf(&mut self, to: Ipv4Addr, kind: XcfKind, packet: &[u8]) {
         let outcome = match &self.xcf {
-            Some(link) => link.send(to, packet),
+            Some(link) => link.send(to, kind, packet),
             None => Ok(XcfSend::NoLink),
         };
         match outcome {
@@ -431,6 +519,15 @@ impl Datapath {
             }
         }
     }
+}
+
+/// An Ethernet frame with header `eth` carrying `packet`.
+fn ethernet_frame(eth: &EthernetRepr, packet: &[u8]) -> Bytes {
+    let mut bytes = vec![0u8; eth.buffer_len() + packet.len()];
+    let mut frame = EthernetFrame::new_unchecked(&mut bytes[..]);
+    eth.emit(&mut frame);
+    frame.payload_mut().copy_from_slice(packet);
+    Bytes::from(bytes)
 }
 
 /// A received frame, handed to smoltcp.
@@ -599,5 +696,143 @@ mod tests {
         dp.ingress_frame(Instant::ZERO, ipv4_frame(HOME));
         assert!(dp.rx_queue.is_empty());
         assert_eq!(dp.stats().xcf_send_failures, 1);
+    }
+
+    /// Leaves every packet alone (the default hooks).
+    #[derive(Debug)]
+    struct PassAll;
+
+    impl PacketStage for PassAll {}
+
+    fn returned_datagram(packet: &[u8]) -> Vec<u8> {
+        XcfDatagram {
+            kind: XcfKind::Returned,
+            sender: Ipv4Addr::new(198, 51, 100, 2),
+            packet,
+        }
+        .emit()
+    }
+
+    #[tokio::test]
+    async fn a_returned_packet_leaves_to_the_next_hop_smoltcp_used_for_its_destination() {
+        let switch = EthernetSwitch::new();
+        let mut mirror = switch.mirror();
+        let mut dp = datapath(&switch);
+        dp.install_stage(StageSlot::Distributor, Box::new(PassAll));
+        // A packet from the DVIPA to the host, as a target returns it.
+        let mut reply = ipv4_frame(HOST).to_vec();
+        {
+            let mut ip = Ipv4Packet::new_unchecked(&mut reply[14..]);
+            ip.set_src_addr(DVIPA);
+            ip.fill_checksum();
+        }
+        let packet = reply[14..].to_vec();
+        dp.ingress_xcf(Instant::ZERO, &returned_datagram(&packet));
+        assert_eq!(
+            dp.stats().returned_no_next_hop,
+            1,
+            "smoltcp never sent there"
+        );
+        assert!(mirror.try_recv().is_none());
+
+        // smoltcp sends to the host through its gateway's MAC: the returned packet follows.
+        let gateway = EthernetAddress([0x02, 0, 0, 0, 0, 0x01]);
+        let mut frame = ipv4_frame(HOST).to_vec();
+        EthernetFrame::new_unchecked(&mut frame[..]).set_dst_addr(gateway);
+        EthernetFrame::new_unchecked(&mut frame[..]).set_src_addr(MAC);
+        dp.egress(Instant::ZERO, frame);
+        assert!(mirror.try_recv().is_some());
+        dp.ingress_xcf(Instant::ZERO, &returned_datagram(&packet));
+        assert_eq!(dp.stats().xcf_returned_in, 2);
+        assert_eq!(dp.stats().returned_sent, 1);
+        let sent = mirror.try_recv().expect("returned packet on the LAN");
+        let eth = EthernetFrame::new_checked(&sent[..]).unwrap();
+        assert_eq!((eth.src_addr(), eth.dst_addr()), (MAC, gateway));
+        assert_eq!(eth.payload(), &packet[..]);
+    }
+
+    #[tokio::test]
+    async fn a_returned_packet_is_dropped_without_a_distributor_stage() {
+        let switch = EthernetSwitch::new();
+        let mut dp = datapath(&switch);
+        let packet = ipv4_frame(HOST)[14..].to_vec();
+        dp.ingress_xcf(Instant::ZERO, &returned_datagram(&packet));
+        assert_eq!(
+            dp.stats()
+                .stage_drops
+                .get("returned packet without a distributor"),
+            Some(&1)
+        );
+        assert_eq!(dp.stats().returned_sent, 0);
+    }
+
+    #[derive(Debug)]
+    struct ReturnAll(Ipv4Addr);
+
+    impl PacketStage for ReturnAll {
+        fn outbound(&mut self, _now: Instant, packet: Vec<u8>) -> Verdict {
+            Verdict::ReturnXcf { to: self.0, packet }
+        }
+    }
+
+    #[tokio::test]
+    async fn a_packet_a_stage_returns_goes_over_xcf_as_a_returned_datagram() {
+        let loopback: std::net::SocketAddr = "127.0.0.1:0".parse().unwrap();
+        let distributor = Ipv4Addr::new(198, 51, 100, 1);
+        let mut link = XcfLink::bind(distributor, loopback).unwrap();
+        let switch = EthernetSwitch::new();
+        let mut mirror = switch.mirror();
+        let mut dp = datapath(&switch);
+        dp.attach_xcf(XcfLink::bind(Ipv4Addr::new(198, 51, 100, 2), loopback).unwrap());
+        dp.add_xcf_partner(distributor, link.endpoint().unwrap());
+        dp.install_stage(StageSlot::Distributor, Box::new(ReturnAll(distributor)));
+        dp.egress(Instant::ZERO, ipv4_frame(HOST).to_vec());
+        assert!(mirror.try_recv().is_none(), "nothing on the LAN");
+        assert_eq!(dp.stats().xcf_returned_out, 1);
+        let bytes = std::future::poll_fn(|cx| link.poll_recv(cx)).await.unwrap();
+        let datagram = XcfDatagram::parse(&bytes).unwrap();
+        assert_eq!(datagram.kind, XcfKind::Returned);
+        assert_eq!(datagram.packet, &ipv4_frame(HOST)[14..]);
+    }
+
+    /// Counts the protected packets it sees, and says they were decrypted.
+    #[derive(Debug)]
+    struct CountProtected(std::sync::Arc<std::sync::atomic::AtomicUsize>);
+
+    impl PacketStage for CountProtected {
+        fn inbound_protected(
+            &mut self,
+            _now: Instant,
+            _origin: Origin,
+            packet: Vec<u8>,
+        ) -> Verdict {
+            self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            Verdict::Decrypted(packet)
+        }
+    }
+
+    #[tokio::test]
+    async fn a_forwarded_packet_marked_protected_walks_the_protected_side_and_is_delivered() {
+        let switch = EthernetSwitch::new();
+        let mut dp = datapath(&switch);
+        let seen = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        dp.install_stage(
+            StageSlot::Distributor,
+            Box::new(CountProtected(seen.clone())),
+        );
+        let packet = ipv4_frame(HOME)[14..].to_vec();
+        for protected in [true, false] {
+            let datagram = XcfDatagram {
+                kind: XcfKind::Forwarded { protected },
+                sender: Ipv4Addr::new(198, 51, 100, 1),
+                packet: &packet,
+            }
+            .emit();
+            dp.ingress_xcf(Instant::ZERO, &datagram);
+        }
+        assert_eq!(seen.load(std::sync::atomic::Ordering::Relaxed), 1);
+        assert_eq!(dp.rx_queue.len(), 2, "both delivered");
+        dp.ingress_xcf(Instant::ZERO, b"ZXCF\x01\x01\0\0\0\0\0");
+        assert_eq!(dp.stats().xcf_malformed, 1, "version 1 is refused");
     }
 }

@@ -6,11 +6,16 @@
 //! host), and each datagram carries one IPv4 packet behind a short header:
 //!
 //! ```text
-//!  0      4       5      6              10
-//!  +------+-------+------+--------------+----------------------+
-//!  | ZXCF | ver 1 | kind | sender XCF   | IPv4 packet ...      |
-//!  +------+-------+------+--------------+----------------------+
+//!  0      4       5      6       7              11
+//!  +------+-------+------+-------+--------------+----------------------+
+//!  | ZXCF | ver 2 | kind | flags | sender XCF   | IPv4 packet ...      |
+//!  +------+-------+------+-------+--------------+----------------------+
 //! ```
+//!
+//! Kind 1 is an inbound packet a distributor forwards to a target; its flag `0x01` says the
+//! distributor decrypted it from ESP (the connection is protected). Kind 2 is an outbound
+//! packet of a protected connection that a target returns to its distributor, which protects
+//! it and sends it out of its LAN port; it carries no flag. Other flag bits are errors.
 
 use std::collections::BTreeMap;
 use std::io;
@@ -28,15 +33,23 @@ mod field {
     pub const MAGIC: Range<usize> = 0..4;
     pub const VERSION: usize = 4;
     pub const KIND: usize = 5;
-    pub const SENDER: Range<usize> = 6..10;
-    pub const PACKET: usize = 10;
+    pub const FLAGS: usize = 6;
+    pub const SENDER: Range<usize> = 7..11;
+    pub const PACKET: usize = 11;
 }
 
 /// The first bytes of every XCF link datagram.
 pub const MAGIC: [u8; 4] = *b"ZXCF";
 
 /// The datagram format version this code speaks.
-pub const VERSION: u8 = 1;
+pub const VERSION: u8 = 2;
+
+/// Kind codes.
+const KIND_FORWARDED: u8 = 0x01;
+const KIND_RETURNED: u8 = 0x02;
+
+/// Flag of a forwarded packet: the distributor decrypted it from ESP.
+const FLAG_PROTECTED: u8 = 0x01;
 
 /// Largest datagram read from a link.
 const MAX_DATAGRAM: usize = 65_535;
@@ -44,22 +57,41 @@ const MAX_DATAGRAM: usize = 65_535;
 /// What an XCF datagram carries.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum XcfKind {
-    /// An inbound IPv4 packet forwarded to the stack that owns its connection.
-    ForwardedPacket,
+    /// An inbound IPv4 packet a distributor forwards to the stack that owns its connection.
+    Forwarded {
+        /// The distributor decrypted it from ESP: the connection is protected.
+        protected: bool,
+    },
+    /// An outbound IPv4 packet of a protected connection, returned by a target to its
+    /// distributor for IPSec processing and the LAN.
+    Returned,
 }
 
 impl XcfKind {
-    fn code(self) -> u8 {
+    fn codes(self) -> (u8, u8) {
         match self {
-            Self::ForwardedPacket => 0x01,
+            Self::Forwarded { protected } => {
+                (KIND_FORWARDED, if protected { FLAG_PROTECTED } else { 0 })
+            }
+            Self::Returned => (KIND_RETURNED, 0),
         }
     }
 
-    fn from_code(code: u8) -> Option<Self> {
-        match code {
-            0x01 => Some(Self::ForwardedPacket),
-            _ => None,
+    fn from_codes(kind: u8, flags: u8) -> Result<Self, XcfMalformed> {
+        let allowed = match kind {
+            KIND_FORWARDED => FLAG_PROTECTED,
+            KIND_RETURNED => 0,
+            _ => return Err(XcfMalformed::UnknownKind(kind)),
+        };
+        if flags & !allowed != 0 {
+            return Err(XcfMalformed::UnknownFlags { kind, flags });
         }
+        Ok(match kind {
+            KIND_FORWARDED => Self::Forwarded {
+                protected: flags & FLAG_PROTECTED != 0,
+            },
+            _ => Self::Returned,
+        })
     }
 }
 
@@ -83,6 +115,14 @@ pub enum XcfMalformed {
     /// A kind this code does not know.
     #[error("XCF datagram kind {0:#04x} unknown")]
     UnknownKind(u8),
+    /// Flag bits the kind does not define.
+    #[error("XCF datagram kind {kind:#04x} has unknown flags {flags:#04x}")]
+    UnknownFlags {
+        /// The kind code.
+        kind: u8,
+        /// The flags byte.
+        flags: u8,
+    },
 }
 
 /// One parsed XCF datagram.
@@ -112,7 +152,8 @@ impl<'a> XcfDatagram<'a> {
             return Err(XcfMalformed::UnsupportedVersion(version));
         }
         let code = header.get(field::KIND).copied().ok_or(truncated)?;
-        let kind = XcfKind::from_code(code).ok_or(XcfMalformed::UnknownKind(code))?;
+        let flags = header.get(field::FLAGS).copied().ok_or(truncated)?;
+        let kind = XcfKind::from_codes(code, flags)?;
         let sender: [u8; 4] = header
             .get(field::SENDER)
             .and_then(|s| s.try_into().ok())
@@ -132,10 +173,12 @@ impl<'a> XcfDatagram<'a> {
 
     /// The datagram's bytes.
     pub fn emit(&self) -> Vec<u8> {
+        let (kind, flags) = self.kind.codes();
         let mut bytes = Vec::with_capacity(self.buffer_len());
         bytes.extend_from_slice(&MAGIC);
         bytes.push(VERSION);
-        bytes.push(self.kind.code());
+        bytes.push(kind);
+        bytes.push(flags);
         bytes.extend_from_slice(&self.sender.octets());
         bytes.extend_from_slice(self.packet);
         bytes
@@ -203,13 +246,13 @@ impl XcfLink {
         self.partners.remove(&xcf);
     }
 
-    /// Sends one IPv4 packet to the stack with XCF address `to`, without waiting.
-    pub fn send(&self, to: Ipv4Addr, packet: &[u8]) -> io::Result<XcfSend> {
+    /// Sends one IPv4 packet of `kind` to the stack with XCF address `to`, without waiting.
+    pub fn send(&self, to: Ipv4Addr, kind: XcfKind, packet: &[u8]) -> io::Result<XcfSend> {
         let Some(endpoint) = self.partners.get(&to) else {
             return Ok(XcfSend::NoLink);
         };
         let datagram = XcfDatagram {
-            kind: XcfKind::ForwardedPacket,
+            kind,
             sender: self.address,
             packet,
         }
@@ -235,46 +278,63 @@ mod tests {
     use proptest::prelude::*;
 
     const SENDER: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 1);
+    const FORWARDED: XcfKind = XcfKind::Forwarded { protected: false };
 
     #[test]
-    fn emits_and_parses_a_forwarded_packet() {
+    fn emits_and_parses_each_kind() {
         let packet = [0x45, 0, 0, 20];
-        let bytes = XcfDatagram {
-            kind: XcfKind::ForwardedPacket,
-            sender: SENDER,
-            packet: &packet,
+        for (kind, code, flags) in [
+            (FORWARDED, 1, 0),
+            (XcfKind::Forwarded { protected: true }, 1, 1),
+            (XcfKind::Returned, 2, 0),
+        ] {
+            let bytes = XcfDatagram {
+                kind,
+                sender: SENDER,
+                packet: &packet,
+            }
+            .emit();
+            assert_eq!(
+                &bytes[..11],
+                &[b'Z', b'X', b'C', b'F', 2, code, flags, 198, 51, 100, 1]
+            );
+            let parsed = XcfDatagram::parse(&bytes).unwrap();
+            assert_eq!(parsed.kind, kind);
+            assert_eq!(parsed.sender, SENDER);
+            assert_eq!(parsed.packet, &packet);
         }
-        .emit();
-        assert_eq!(
-            &bytes[..10],
-            &[b'Z', b'X', b'C', b'F', 1, 1, 198, 51, 100, 1]
-        );
-        let parsed = XcfDatagram::parse(&bytes).unwrap();
-        assert_eq!(parsed.sender, SENDER);
-        assert_eq!(parsed.packet, &packet);
     }
 
     #[test]
     fn rejects_truncated_header() {
         assert_eq!(
-            XcfDatagram::parse(b"ZXCF\x01"),
-            Err(XcfMalformed::Truncated { need: 10, have: 5 })
+            XcfDatagram::parse(b"ZXCF\x02"),
+            Err(XcfMalformed::Truncated { need: 11, have: 5 })
         );
     }
 
     #[test]
-    fn rejects_bad_magic_version_and_kind() {
+    fn rejects_bad_magic_version_kind_and_flags() {
         assert_eq!(
-            XcfDatagram::parse(b"ZXCG\x01\x01\0\0\0\0"),
+            XcfDatagram::parse(b"ZXCG\x02\x01\0\0\0\0\0"),
             Err(XcfMalformed::BadMagic)
         );
         assert_eq!(
-            XcfDatagram::parse(b"ZXCF\x02\x01\0\0\0\0"),
-            Err(XcfMalformed::UnsupportedVersion(2))
+            XcfDatagram::parse(b"ZXCF\x01\x01\0\0\0\0\0"),
+            Err(XcfMalformed::UnsupportedVersion(1))
         );
         assert_eq!(
-            XcfDatagram::parse(b"ZXCF\x01\x09\0\0\0\0"),
+            XcfDatagram::parse(b"ZXCF\x02\x09\0\0\0\0\0"),
             Err(XcfMalformed::UnknownKind(9))
+        );
+        assert_eq!(
+            XcfDatagram::parse(b"ZXCF\x02\x01\x02\0\0\0\0"),
+            Err(XcfMalformed::UnknownFlags { kind: 1, flags: 2 })
+        );
+        assert_eq!(
+            XcfDatagram::parse(b"ZXCF\x02\x02\x01\0\0\0\0"),
+            Err(XcfMalformed::UnknownFlags { kind: 2, flags: 1 }),
+            "a returned packet carries no protection flag"
         );
     }
 
@@ -285,20 +345,38 @@ mod tests {
         let mut b = XcfLink::bind(Ipv4Addr::new(198, 51, 100, 2), loopback).unwrap();
         a.add_partner(b.address(), b.endpoint().unwrap());
         assert_eq!(
-            a.send(Ipv4Addr::new(198, 51, 100, 9), b"x").unwrap(),
+            a.send(Ipv4Addr::new(198, 51, 100, 9), FORWARDED, b"x")
+                .unwrap(),
             XcfSend::NoLink
         );
-        assert_eq!(a.send(b.address(), b"packet").unwrap(), XcfSend::Sent);
+        assert_eq!(
+            a.send(b.address(), XcfKind::Returned, b"packet").unwrap(),
+            XcfSend::Sent
+        );
         let bytes = std::future::poll_fn(|cx| b.poll_recv(cx)).await.unwrap();
         let datagram = XcfDatagram::parse(&bytes).unwrap();
-        assert_eq!((datagram.sender, datagram.packet), (SENDER, &b"packet"[..]));
+        assert_eq!(
+            (datagram.kind, datagram.sender, datagram.packet),
+            (XcfKind::Returned, SENDER, &b"packet"[..])
+        );
         b.remove_partner(SENDER);
+    }
+
+    fn any_kind() -> impl Strategy<Value = XcfKind> {
+        prop_oneof![
+            any::<bool>().prop_map(|protected| XcfKind::Forwarded { protected }),
+            Just(XcfKind::Returned),
+        ]
     }
 
     proptest! {
         #[test]
-        fn parse_inverts_emit(sender: [u8; 4], packet in proptest::collection::vec(any::<u8>(), 0..200)) {
-            let datagram = XcfDatagram { kind: XcfKind::ForwardedPacket, sender: Ipv4Addr::from(sender), packet: &packet };
+        fn parse_inverts_emit(
+            kind in any_kind(),
+            sender: [u8; 4],
+            packet in proptest::collection::vec(any::<u8>(), 0..200),
+        ) {
+            let datagram = XcfDatagram { kind, sender: Ipv4Addr::from(sender), packet: &packet };
             let bytes = datagram.emit();
             prop_assert_eq!(bytes.len(), datagram.buffer_len());
             prop_assert_eq!(XcfDatagram::parse(&bytes), Ok(datagram));

@@ -88,6 +88,7 @@ impl SdAgent {
     /// The agent of the stack with XCF address `local_xcf`, whose profile has the
     /// VIPADISTRIBUTEs `configs` (it distributes those DVIPAs while it owns them).
     pub fn new(local_xcf: Ipv4Addr, configs: Vec<DistConfig>, shared: SharedSd) -> Self {
+        shared.lock().local_xcf = Some(local_xcf);
         Self {
             local_xcf,
             configs,

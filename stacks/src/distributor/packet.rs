@@ -1,4 +1,4 @@
-//! The parts of an inbound IPv4 packet the distributor looks at: addresses, ports, TCP flags.
+//! The parts of an IPv4 packet the distributor looks at: addresses, ports, TCP flags.
 
 use std::net::{Ipv4Addr, SocketAddrV4};
 
@@ -82,6 +82,21 @@ pub fn parse(packet: &[u8]) -> Result<Inbound, Malformed> {
     }))
 }
 
+/// Reads an outbound TCP segment (one this stack sends): its connection seen from this side
+/// (local: the source), or `None` when it is not an unfragmented TCP segment.
+pub fn outbound_segment(packet: &[u8]) -> Option<Segment> {
+    match parse(packet) {
+        Ok(Inbound::Tcp(segment)) => Some(Segment {
+            conn: ConnKey {
+                local: segment.conn.foreign,
+                foreign: segment.conn.local,
+            },
+            ..segment
+        }),
+        _ => None,
+    }
+}
+
 /// Test packets: a TCP segment between two sockets with the given flags.
 #[cfg(test)]
 pub(crate) fn tcp_packet(from: SocketAddrV4, to: SocketAddrV4, flags: &str) -> Vec<u8> {
@@ -154,6 +169,18 @@ mod tests {
             panic!("not TCP");
         };
         assert!(fin.fin && fin.ack && !fin.is_connection_request());
+    }
+
+    #[test]
+    fn an_outbound_segment_is_seen_from_its_sender() {
+        let segment = outbound_segment(&tcp_packet(server(), client(), "R")).unwrap();
+        assert_eq!(segment.conn.local, server());
+        assert_eq!(segment.conn.foreign, client());
+        assert!(segment.rst);
+        assert_eq!(
+            outbound_segment(&tcp_packet(server(), client(), "S")[..10]),
+            None
+        );
     }
 
     #[test]

@@ -7,7 +7,9 @@
 //!           UDP 4500 ─┴─ no marker ─▶ SAD ────┴─ else drop
 //!           UDP 4500 marker, UDP 500 ─▶ smoltcp ─▶ the daemon's sockets
 //!           other ─▶ dynamic filter / protect rule ? drop : IPSECRULE permit ? pass : drop
+//!           over XCF marked protected (a distributor decrypted it) ─▶ smoltcp
 //! outbound  IKE ─▶ LAN;  dynamic filter ─▶ ESP (in UDP with NAT-T) ─▶ LAN;  else the SPD
+//!           (also the packets targets return to this distributor over XCF)
 //! ```
 
 use std::collections::BTreeMap;
@@ -170,6 +172,15 @@ impl PacketStage for IpsecStage {
         }
     }
 
+    /// A packet a distributor decrypted and forwarded here over XCF passed its IPSec checks
+    /// there; the SPD of this stack does not judge it as clear text.
+    fn inbound_protected(&mut self, now: Instant, origin: Origin, packet: Vec<u8>) -> Verdict {
+        match origin {
+            Origin::Xcf(_) => Verdict::Decrypted(packet),
+            Origin::Lan => self.inbound(now, origin, packet),
+        }
+    }
+
     fn outbound(&mut self, _now: Instant, packet: Vec<u8>) -> Verdict {
         let (mut state, now) = lock(&self.state);
         let Some(flow) = Flow::of(&packet) else {
@@ -259,7 +270,7 @@ fn esp_in(state: &mut IpsecState, now: std::time::Instant, outer: &[u8], esp: &[
         return state.refuse("ESP: inner packet outside the SA's selectors");
     }
     state.counters.esp_in += 1;
-    Verdict::Continue(inner)
+    Verdict::Decrypted(inner)
 }
 
 /// The IPv4 packet a transport-mode ESP payload stands for: the outer header with the inner
@@ -331,4 +342,51 @@ fn emit(repr: &Ipv4Repr, payload: &[u8]) -> Vec<u8> {
     repr.emit(&mut packet, &ChecksumCapabilities::default());
     packet.payload_mut().copy_from_slice(payload);
     bytes
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::{Ipv4Addr, SocketAddrV4};
+
+    use super::*;
+    use crate::distributor::packet::tcp_packet;
+
+    fn stage() -> (IpsecStage, Arc<Mutex<IpsecState>>) {
+        let state = Arc::new(Mutex::new(IpsecState::new(Spd::default())));
+        (IpsecStage::new(state.clone(), 1), state)
+    }
+
+    fn packet() -> Vec<u8> {
+        tcp_packet(
+            SocketAddrV4::new(Ipv4Addr::new(203, 0, 113, 5), 40_000),
+            SocketAddrV4::new(Ipv4Addr::new(198, 51, 100, 10), 80),
+            "S",
+        )
+    }
+
+    #[test]
+    fn a_packet_a_distributor_decrypted_passes_without_the_clear_text_policy() {
+        let (mut stage, state) = stage();
+        let from = Origin::Xcf(Ipv4Addr::new(192, 0, 2, 1));
+        assert_eq!(
+            stage.inbound_protected(Instant::ZERO, from, packet()),
+            Verdict::Decrypted(packet())
+        );
+        assert!(matches!(
+            stage.inbound(Instant::ZERO, from, packet()),
+            Verdict::Drop { .. }
+        ));
+        assert!(
+            matches!(
+                stage.inbound_protected(Instant::ZERO, Origin::Lan, packet()),
+                Verdict::Drop { .. }
+            ),
+            "only XCF carries the mark"
+        );
+        let state = state.lock().unwrap();
+        assert_eq!(
+            state.counters.drops.get("no IPSECRULE permits it"),
+            Some(&2)
+        );
+    }
 }
