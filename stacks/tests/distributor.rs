@@ -14,20 +14,17 @@ mod common;
 use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, Ordering};
 
-use bytes::Bytes;
-use common::{Lpar, PATIENCE, inline_profile, remote_host, start_cf, start_lpar_with, until};
+use common::echo_stream::{CHUNK, Outcome, Stream, open_stream, progressed};
+use common::{Lpar, inline_profile, remote_host, start_cf, start_lpar_with, until};
 use stacks::dvipa::model::DvipaStatus;
 use stacks::dvipa::service::Report;
 use stacks::lan::switch::EthernetSwitch;
-use stacks::stack::StackHandle;
-use stacks::stack::tcp::Received;
 
 const DVIPA: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 10);
+const ECHO: SocketAddrV4 = SocketAddrV4::new(DVIPA, 7);
 const STREAMS: usize = 100;
-const CHUNK: usize = 1024;
 
 fn xcf(n: u8) -> Ipv4Addr {
     Ipv4Addr::new(203, 0, 113, 10 + n)
@@ -40,113 +37,6 @@ async fn start_sys1(cf: &common::TestCf, switch: &EthernetSwitch) -> Lpar {
     let vipadynamic =
         format!("VIPADEFINE MOVEABLE IMMEDIATE 255.255.255.255 {DVIPA}\n{DISTRIBUTE}");
     start_lpar_with(cf, switch, "SYS1", inline_profile(1, &vipadynamic)).await
-}
-
-/// The bytes of round `round` of stream `stream`: deterministic, different for every round.
-fn chunk(stream: usize, round: u64) -> Vec<u8> {
-    let mut state = (stream as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ round;
-    (0..CHUNK)
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state.to_le_bytes()[0]
-        })
-        .collect()
-}
-
-/// How one stream ended.
-#[derive(Debug)]
-enum Outcome {
-    /// Every round echoed intact, then closed cleanly.
-    Completed { bytes: u64 },
-    /// The connection ended early (reset, closed, or silent past the patience bound).
-    Ended { bytes: u64, why: String },
-}
-
-/// One echo stream: rounds of [`CHUNK`] bytes, each echoed and compared, until `finish`.
-struct Stream {
-    local: SocketAddrV4,
-    rounds: Arc<AtomicU64>,
-    task: tokio::task::JoinHandle<Outcome>,
-}
-
-async fn open_stream(
-    host: &StackHandle,
-    from: Ipv4Addr,
-    id: usize,
-    finish: Arc<AtomicBool>,
-) -> Stream {
-    let stream = tokio::time::timeout(
-        PATIENCE,
-        host.connect_from("CLIENT", from, SocketAddrV4::new(DVIPA, 7)),
-    )
-    .await
-    .expect("connects in time")
-    .expect("connects");
-    let local = stream.local;
-    let (mut reader, mut writer) = stream.split();
-    let rounds = Arc::new(AtomicU64::new(0));
-    let counter = rounds.clone();
-    let task = tokio::spawn(async move {
-        let mut bytes = 0u64;
-        let mut round = 0u64;
-        while !finish.load(Ordering::Relaxed) {
-            let data = chunk(id, round);
-            if let Err(e) = writer.send(Bytes::from(data.clone())).await {
-                return Outcome::Ended {
-                    bytes,
-                    why: format!("send: {e}"),
-                };
-            }
-            let mut back = Vec::with_capacity(CHUNK);
-            while back.len() < CHUNK {
-                match tokio::time::timeout(PATIENCE, reader.recv()).await {
-                    Ok(Received::Data(more)) => back.extend_from_slice(&more),
-                    other => {
-                        return Outcome::Ended {
-                            bytes,
-                            why: format!("{other:?}"),
-                        };
-                    }
-                }
-            }
-            assert_eq!(back, data, "stream {id} round {round}: echo differs");
-            bytes += CHUNK as u64;
-            round += 1;
-            counter.store(round, Ordering::Relaxed);
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        drop(writer);
-        loop {
-            match tokio::time::timeout(PATIENCE, reader.recv()).await {
-                Ok(Received::Data(_)) => {}
-                Ok(Received::Closed) => return Outcome::Completed { bytes },
-                other => {
-                    return Outcome::Ended {
-                        bytes,
-                        why: format!("at close: {other:?}"),
-                    };
-                }
-            }
-        }
-    });
-    Stream {
-        local,
-        rounds,
-        task,
-    }
-}
-
-/// Waits until every stream in `streams` has made `more` rounds beyond `since`.
-async fn progressed(streams: &[&Stream], since: &[u64], more: u64) {
-    until("the streams made progress", || async {
-        streams
-            .iter()
-            .zip(since)
-            .all(|(s, start)| s.rounds.load(Ordering::Relaxed) >= start + more)
-    })
-    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -176,7 +66,7 @@ async fn streams_to_surviving_targets_live_through_takeover_and_takeback() {
     for id in 0..STREAMS {
         let n = u8::try_from(id % 2).unwrap();
         let from = Ipv4Addr::new(192, 0, 2, 50 + n);
-        streams.push(open_stream(&hosts[usize::from(n)], from, id, finish.clone()).await);
+        streams.push(open_stream(&hosts[usize::from(n)], from, ECHO, id, finish.clone()).await);
     }
     let routes: BTreeMap<SocketAddrV4, Ipv4Addr> = sys1
         .dvipa
@@ -247,7 +137,7 @@ async fn streams_to_surviving_targets_live_through_takeover_and_takeback() {
     progressed(&survivors, &mark, 3).await;
 
     // New connections are distributed again, SYS1 included.
-    let late = open_stream(&hosts[0], common::HOST, STREAMS, finish.clone()).await;
+    let late = open_stream(&hosts[0], common::HOST, ECHO, STREAMS, finish.clone()).await;
     progressed(&[&late], &[0], 1).await;
 
     finish.store(true, Ordering::Relaxed);

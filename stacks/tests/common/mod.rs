@@ -2,6 +2,8 @@
 //! (a stack, an echo server on port 7 and the DVIPA service) on an in-memory switch, and remote
 //! hosts made of a smoltcp stack.
 
+pub mod echo_stream;
+
 use std::future::Future;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::sync::Arc;
