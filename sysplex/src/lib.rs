@@ -15,6 +15,7 @@ pub mod bench;
 pub mod clients;
 pub mod console;
 mod error;
+pub mod ipsec;
 pub mod lab;
 pub mod scenario;
 pub mod tap_lab;
