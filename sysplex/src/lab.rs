@@ -20,7 +20,8 @@ use cf::xcf::{GroupName, Xcf};
 use ike::daemon::shell::DaemonState;
 use smoltcp::wire::{EthernetAddress, Ipv4Cidr};
 use stacks::apps::echo::EchoServer;
-use stacks::apps::stream::{SinkServer, StreamReport, run_source};
+use stacks::apps::pattern::Pattern;
+use stacks::apps::stream::{SOURCE_OWNER, SinkServer, StreamReport, send_pattern};
 use stacks::dvipa::service::{self, DvipaHandle, DvipaServiceConfig};
 use stacks::ipsec::IpsecService;
 use stacks::lan::switch::EthernetSwitch;
@@ -110,12 +111,11 @@ pub struct RemoteHost {
 }
 
 impl RemoteHost {
-    /// Starts the remote host `remote`, the `index`th of the topology, on `lan`: its stack
-    /// and, with a policy, its IPSec, whose daemon starts initiating its tunnels at once.
-    pub async fn start(
+    /// Starts the stack of the remote host `remote`, the `index`th of the topology, on
+    /// `lan`; its IPSec waits for [`RemoteHost::start_ipsec`].
+    pub fn start(
         remote: &Remote,
         index: usize,
-        topology_seed: u64,
         lan: Box<dyn stacks::lan::LanPort>,
     ) -> Result<Self, Error> {
         let mut addresses = vec![Ipv4Cidr::new(remote.address, remote.prefix_len)];
@@ -127,25 +127,36 @@ impl RemoteHost {
             config.ip_mtu = IPSEC_IP_MTU;
         }
         let (stack, _task) = Stack::spawn(config, lan)?;
-        let ipsec = match &remote.ipsec {
-            Some(policy) => Some(
-                ipsec::start(
-                    &stack,
-                    ipsec::permit_all(),
-                    policy,
-                    ipsec::seed(topology_seed, SeedUse::HostIke, index, 0),
-                    ipsec::seed(topology_seed, SeedUse::HostStage, index, 0),
-                )
-                .await?,
-            ),
-            None => None,
-        };
         Ok(Self {
             name: remote.section.name.clone(),
             stack,
             address: remote.address,
-            ipsec,
+            ipsec: None,
         })
+    }
+
+    /// Starts the host's IPSec when `remote` (the `index`th remote of the topology) has a
+    /// policy: its daemon, seeded from `topology_seed`, initiates every tunnel of the policy
+    /// at once. Nothing when it runs already or has no policy.
+    pub async fn start_ipsec(
+        &mut self,
+        remote: &Remote,
+        index: usize,
+        topology_seed: u64,
+    ) -> Result<(), Error> {
+        let (None, Some(policy)) = (&self.ipsec, &remote.ipsec) else {
+            return Ok(());
+        };
+        let service = ipsec::start(
+            &self.stack,
+            ipsec::permit_all(),
+            policy,
+            ipsec::seed(topology_seed, SeedUse::HostIke, index, 0),
+            ipsec::seed(topology_seed, SeedUse::HostStage, index, 0),
+        )
+        .await?;
+        self.ipsec = Some(service);
+        Ok(())
     }
 
     /// Waits until every tunnel of the host's policy is up (IKE SA and CHILD SA, the CHILD
@@ -160,15 +171,34 @@ impl RemoteHost {
         Ok(ipsec::wait_for_tunnels(service, count).await)
     }
 
-    /// Sends one checksummed stream of `bytes` to the sink at `target` and returns the
-    /// source's report (the sink's is read from its LPAR's [`LparApps::sink`]).
+    /// Sends one checksummed stream of `bytes` from the host's address to the sink at
+    /// `target` and returns the source's report (the sink's is read from its LPAR's
+    /// [`LparApps::sink`]).
     pub async fn run_stream(
         &self,
         target: SocketAddrV4,
         bytes: u64,
     ) -> Result<StreamReport, Error> {
-        Ok(run_source(&self.stack, target, stream_seed(target.port()), bytes).await?)
+        run_stream(&self.stack, self.address, target, bytes).await
     }
+}
+
+/// Sends one checksummed stream of `bytes` from `stack`'s address `from` to the sink at
+/// `target` (the pattern seeded with [`stream_seed`] of its port); returns the source's
+/// report. From its first address a remote host's traffic matches its IPSec policy even when
+/// the target's subnet is on-link on a second one.
+pub async fn run_stream(
+    stack: &StackHandle,
+    from: Ipv4Addr,
+    target: SocketAddrV4,
+    bytes: u64,
+) -> Result<StreamReport, Error> {
+    let (reader, writer) = stack
+        .connect_from(SOURCE_OWNER, from, target)
+        .await?
+        .split();
+    let pattern = Pattern::new(stream_seed(target.port()));
+    Ok(send_pattern(reader, writer, pattern, bytes).await)
 }
 
 /// A running embedded lab.
@@ -188,7 +218,8 @@ pub struct Lab {
 
 impl Lab {
     /// Starts the lab of `topology`: the CF (embedded unless it has an address), the remote
-    /// hosts, then every LPAR in file order. The LAN must be in memory.
+    /// hosts' stacks, every LPAR in file order, then the remote hosts' IPSec (so that their
+    /// first IKE_SA_INIT finds the DVIPAs active). The LAN must be in memory.
     pub async fn start(topology: Topology) -> Result<Self, Error> {
         if let LanSection::Tap { bridge } = &topology.lan {
             return Err(Error::Lab(format!(
@@ -204,8 +235,7 @@ impl Lab {
         let switch = EthernetSwitch::new();
         let mut remotes = Vec::new();
         for (index, remote) in topology.remotes.iter().enumerate() {
-            let lan = Box::new(switch.port());
-            remotes.push(RemoteHost::start(remote, index, topology.sysplex.seed, lan).await?);
+            remotes.push(RemoteHost::start(remote, index, Box::new(switch.port()))?);
         }
         let mut lab = Self {
             topology,
@@ -226,6 +256,15 @@ impl Lab {
             .collect();
         for name in names {
             lab.ipl(&name).await?;
+        }
+        let seed = lab.topology.sysplex.seed;
+        for (index, (host, remote)) in lab
+            .remotes
+            .iter_mut()
+            .zip(&lab.topology.remotes)
+            .enumerate()
+        {
+            host.start_ipsec(remote, index, seed).await?;
         }
         Ok(lab)
     }

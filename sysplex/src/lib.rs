@@ -16,6 +16,7 @@ pub mod clients;
 pub mod console;
 mod error;
 pub mod ipsec;
+pub mod ipsec_hosts;
 pub mod lab;
 pub mod scenario;
 pub mod tap_lab;
