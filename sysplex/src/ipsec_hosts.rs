@@ -284,6 +284,13 @@ mod tests {
     }
 
     #[test]
+    fn the_generated_policies_of_two_hosts_read_as_policy_agent_files() {
+        let hosts = IpsecHosts::new(2);
+        insta::assert_snapshot!("distributor_policy_2_hosts", hosts.distributor_policy());
+        insta::assert_snapshot!("hosts_policy_2_hosts", hosts.hosts_policy());
+    }
+
+    #[test]
     fn a_hundred_hosts_each_get_their_own_identity_key_and_address() {
         let remotes = IpsecHosts::new(100).remotes().expect("100 hosts fit");
         assert_eq!(remotes.len(), 100);

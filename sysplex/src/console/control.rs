@@ -418,6 +418,13 @@ mod tests {
             );
             let group = console.execute("D XCF,GROUP").await.unwrap();
             assert!(group[0].contains("NO CF ADDRESS"), "{group:?}");
+            // The DVIPA lab's stacks run no IPSec; the control socket says so.
+            assert_eq!(
+                console.execute("RO SYS1,ipsec -y display").await.unwrap(),
+                vec![
+                    "SYS1  IPSECURITY IS NOT ACTIVE ON TCPIP STACK TCPCS: NO IPSEC DATA TO DISPLAY"
+                ]
+            );
             let unknown = console.execute("F TCPCS,SOMETHING").await.unwrap();
             assert!(unknown[0].starts_with("IEE305I"), "{unknown:?}");
             // The control socket itself refuses what is not a TCP/IP command for it.
