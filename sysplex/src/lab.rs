@@ -170,17 +170,6 @@ impl RemoteHost {
         let count = service.state().spd.protect.len();
         Ok(ipsec::wait_for_tunnels(service, count).await)
     }
-
-    /// Sends one checksummed stream of `bytes` from the host's address to the sink at
-    /// `target` and returns the source's report (the sink's is read from its LPAR's
-    /// [`LparApps::sink`]).
-    pub async fn run_stream(
-        &self,
-        target: SocketAddrV4,
-        bytes: u64,
-    ) -> Result<StreamReport, Error> {
-        run_stream(&self.stack, self.address, target, bytes).await
-    }
 }
 
 /// Sends one checksummed stream of `bytes` from `stack`'s address `from` to the sink at
