@@ -2,8 +2,8 @@
 //! starts with IPSec on its three LPARs, both remote IPSec hosts negotiate their IKE and
 //! CHILD SAs with SYS1 (the owner of the distributed DVIPA), a checksummed stream from each
 //! crosses ESP to SYS1's sink with every byte verified, and the operator console's `ipsec`
-//! displays show the tunnels. Then ten hosts built in code do the same, and the seeds make
-//! the SAs repeat. Real time (the lab's CF runs on loopback); every wait has a generous
+//! displays show the tunnels. Then ten and a hundred hosts built in code do the same, and
+//! the seeds make the SAs repeat. Real time (the lab's CF runs on loopback); every wait has a generous
 //! bound so that a broken lab fails instead of hanging.
 
 use std::net::Ipv4Addr;
@@ -216,16 +216,17 @@ async fn both_remote_hosts_negotiate_with_sys1_and_stream_through_esp_to_it() {
     lab.shutdown().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn ten_hosts_built_in_code_each_get_their_tunnel_and_stream() {
-    let mut hosts = IpsecHosts::new(10);
-    hosts.stream_bytes = 256 << 10;
+/// A lab of `count` hosts built in code, each streaming `bytes`: every host's tunnel comes
+/// up on SYS1 and every stream crosses ESP to it.
+async fn built_hosts_each_get_their_tunnel_and_stream(count: usize, bytes: u64) {
+    let mut hosts = IpsecHosts::new(count);
+    hosts.stream_bytes = bytes;
     let topology = sink_on_sys1_only(hosts.swsa_lab().expect("the lab builds"));
     let mut lab = Lab::start(topology).await.expect("the lab starts");
     established(&mut lab).await;
     let sys1 = lab.lpar("SYS1").expect("SYS1 runs");
     let ipsec = sys1.ipsec.as_ref().expect("IPSec");
-    assert_eq!(ipsec.state().sad.children().len(), 10);
+    assert_eq!(ipsec.state().sad.children().len(), count);
     let mut remotes: Vec<_> = ipsec
         .daemon_state()
         .ike_tunnels
@@ -233,10 +234,23 @@ async fn ten_hosts_built_in_code_each_get_their_tunnel_and_stream() {
         .map(|t| *t.remote.ip())
         .collect();
     remotes.sort_unstable();
-    let hosts: Vec<_> = (1..=10).map(IpsecHosts::address).collect();
+    let hosts: Vec<_> = (1..=count).map(IpsecHosts::address).collect();
     assert_eq!(remotes, hosts, "one IKE tunnel per host");
     streams_cross_esp(&mut lab).await;
     lab.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ten_hosts_built_in_code_each_get_their_tunnel_and_stream() {
+    built_hosts_each_get_their_tunnel_and_stream(10, 256 << 10).await;
+}
+
+/// More hosts than smoltcp's neighbor cache held before (64): SYS1 must keep every host's
+/// MAC, since it learns them only from their gratuitous ARPs and sends one ARP request a
+/// second at most.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hundred_hosts_built_in_code_each_get_their_tunnel_and_stream() {
+    built_hosts_each_get_their_tunnel_and_stream(100, 64 << 10).await;
 }
 
 /// The SPIs (IKE and ESP) SYS1 and the host negotiated in a one-host lab seeded `seed`.
