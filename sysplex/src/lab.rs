@@ -1,6 +1,8 @@
 //! The embedded lab: every LPAR a set of tasks in this process (its stack, its applications,
 //! its DVIPA service joined to XCF), the LAN an in-memory switch, the CF server in-process on a
-//! loopback port, and the remote hosts as small stacks on the same switch.
+//! loopback port, and the remote hosts as small stacks on the same switch. LPARs with
+//! IPCONFIG IPSECURITY and remote hosts with a policy run IPSec ([`crate::ipsec`]); the
+//! remote hosts initiate their IKE tunnels when the lab starts.
 //!
 //! Killing an LPAR drops its stack and its CF link at once, as when a system dies: the other
 //! stacks see its XCF member fail.
@@ -15,15 +17,20 @@ use cf::client::Client;
 use cf::store::MemoryStore;
 use cf::structure::{StrName, Tod};
 use cf::xcf::{GroupName, Xcf};
+use ike::daemon::shell::DaemonState;
 use smoltcp::wire::{EthernetAddress, Ipv4Cidr};
 use stacks::apps::echo::EchoServer;
+use stacks::apps::pattern::Pattern;
+use stacks::apps::stream::{SOURCE_OWNER, SinkServer, StreamReport, send_pattern};
 use stacks::dvipa::service::{self, DvipaHandle, DvipaServiceConfig};
+use stacks::ipsec::IpsecService;
 use stacks::lan::switch::EthernetSwitch;
 use stacks::stack::{Stack, StackConfig, StackHandle, XcfConfig};
 use tokio::sync::oneshot;
 
 use crate::Error;
-use crate::topology::{App, LanSection, Lpar, Topology};
+use crate::ipsec::{self, IPSEC_IP_MTU, SeedUse};
+use crate::topology::{App, LanSection, Lpar, Remote, Topology};
 
 /// The system name of the console's own CF link (its XCF queries for displays).
 pub const CONSOLE_SYSTEM: &str = "CONSOLE";
@@ -45,9 +52,49 @@ pub struct RunningLpar {
     pub stack: StackHandle,
     /// Its DVIPA service.
     pub dvipa: DvipaHandle,
-    _apps: Vec<EchoServer>,
+    /// IPSec, when its profile has IPCONFIG IPSECURITY.
+    pub ipsec: Option<IpsecService>,
+    /// Its built-in applications.
+    pub apps: LparApps,
     /// Console lines already handed out by [`Lab::new_messages`].
     seen: usize,
+}
+
+/// The built-in applications of an LPAR ([`App`]), running.
+#[derive(Debug, Default)]
+pub struct LparApps {
+    _echo: Vec<EchoServer>,
+    sinks: BTreeMap<u16, SinkServer>,
+}
+
+impl LparApps {
+    /// Starts `apps` on `stack`, each on every address of the stack.
+    pub async fn start(stack: &StackHandle, apps: &[App]) -> Result<Self, Error> {
+        let mut running = Self::default();
+        for app in apps {
+            let any = |port| SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, port);
+            match *app {
+                App::Echo { port } => running
+                    ._echo
+                    .push(EchoServer::start(stack, any(port)).await?),
+                App::StreamSink { port } => {
+                    let sink = SinkServer::start(stack, any(port), stream_seed(port)).await?;
+                    running.sinks.insert(port, sink);
+                }
+            }
+        }
+        Ok(running)
+    }
+
+    /// The stream sink on `port`, to read the report of each stream it received.
+    pub fn sink(&mut self, port: u16) -> Option<&mut SinkServer> {
+        self.sinks.get_mut(&port)
+    }
+}
+
+/// The pattern seed of the checksummed streams to and from `port`.
+pub fn stream_seed(port: u16) -> u64 {
+    u64::from(port)
 }
 
 /// A remote host on the lab LAN.
@@ -59,6 +106,88 @@ pub struct RemoteHost {
     pub stack: StackHandle,
     /// The address it connects from (its first).
     pub address: Ipv4Addr,
+    /// IPSec, when the topology gives it a policy.
+    pub ipsec: Option<IpsecService>,
+}
+
+impl RemoteHost {
+    /// Starts the stack of the remote host `remote`, the `index`th of the topology, on
+    /// `lan`; its IPSec waits for [`RemoteHost::start_ipsec`].
+    pub fn start(
+        remote: &Remote,
+        index: usize,
+        lan: Box<dyn stacks::lan::LanPort>,
+    ) -> Result<Self, Error> {
+        let mut addresses = vec![Ipv4Cidr::new(remote.address, remote.prefix_len)];
+        addresses.extend(remote.on_link.iter().map(|&(a, len)| Ipv4Cidr::new(a, len)));
+        let mut config = StackConfig::new(&remote.section.name, mac(remote.address), addresses);
+        config.gateway = remote.section.gateway;
+        config.seed = 1000 + u64::try_from(index).unwrap_or(0);
+        if remote.ipsec.is_some() {
+            config.ip_mtu = IPSEC_IP_MTU;
+        }
+        let (stack, _task) = Stack::spawn(config, lan)?;
+        Ok(Self {
+            name: remote.section.name.clone(),
+            stack,
+            address: remote.address,
+            ipsec: None,
+        })
+    }
+
+    /// Starts the host's IPSec when `remote` (the `index`th remote of the topology) has a
+    /// policy: its daemon, seeded from `topology_seed`, initiates every tunnel of the policy
+    /// at once. Nothing when it runs already or has no policy.
+    pub async fn start_ipsec(
+        &mut self,
+        remote: &Remote,
+        index: usize,
+        topology_seed: u64,
+    ) -> Result<(), Error> {
+        let (None, Some(policy)) = (&self.ipsec, &remote.ipsec) else {
+            return Ok(());
+        };
+        let service = ipsec::start(
+            &self.stack,
+            ipsec::permit_all(),
+            policy,
+            ipsec::seed(topology_seed, SeedUse::HostIke, index, 0),
+            ipsec::seed(topology_seed, SeedUse::HostStage, index, 0),
+        )
+        .await?;
+        self.ipsec = Some(service);
+        Ok(())
+    }
+
+    /// Waits until every tunnel of the host's policy is up (IKE SA and CHILD SA, the CHILD
+    /// SAs installed in its SAD); returns its daemon's state then. A host without IPSec is an
+    /// error.
+    pub async fn wait_for_tunnels(&mut self) -> Result<DaemonState, Error> {
+        let Some(service) = self.ipsec.as_mut() else {
+            return Err(Error::Lab(format!("remote {} runs no IPSec", self.name)));
+        };
+        // One protect rule per peer of its policy.
+        let count = service.state().spd.protect.len();
+        Ok(ipsec::wait_for_tunnels(service, count).await)
+    }
+}
+
+/// Sends one checksummed stream of `bytes` from `stack`'s address `from` to the sink at
+/// `target` (the pattern seeded with [`stream_seed`] of its port); returns the source's
+/// report. From its first address a remote host's traffic matches its IPSec policy even when
+/// the target's subnet is on-link on a second one.
+pub async fn run_stream(
+    stack: &StackHandle,
+    from: Ipv4Addr,
+    target: SocketAddrV4,
+    bytes: u64,
+) -> Result<StreamReport, Error> {
+    let (reader, writer) = stack
+        .connect_from(SOURCE_OWNER, from, target)
+        .await?
+        .split();
+    let pattern = Pattern::new(stream_seed(target.port()));
+    Ok(send_pattern(reader, writer, pattern, bytes).await)
 }
 
 /// A running embedded lab.
@@ -69,6 +198,8 @@ pub struct Lab {
     cf: CfLink,
     switch: EthernetSwitch,
     lpars: BTreeMap<String, RunningLpar>,
+    /// How many times each LPAR was IPLed (the start count of its seeds).
+    ipls: BTreeMap<String, u64>,
     remotes: Vec<RemoteHost>,
     console: Xcf,
     _console_link: Client,
@@ -76,7 +207,8 @@ pub struct Lab {
 
 impl Lab {
     /// Starts the lab of `topology`: the CF (embedded unless it has an address), the remote
-    /// hosts, then every LPAR in file order. The LAN must be in memory.
+    /// hosts' stacks, every LPAR in file order, then the remote hosts' IPSec (so that their
+    /// first IKE_SA_INIT finds the DVIPAs active). The LAN must be in memory.
     pub async fn start(topology: Topology) -> Result<Self, Error> {
         if let LanSection::Tap { bridge } = &topology.lan {
             return Err(Error::Lab(format!(
@@ -92,17 +224,7 @@ impl Lab {
         let switch = EthernetSwitch::new();
         let mut remotes = Vec::new();
         for (index, remote) in topology.remotes.iter().enumerate() {
-            let mut addresses = vec![Ipv4Cidr::new(remote.address, remote.prefix_len)];
-            addresses.extend(remote.on_link.iter().map(|&(a, len)| Ipv4Cidr::new(a, len)));
-            let mut config = StackConfig::new(&remote.section.name, mac(remote.address), addresses);
-            config.gateway = remote.section.gateway;
-            config.seed = 1000 + u64::try_from(index).unwrap_or(0);
-            let (stack, _task) = Stack::spawn(config, Box::new(switch.port()))?;
-            remotes.push(RemoteHost {
-                name: remote.section.name.clone(),
-                stack,
-                address: remote.address,
-            });
+            remotes.push(RemoteHost::start(remote, index, Box::new(switch.port()))?);
         }
         let mut lab = Self {
             topology,
@@ -110,6 +232,7 @@ impl Lab {
             cf,
             switch,
             lpars: BTreeMap::new(),
+            ipls: BTreeMap::new(),
             remotes,
             console,
             _console_link: console_link,
@@ -122,6 +245,15 @@ impl Lab {
             .collect();
         for name in names {
             lab.ipl(&name).await?;
+        }
+        let seed = lab.topology.sysplex.seed;
+        for (index, (host, remote)) in lab
+            .remotes
+            .iter_mut()
+            .zip(&lab.topology.remotes)
+            .enumerate()
+        {
+            host.start_ipsec(remote, index, seed).await?;
         }
         Ok(lab)
     }
@@ -136,9 +268,19 @@ impl Lab {
         &self.remotes
     }
 
+    /// The remote hosts, to wait for their tunnels.
+    pub fn remotes_mut(&mut self) -> &mut [RemoteHost] {
+        &mut self.remotes
+    }
+
     /// The LPAR `sysname` if it is running.
     pub fn lpar(&self, sysname: &str) -> Option<&RunningLpar> {
         self.lpars.get(sysname)
+    }
+
+    /// The LPAR `sysname` if it is running, to read its stream sinks or wait on its IPSec.
+    pub fn lpar_mut(&mut self, sysname: &str) -> Option<&mut RunningLpar> {
+        self.lpars.get_mut(sysname)
     }
 
     /// The running LPARs, by system name.
@@ -146,8 +288,9 @@ impl Lab {
         self.lpars.iter().map(|(n, l)| (n.as_str(), l))
     }
 
-    /// Starts (IPLs) the LPAR `sysname`: its stack from its profile, its applications, its
-    /// CF link and its DVIPA service joined to the stacks' XCF group.
+    /// Starts (IPLs) the LPAR `sysname`: its stack from its profile, IPSec when the profile
+    /// has IPSECURITY, its applications, its CF link and its DVIPA service joined to the
+    /// stacks' XCF group.
     pub async fn ipl(&mut self, sysname: &str) -> Result<(), Error> {
         if self.lpars.contains_key(sysname) {
             return Err(Error::Lab(format!("{sysname} is already active")));
@@ -160,15 +303,10 @@ impl Lab {
             .find(|(_, l)| l.section.sysname == sysname)
             .ok_or_else(|| Error::Lab(format!("no LPAR {sysname} in the topology")))?;
         let stack = spawn_stack(lpar, index, Box::new(self.switch.port()))?;
-        let mut apps = Vec::new();
-        for app in &lpar.section.apps {
-            match *app {
-                App::Echo { port } => apps.push(
-                    EchoServer::start(&stack, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, port))
-                        .await?,
-                ),
-            }
-        }
+        let ipl = self.ipls.entry(sysname.to_owned()).or_insert(0);
+        let ipsec = start_ipsec(&stack, lpar, index, self.topology.sysplex.seed, *ipl).await?;
+        *ipl += 1;
+        let apps = LparApps::start(&stack, &lpar.section.apps).await?;
         let client = Client::connect(
             self.cf.address,
             &self.secret,
@@ -184,7 +322,8 @@ impl Lab {
             RunningLpar {
                 stack,
                 dvipa,
-                _apps: apps,
+                ipsec,
+                apps,
                 seen: 0,
             },
         );
@@ -320,7 +459,38 @@ async fn start_cf(topology: &Topology, secret: &Secret) -> Result<CfLink, Error>
     })
 }
 
-/// Spawns the stack of `lpar` (the `index`th of the topology) on `lan`.
+/// Starts IPSec on `stack` for `lpar` (the `index`th of the topology, started `ipl` times
+/// before) when its profile has IPSECURITY: its IPSECRULEs and its policy's peers, the seeds
+/// made of `topology_seed`, the index and the IPL count.
+pub async fn start_ipsec(
+    stack: &StackHandle,
+    lpar: &Lpar,
+    index: usize,
+    topology_seed: u64,
+    ipl: u64,
+) -> Result<Option<IpsecService>, Error> {
+    let Some(policy) = &lpar.ipsec else {
+        return Ok(None);
+    };
+    let rules = lpar
+        .profile
+        .ipsec
+        .as_ref()
+        .map(|i| i.rules.clone())
+        .unwrap_or_default();
+    let service = ipsec::start(
+        stack,
+        rules,
+        policy,
+        ipsec::seed(topology_seed, SeedUse::LparIke, index, ipl),
+        ipsec::seed(topology_seed, SeedUse::LparStage, index, ipl),
+    )
+    .await?;
+    Ok(Some(service))
+}
+
+/// Spawns the stack of `lpar` (the `index`th of the topology) on `lan`; a stack that runs
+/// IPSec gets [`IPSEC_IP_MTU`].
 pub fn spawn_stack(
     lpar: &Lpar,
     index: usize,
@@ -333,6 +503,9 @@ pub fn spawn_stack(
         vec![Ipv4Cidr::new(address, len)],
     );
     config.seed = u64::try_from(index).unwrap_or(0) + 1;
+    if lpar.ipsec.is_some() {
+        config.ip_mtu = IPSEC_IP_MTU;
+    }
     config.xcf = lpar.profile.ipconfig.dynamic_xcf.map(|x| XcfConfig {
         address: x.address,
         bind: lpar

@@ -4,8 +4,11 @@
 //!
 //! - [`topology`]: the TOML topology file.
 //! - [`lab`]: the embedded runner: start, kill and re-IPL LPARs.
-//! - [`console`]: operator commands (`V TCPIP,...`, `D TCPIP,...,NETSTAT,...`, `D XCF,...`).
+//! - [`console`]: operator commands (`V TCPIP,...`, `D TCPIP,...,NETSTAT,...`, `D XCF,...`,
+//!   `ipsec -k|-y|-f display`).
 //! - [`clients`]: remote echo clients that reconnect.
+//! - [`ipsec`]: IPSec of the LPARs (IPCONFIG IPSECURITY + policy) and remote IPSec hosts.
+//! - [`ipsec_hosts`]: N remote IPSec hosts and both sides' policies built in code.
 //! - [`scenario`]: `dvipa` (takeover and takeback) and `cf-demo`.
 //! - [`tap_lab`]: the per-process TAP lab (root), in network namespaces of
 //!   [`stacks::lan::netns`].
@@ -15,6 +18,8 @@ pub mod bench;
 pub mod clients;
 pub mod console;
 mod error;
+pub mod ipsec;
+pub mod ipsec_hosts;
 pub mod lab;
 pub mod scenario;
 pub mod tap_lab;

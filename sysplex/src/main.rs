@@ -22,7 +22,7 @@ use std::sync::Arc;
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
 use sysplex::scenario::{self, SCENARIOS};
-use sysplex::topology::{App, Topology};
+use sysplex::topology::Topology;
 
 #[derive(Debug, Parser)]
 #[command(version, about = "The emulated z/OS Parallel Sysplex network")]
@@ -325,23 +325,19 @@ async fn lpar(
     let port = stacks::lan::tap::TapPort::open(tap)
         .with_context(|| format!("opening TAP device {tap} (needs root)"))?;
     let stack = sysplex::lab::spawn_stack(lpar, index, Box::new(port))?;
-    let mut apps = Vec::new();
-    for app in &lpar.section.apps {
-        match *app {
-            App::Echo { port } => apps.push(
-                stacks::apps::echo::EchoServer::start(
-                    &stack,
-                    std::net::SocketAddrV4::new(std::net::Ipv4Addr::UNSPECIFIED, port),
-                )
-                .await?,
-            ),
-        }
-    }
+    // One process is one IPL: its seeds are those of the embedded lab's first IPL.
+    let ipsec = sysplex::lab::start_ipsec(&stack, lpar, index, topology.sysplex.seed, 0).await?;
+    let apps = sysplex::lab::LparApps::start(&stack, &lpar.section.apps).await?;
     let secret = cf::auth::Secret::new(topology.sysplex.secret.as_bytes())
         .map_err(|e| anyhow::anyhow!("sysplex secret: {e}"))?;
     let client = cf::client::Client::connect(cf, &secret, sysname, &lpar.section.tcpname).await?;
     let config = stacks::dvipa::service::DvipaServiceConfig::new(sysname, lpar.profile.clone());
     let dvipa = stacks::dvipa::service::start(client, stack.clone(), config).await?;
+    let view = sysplex::console::LparView {
+        dvipa: &dvipa,
+        ipsec: ipsec.as_ref(),
+        dvipsec: lpar.profile.ipsec.as_ref().is_some_and(|i| i.dvipsec),
+    };
     let dir = control_dir.unwrap_or_else(|| sysplex::console::control::default_dir(&topology));
     let path = sysplex::console::control::socket_path(&dir, sysname);
     // Without its control socket the LPAR still runs; only `console --attach` cannot reach it.
@@ -382,13 +378,14 @@ async fn lpar(
         ended = watch => ended,
         served = async {
             match &control {
-                Some(control) => control.serve(sysname, &dvipa).await,
+                Some(control) => control.serve(sysname, view).await,
                 None => std::future::pending().await,
             }
         } => served.context("control socket"),
     };
     drop(control);
     drop(apps);
+    drop(ipsec);
     ended
 }
 

@@ -25,8 +25,14 @@
 //! run = [{ kind = "echo-client", target = "198.51.100.30:7", connections = 2 }]
 //! ```
 //!
+//! IPSec: an LPAR whose profile has `IPCONFIG IPSECURITY` needs `policy = "file"` (its Policy
+//! Agent policy, for its IKE daemon); a remote host with `policy = "file"` is an IPSec host
+//! that initiates the KeyExchangeRules of that file whose LocalSecurityEndpoint is its own
+//! address (see [`crate::ipsec`]). `[sysplex] seed` seeds every IKE daemon of the lab.
+//!
 //! [`Topology::load`] reads the file, checks names, duplicates and the LAN settings, and parses
-//! every profile (strictly: a profile error is a topology error, with its z/OS message).
+//! every profile (strictly: a profile error is a topology error, with its z/OS message) and
+//! every policy (any problem is an error, with its line).
 
 use std::collections::BTreeSet;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
@@ -36,6 +42,7 @@ use serde::Deserialize;
 use stacks::profile::{self, Profile};
 
 use crate::Error;
+use crate::ipsec::IpsecPolicy;
 
 /// What is wrong with a topology file.
 #[derive(Debug, thiserror::Error)]
@@ -77,6 +84,17 @@ pub enum TopologyError {
         /// The read error or the profile's first error message.
         message: String,
     },
+    /// The IPSec settings of an LPAR or remote host do not hold together: IPSECURITY without
+    /// a policy (or the reverse), or a policy that does not read or parse.
+    #[error("topology file {path}: {owner}: {message}")]
+    Ipsec {
+        /// The topology file.
+        path: String,
+        /// `LPAR SYS1` or `remote PEER1`.
+        owner: String,
+        /// What is wrong, with the file and line it is about.
+        message: String,
+    },
 }
 
 /// The sysplex-wide settings.
@@ -87,6 +105,10 @@ pub struct SysplexSection {
     pub name: String,
     /// The secret every CF link authenticates with (at least 16 bytes).
     pub secret: String,
+    /// Seeds the lab's IKE daemons and security stages (default 0); see
+    /// [`crate::ipsec::seed`].
+    #[serde(default)]
+    pub seed: u64,
 }
 
 /// The coupling facility.
@@ -122,6 +144,12 @@ pub enum App {
         /// The TCP port.
         port: u16,
     },
+    /// The checksummed stream sink on `port` of every address of the stack: checks every
+    /// byte of each stream against the pattern seeded with the port number.
+    StreamSink {
+        /// The TCP port.
+        port: u16,
+    },
 }
 
 /// One LPAR: an MVS system with its TCP/IP stack.
@@ -135,7 +163,8 @@ pub struct LparSection {
     pub tcpname: String,
     /// The PROFILE.TCPIP file, relative to the topology file.
     pub profile: PathBuf,
-    /// The IPSec policy file, relative to the topology file (kept for the IKE daemon).
+    /// The IPSec policy (Policy Agent format), relative to the topology file: needed, and
+    /// only allowed, when the profile has `IPCONFIG IPSECURITY`.
     pub policy: Option<PathBuf>,
     /// The TAP device of this LPAR's LAN port (TAP LANs only).
     pub tap: Option<String>,
@@ -162,6 +191,14 @@ pub enum RemoteRun {
         #[serde(default = "one")]
         connections: u16,
     },
+    /// One checksummed stream of `bytes` to a `stream-sink` at `target` (the pattern is
+    /// seeded with the target's port).
+    Stream {
+        /// The sink (normally a DVIPA and port).
+        target: SocketAddrV4,
+        /// How many bytes to send.
+        bytes: u64,
+    },
 }
 
 fn one() -> u16 {
@@ -183,6 +220,10 @@ pub struct RemoteSection {
     pub on_link: Vec<String>,
     /// Its default gateway, if any.
     pub gateway: Option<Ipv4Addr>,
+    /// Its IPSec policy (Policy Agent format, relative to the topology file): the host
+    /// initiates the KeyExchangeRules whose LocalSecurityEndpoint is its address. One file
+    /// may serve several hosts.
+    pub policy: Option<PathBuf>,
     /// What it runs.
     #[serde(default)]
     pub run: Vec<RemoteRun>,
@@ -213,6 +254,8 @@ pub struct Lpar {
     pub profile_path: PathBuf,
     /// Its LAN address and prefix length (the first INTERFACE with an IPv4 address).
     pub lan_address: (Ipv4Addr, u8),
+    /// Its IPSec policy when the profile has IPCONFIG IPSECURITY.
+    pub ipsec: Option<IpsecPolicy>,
 }
 
 /// A remote host with its parsed address.
@@ -226,6 +269,8 @@ pub struct Remote {
     pub prefix_len: u8,
     /// Its further on-link addresses with their prefix lengths.
     pub on_link: Vec<(Ipv4Addr, u8)>,
+    /// Its IPSec peers, when it has a policy.
+    pub ipsec: Option<IpsecPolicy>,
 }
 
 /// A checked topology.
@@ -287,11 +332,24 @@ impl Topology {
                     ))
                 })?);
             }
+            let ipsec = match &section.policy {
+                Some(policy) => Some(
+                    IpsecPolicy::load(&base.join(policy))
+                        .and_then(|p| p.for_host(address))
+                        .map_err(|message| TopologyError::Ipsec {
+                            path: file.to_owned(),
+                            owner: format!("remote {}", section.name),
+                            message,
+                        })?,
+                ),
+                None => None,
+            };
             remotes.push(Remote {
                 section,
                 address,
                 prefix_len,
                 on_link,
+                ipsec,
             });
         }
         Ok(Self {
@@ -387,12 +445,61 @@ fn load_lpar(file: &str, base: &Path, section: LparSection) -> Result<Lpar, Topo
             _ => None,
         })
         .ok_or_else(|| failed("no INTERFACE with an IPv4 address (the LAN port)".to_owned()))?;
+    let ipsec = lpar_policy(base, &section, &profile, &profile_path, &text).map_err(|message| {
+        TopologyError::Ipsec {
+            path: file.to_owned(),
+            owner: format!("LPAR {}", section.sysname),
+            message,
+        }
+    })?;
     Ok(Lpar {
         section,
         profile,
         profile_path,
         lan_address,
+        ipsec,
     })
+}
+
+/// The policy of an LPAR: read when its profile (`text`, from `profile_path`) has IPCONFIG
+/// IPSECURITY, refused when only one of the two is there.
+fn lpar_policy(
+    base: &Path,
+    section: &LparSection,
+    profile: &Profile,
+    profile_path: &Path,
+    text: &str,
+) -> Result<Option<IpsecPolicy>, String> {
+    match (&section.policy, profile.ipconfig.ipsecurity) {
+        (None, false) => Ok(None),
+        (Some(policy), true) => IpsecPolicy::load(&base.join(policy)).map(Some),
+        (None, true) => Err(format!(
+            "profile {} line {}: IPCONFIG IPSECURITY, but the LPAR has no IPSec policy: give it \
+             `policy = \"file\"` (Policy Agent format)",
+            profile_path.display(),
+            keyword_line(text, "IPSECURITY").unwrap_or(0)
+        )),
+        (Some(policy), false) => Err(format!(
+            "policy {} given, but profile {} has no IPCONFIG IPSECURITY: the stack would not \
+             use it",
+            base.join(policy).display(),
+            profile_path.display()
+        )),
+    }
+}
+
+/// The 1-based line of the first `keyword` (a whole word, any case, outside `;` comments)
+/// of a profile.
+fn keyword_line(text: &str, keyword: &str) -> Option<u32> {
+    text.lines()
+        .position(|line| {
+            line.split(';')
+                .next()
+                .unwrap_or("")
+                .split_whitespace()
+                .any(|word| word.eq_ignore_ascii_case(keyword))
+        })
+        .and_then(|index| u32::try_from(index + 1).ok())
 }
 
 /// Whether `name` is a z/OS system or procedure name.
@@ -427,7 +534,7 @@ mod tests {
         secret = "a-secret-of-enough-length"
         [[lpar]]
         sysname = "SYS1"
-        profile = "dvipa-owner.tcpip"
+        profile = "dvipa-lab-sys1.tcpip"
         apps = [{ kind = "echo", port = 7 }]
         [[remote]]
         name = "CLIENT1"
@@ -497,12 +604,94 @@ mod tests {
 
     #[test]
     fn a_missing_or_bad_profile_is_reported_with_the_lpar() {
-        let missing = GOOD.replace("dvipa-owner.tcpip", "nope.tcpip");
+        let missing = GOOD.replace("dvipa-lab-sys1.tcpip", "nope.tcpip");
         let message = error_of(&missing);
         assert!(message.contains("LPAR SYS1: profile"), "{message}");
-        let bad = GOOD.replace("dvipa-owner.tcpip", "bad.tcpip");
+        let bad = GOOD.replace("dvipa-lab-sys1.tcpip", "bad.tcpip");
         let message = error_of(&bad);
         assert!(message.contains("EZZ"), "{message}");
+    }
+
+    #[test]
+    fn ipsecurity_without_a_policy_names_the_profile_line() {
+        let message = error_of(&GOOD.replace("dvipa-lab-sys1.tcpip", "dvipa-owner.tcpip"));
+        assert!(message.contains("LPAR SYS1: profile "), "{message}");
+        assert!(
+            message.contains("dvipa-owner.tcpip line 3: IPCONFIG IPSECURITY"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn a_policy_without_ipsecurity_is_refused() {
+        let text = GOOD.replace(
+            "apps = [{ kind = \"echo\"",
+            "policy = \"../policies/dvipa-owner.conf\"\n        apps = [{ kind = \"echo\"",
+        );
+        let message = error_of(&text);
+        assert!(message.contains("has no IPCONFIG IPSECURITY"), "{message}");
+    }
+
+    #[test]
+    fn a_bad_policy_is_refused_with_its_file_and_line() {
+        let text = GOOD.replace(
+            "profile = \"dvipa-lab-sys1.tcpip\"",
+            "profile = \"dvipa-owner.tcpip\"\npolicy = \"../policies/bad.conf\"",
+        );
+        let message = error_of(&text);
+        assert!(message.contains("LPAR SYS1: "), "{message}");
+        assert!(message.contains("bad.conf line "), "{message}");
+    }
+
+    #[test]
+    fn an_lpar_policy_gives_its_peers_and_a_host_policy_needs_a_rule_for_the_host() {
+        let text = GOOD.replace(
+            "profile = \"dvipa-lab-sys1.tcpip\"",
+            "profile = \"dvipa-owner.tcpip\"\npolicy = \"../policies/dvipa-owner.conf\"",
+        );
+        let topology = Topology::parse("lab.toml", &text, &profiles()).unwrap();
+        let ipsec = topology.lpars[0].ipsec.as_ref().expect("SYS1 runs IPSec");
+        assert_eq!(ipsec.peers.len(), 1);
+        assert_eq!(ipsec.peers[0].remote, Ipv4Addr::new(192, 0, 2, 201));
+        assert!(topology.remotes[0].ipsec.is_none());
+        let host = GOOD.replace(
+            "on_link =",
+            "policy = \"../policies/swsa-hosts.conf\"\n        on_link =",
+        );
+        let message = error_of(&host);
+        assert!(message.contains("remote CLIENT1: policy "), "{message}");
+        assert!(message.contains("192.0.2.50"), "{message}");
+    }
+
+    #[test]
+    fn the_swsa_lab_loads_with_its_ipsec_lpars_and_hosts() {
+        let path =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/topologies/swsa-lab.toml");
+        let topology = Topology::load(&path).expect("the fixture loads");
+        assert_eq!(topology.sysplex.seed, 1);
+        let peers: Vec<usize> = topology
+            .lpars
+            .iter()
+            .map(|l| l.ipsec.as_ref().map_or(0, |p| p.peers.len()))
+            .collect();
+        assert_eq!(peers, [2, 2, 0]);
+        for remote in &topology.remotes {
+            let ipsec = remote.ipsec.as_ref().expect("the host runs IPSec");
+            assert_eq!(ipsec.peers.len(), 1);
+            assert_eq!(ipsec.peers[0].local, remote.address);
+            assert!(ipsec.peers[0].autoactivate);
+        }
+        assert_eq!(
+            topology.remotes[0].section.run,
+            vec![RemoteRun::Stream {
+                target: "198.51.100.10:5001".parse().unwrap(),
+                bytes: 4 << 20
+            }]
+        );
+        assert_eq!(
+            topology.lpars[0].section.apps,
+            vec![App::StreamSink { port: 5001 }]
+        );
     }
 
     #[test]

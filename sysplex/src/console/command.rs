@@ -5,6 +5,7 @@
 //! [RO sysname|*ALL,] V TCPIP,tcpname,SYSPLEX,DEACTIVATE|REACTIVATE,DVIPA=a | LEAVEGROUP | JOINGROUP
 //! [RO sysname|*ALL,] D TCPIP,tcpname,NETSTAT,HOME|CONN|VIPADCFG|VIPADYN|VDPT|VCRT[,DETAIL]
 //! [RO sysname|*ALL,] D TCPIP,tcpname,SYSPLEX,VIPADYN
+//! [RO sysname|*ALL,] ipsec -k|-y|-f display [-p tcpname]
 //! D XCF,GROUP[,grpname[,ALL]]          D XCF,STR[,STRNAME=name]
 //! V XCF,sysname,OFFLINE                (partitions the system out: the lab kills the LPAR)
 //! IPL sysname                          (the lab restarts a killed LPAR, as from the HMC)
@@ -12,13 +13,16 @@
 //! * comment
 //! ```
 //!
-//! Lines without `RO` go to the console's own system. Errors are values: the z/OS response
+//! Lines without `RO` go to the console's own system. `ipsec` is the z/OS UNIX command an
+//! operator runs in the LPAR's shell; the lab's console routes it like the others. Errors are values: the z/OS response
 //! (IEE305I for a command the console does not know, EZZ0059I for a bad VARY TCPIP).
 
 use std::fmt;
 
 use stacks::dvipa::command::{self as vary, VaryCommand};
 use stacks::dvipa::service::Report;
+
+use super::ipsec::IpsecDisplay;
 
 /// Where a command runs.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -40,6 +44,8 @@ pub enum TcpipCommand {
     Netstat(Report),
     /// `D TCPIP,tcpname,SYSPLEX,VIPADYN`.
     SysplexVipadyn,
+    /// `ipsec -k|-y|-f display`.
+    Ipsec(IpsecDisplay),
 }
 
 /// One console line, understood.
@@ -107,6 +113,7 @@ pub fn parse(line: &str) -> Result<ConsoleCommand, Refused> {
         "RO" | "ROUTE" => parse_routed(line, rest),
         "D" | "DISPLAY" => parse_display(line, rest, Route::Local),
         "V" | "VARY" => parse_vary(line, rest, Route::Local),
+        "IPSEC" => parse_ipsec(line, rest, Route::Local),
         "IPL" => one_system(line, rest).map(ConsoleCommand::Ipl),
         "SLEEP" => rest
             .parse()
@@ -143,6 +150,7 @@ fn parse_routed(line: &str, rest: &str) -> Result<ConsoleCommand, Refused> {
     match verb.to_ascii_uppercase().as_str() {
         "D" | "DISPLAY" => parse_display(command, rest.trim(), route),
         "V" | "VARY" => parse_vary(command, rest.trim(), route),
+        "IPSEC" => parse_ipsec(command, rest.trim(), route),
         _ => Err(invalid(command)),
     }
 }
@@ -220,6 +228,47 @@ fn parse_display(line: &str, rest: &str, route: Route) -> Result<ConsoleCommand,
                 strname: Some(strname.to_owned()),
             })
         }
+        _ => Err(invalid(line)),
+    }
+}
+
+/// `ipsec -k|-y|-f display [-p tcpname]`, the options in any order.
+fn parse_ipsec(line: &str, rest: &str, route: Route) -> Result<ConsoleCommand, Refused> {
+    let mut which = None;
+    let mut display = false;
+    let mut tcpname = None;
+    let mut words = rest.split_whitespace();
+    while let Some(word) = words.next() {
+        let option = match word {
+            "-k" => Some(IpsecDisplay::IkeTunnels),
+            "-y" => Some(IpsecDisplay::DynamicTunnels),
+            "-f" => Some(IpsecDisplay::Filters),
+            "display" if !display => {
+                display = true;
+                None
+            }
+            "-p" if tcpname.is_none() => {
+                let name = words.next().map(str::to_ascii_uppercase);
+                tcpname = Some(
+                    name.filter(|n| crate::topology::is_zos_name(n))
+                        .ok_or_else(|| invalid(line))?,
+                );
+                None
+            }
+            _ => return Err(invalid(line)),
+        };
+        if let Some(option) = option
+            && which.replace(option).is_some()
+        {
+            return Err(invalid(line));
+        }
+    }
+    match (which, display) {
+        (Some(which), true) => Ok(ConsoleCommand::Tcpip {
+            route,
+            tcpname,
+            command: TcpipCommand::Ipsec(which),
+        }),
         _ => Err(invalid(line)),
     }
 }
@@ -347,6 +396,45 @@ mod tests {
         assert_eq!(parse("SLEEP 250"), Ok(ConsoleCommand::Sleep(250)));
         assert_eq!(parse("  "), Ok(ConsoleCommand::Nothing));
         assert_eq!(parse("* kill the owner"), Ok(ConsoleCommand::Nothing));
+    }
+
+    #[test]
+    fn ipsec_displays_parse_with_their_stack_and_route() {
+        for (line, which) in [
+            ("ipsec -k display", IpsecDisplay::IkeTunnels),
+            ("ipsec -y display", IpsecDisplay::DynamicTunnels),
+            ("IPSEC -f display", IpsecDisplay::Filters),
+        ] {
+            assert_eq!(
+                parse(line),
+                Ok(ConsoleCommand::Tcpip {
+                    route: Route::Local,
+                    tcpname: None,
+                    command: TcpipCommand::Ipsec(which),
+                }),
+                "{line}"
+            );
+        }
+        assert_eq!(
+            parse("RO SYS2,ipsec -p tcpcs -y display"),
+            Ok(ConsoleCommand::Tcpip {
+                route: Route::System("SYS2".to_owned()),
+                tcpname: Some("TCPCS".to_owned()),
+                command: TcpipCommand::Ipsec(IpsecDisplay::DynamicTunnels),
+            })
+        );
+        for line in [
+            "ipsec -k",
+            "ipsec display",
+            "ipsec -k -y display",
+            "ipsec -k display display",
+            "ipsec -k display -p",
+            "ipsec -k display -p 1BAD",
+            "ipsec -x display",
+        ] {
+            let refused = parse(line).expect_err(line);
+            assert!(refused.0.starts_with("IEE305I"), "{line}: {refused}");
+        }
     }
 
     #[test]

@@ -15,10 +15,10 @@ use std::time::Duration;
 use cf::auth::Secret;
 use cf::client::Client;
 use cf::xcf::Xcf;
-use stacks::dvipa::service::DvipaHandle;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{UnixListener, UnixStream};
 
+use super::LparView;
 use super::command::{self, ConsoleCommand, Route};
 use crate::Error;
 use crate::lab::{CONSOLE_SYSTEM, display_xcf_group};
@@ -76,12 +76,12 @@ impl ControlSocket {
         &self.path
     }
 
-    /// Answers requests for the LPAR `sysname` (its stack's DVIPA service `dvipa`), one at a
-    /// time, until the future is dropped or accepting fails.
-    pub async fn serve(&self, sysname: &str, dvipa: &DvipaHandle) -> Result<(), Error> {
+    /// Answers requests for the LPAR `sysname` (its stack's services `lpar`), one at a time,
+    /// until the future is dropped or accepting fails.
+    pub async fn serve(&self, sysname: &str, lpar: LparView<'_>) -> Result<(), Error> {
         loop {
             let (stream, _) = self.listener.accept().await?;
-            if let Err(error) = answer(stream, sysname, dvipa).await {
+            if let Err(error) = answer(stream, sysname, lpar).await {
                 tracing::warn!("{sysname} control socket: {error}");
             }
         }
@@ -95,7 +95,7 @@ impl Drop for ControlSocket {
 }
 
 /// Reads one line from `stream`, runs it and writes the response back.
-async fn answer(stream: UnixStream, sysname: &str, dvipa: &DvipaHandle) -> Result<(), Error> {
+async fn answer(stream: UnixStream, sysname: &str, lpar: LparView<'_>) -> Result<(), Error> {
     let (read, mut write) = stream.into_split();
     let mut request = Vec::new();
     let mut reader = BufReader::new(read.take(MAX_REQUEST));
@@ -103,7 +103,7 @@ async fn answer(stream: UnixStream, sysname: &str, dvipa: &DvipaHandle) -> Resul
         .await
         .map_err(|_| Error::Lab("no request line within 5 seconds".to_owned()))??;
     let line = String::from_utf8_lossy(&request);
-    let response = match execute_for_lpar(sysname, dvipa, &line).await {
+    let response = match execute_for_lpar(sysname, lpar, &line).await {
         Ok(response) => response,
         Err(error) => vec![format!("{sysname}  COMMAND FAILED: {error}")],
     };
@@ -121,7 +121,7 @@ async fn answer(stream: UnixStream, sysname: &str, dvipa: &DvipaHandle) -> Resul
 /// routed to another system: IEE341I); anything else is refused with IEE305I.
 pub async fn execute_for_lpar(
     sysname: &str,
-    dvipa: &DvipaHandle,
+    lpar: LparView<'_>,
     line: &str,
 ) -> Result<Vec<String>, Error> {
     match command::parse(line) {
@@ -133,7 +133,7 @@ pub async fn execute_for_lpar(
         }) if !name.eq_ignore_ascii_case(sysname) => Ok(vec![format!("IEE341I {name} NOT ACTIVE")]),
         Ok(ConsoleCommand::Tcpip {
             tcpname, command, ..
-        }) => super::execute_on_lpar(sysname, dvipa, tcpname.as_deref(), command).await,
+        }) => super::execute_on_lpar(sysname, lpar, tcpname.as_deref(), command).await,
         Ok(_) => Ok(vec![format!(
             "IEE305I {} COMMAND INVALID: THE CONTROL SOCKET OF {sysname} RUNS TCP/IP COMMANDS ONLY",
             line.trim()
@@ -350,7 +350,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("a temporary directory");
         let path = socket_path(dir.path(), "SYS1");
         let control = ControlSocket::bind(&path).await.expect("the socket binds");
-        let sys1 = &lab.lpar("SYS1").expect("SYS1 runs").dvipa;
+        let sys1 = LparView::of(lab.lpar("SYS1").expect("SYS1 runs"), false);
         let mut console = AttachedConsole::new(lab.topology().clone(), dir.path().to_owned());
         let drive = async {
             // Routed to SYS1, and unrouted (SYS1 is the first LPAR that answers).
@@ -418,6 +418,13 @@ mod tests {
             );
             let group = console.execute("D XCF,GROUP").await.unwrap();
             assert!(group[0].contains("NO CF ADDRESS"), "{group:?}");
+            // The DVIPA lab's stacks run no IPSec; the control socket says so.
+            assert_eq!(
+                console.execute("RO SYS1,ipsec -y display").await.unwrap(),
+                vec![
+                    "SYS1  IPSECURITY IS NOT ACTIVE ON TCPIP STACK TCPCS: NO IPSEC DATA TO DISPLAY"
+                ]
+            );
             let unknown = console.execute("F TCPCS,SOMETHING").await.unwrap();
             assert!(unknown[0].starts_with("IEE305I"), "{unknown:?}");
             // The control socket itself refuses what is not a TCP/IP command for it.

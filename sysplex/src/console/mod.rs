@@ -3,14 +3,38 @@
 
 pub mod command;
 pub mod control;
+pub mod ipsec;
 
 use std::time::Duration;
 
 use stacks::dvipa::service::DvipaHandle;
+use stacks::ipsec::IpsecService;
 
 use crate::Error;
 use crate::lab::Lab;
 use command::{ConsoleCommand, Route, TcpipCommand};
+
+/// What the TCP/IP commands of one LPAR run against.
+#[derive(Debug, Clone, Copy)]
+pub struct LparView<'a> {
+    /// Its DVIPA service (VARY, NETSTAT, SYSPLEX displays).
+    pub dvipa: &'a DvipaHandle,
+    /// Its IPSec (`ipsec` displays), when its profile has IPSECURITY.
+    pub ipsec: Option<&'a IpsecService>,
+    /// Whether its profile has IPSEC DVIPSEC.
+    pub dvipsec: bool,
+}
+
+impl<'a> LparView<'a> {
+    /// The view of a running LPAR of the embedded lab.
+    pub fn of(lpar: &'a crate::lab::RunningLpar, dvipsec: bool) -> Self {
+        Self {
+            dvipa: &lpar.dvipa,
+            ipsec: lpar.ipsec.as_ref(),
+            dvipsec,
+        }
+    }
+}
 
 /// The console's own system: the first LPAR of the topology that is running.
 fn own_system(lab: &Lab) -> Option<String> {
@@ -71,9 +95,13 @@ pub async fn execute(lab: &mut Lab, line: &str) -> Result<Vec<String>, Error> {
                     out.push(format!("IEE341I {sysname} NOT ACTIVE"));
                     continue;
                 };
+                let dvipsec = lab
+                    .topology()
+                    .lpar(&sysname)
+                    .is_some_and(|l| l.profile.ipsec.as_ref().is_some_and(|i| i.dvipsec));
+                let view = LparView::of(lpar, dvipsec);
                 out.extend(
-                    execute_on_lpar(&sysname, &lpar.dvipa, tcpname.as_deref(), command.clone())
-                        .await?,
+                    execute_on_lpar(&sysname, view, tcpname.as_deref(), command.clone()).await?,
                 );
             }
         }
@@ -81,21 +109,21 @@ pub async fn execute(lab: &mut Lab, line: &str) -> Result<Vec<String>, Error> {
     Ok(out)
 }
 
-/// Runs a TCP/IP command on the stack of the LPAR `sysname` (the one behind `dvipa`), as the
+/// Runs a TCP/IP command on the stack of the LPAR `sysname` (the one `lpar` shows), as the
 /// embedded console and an LPAR's control socket ([`control`]) both do: the response lines
 /// prefixed by `sysname`, or IEE341I when `tcpname` names another stack.
 pub async fn execute_on_lpar(
     sysname: &str,
-    dvipa: &DvipaHandle,
+    lpar: LparView<'_>,
     tcpname: Option<&str>,
     command: TcpipCommand,
 ) -> Result<Vec<String>, Error> {
     if let Some(name) = tcpname
-        && name != dvipa.id().tcpname
+        && name != lpar.dvipa.id().tcpname
     {
         return Ok(vec![format!("{sysname}  IEE341I TCPIP {name} NOT ACTIVE")]);
     }
-    let response = tcpip(dvipa, command).await?;
+    let response = tcpip(lpar, command).await?;
     Ok(response
         .into_iter()
         .map(|l| format!("{sysname}  {l}"))
@@ -103,11 +131,24 @@ pub async fn execute_on_lpar(
 }
 
 /// Runs a TCP/IP command on one stack.
-async fn tcpip(dvipa: &DvipaHandle, command: TcpipCommand) -> Result<Vec<String>, Error> {
+async fn tcpip(lpar: LparView<'_>, command: TcpipCommand) -> Result<Vec<String>, Error> {
+    let dvipa = lpar.dvipa;
     Ok(match command {
         TcpipCommand::Vary(vary) => dvipa.command(vary).await?,
         TcpipCommand::Netstat(report) => lines(&dvipa.netstat(report).await?),
         TcpipCommand::SysplexVipadyn => lines(&dvipa.display_sysplex_vipadyn().await?),
+        TcpipCommand::Ipsec(which) => {
+            let tcpname = &dvipa.id().tcpname;
+            match lpar.ipsec {
+                Some(service) => {
+                    let now = crate::lab::tod_now().0 / 1_000_000;
+                    lines(&ipsec::render(which, tcpname, lpar.dvipsec, service, now))
+                }
+                None => vec![format!(
+                    "IPSECURITY IS NOT ACTIVE ON TCPIP STACK {tcpname}: NO IPSEC DATA TO DISPLAY"
+                )],
+            }
+        }
     })
 }
 

@@ -119,7 +119,10 @@ fn plan(topology: &Topology) -> Result<Plan, Error> {
             let RemoteRun::EchoClient {
                 target,
                 connections,
-            } = *run;
+            } = *run
+            else {
+                continue;
+            };
             for n in 1..=connections {
                 clients.push((
                     format!("{}#{n}", remote.section.name),
