@@ -154,13 +154,33 @@ fn marks(streams: &[&Stream]) -> Vec<u64> {
         .collect()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn secure_streams_to_surviving_targets_live_through_takeover_and_takeback() {
+/// The hosts with their tunnels, the console's view of EZBDVIPA, and the streams running.
+struct Outside {
+    hosts: Vec<(StackHandle, IpsecService)>,
+    _link: Client,
+    console: RestartStore,
+    finish: Arc<AtomicBool>,
+    streams: Vec<Stream>,
+    /// The target each stream was routed to, by the host's side of the connection.
+    routes: BTreeMap<SocketAddrV4, Ipv4Addr>,
+}
+
+/// The three LPARs, SYS1 distributing, and the outside.
+struct Lab {
+    cf: TestCf,
+    switch: EthernetSwitch,
+    sys1: Option<Lpar>,
+    sys2: Lpar,
+    _sys3: Lpar,
+    outside: Outside,
+}
+
+async fn lab() -> Lab {
     let cf = start_cf().await;
     let switch = EthernetSwitch::new();
     let sys1 = start_sys1(&cf, &switch).await;
     let backup = format!("VIPABACKUP 200 MOVEABLE IMMEDIATE 255.255.255.255 {DVIPA}\n{DISTRIBUTE}");
-    let mut sys2 = start_lpar_ipsec(
+    let sys2 = start_lpar_ipsec(
         &cf,
         &switch,
         "SYS2",
@@ -208,64 +228,134 @@ async fn secure_streams_to_surviving_targets_live_through_takeover_and_takeback(
         .iter()
         .map(|(conn, route)| (conn.foreign, route.xcf))
         .collect();
-    let target_of = |s: &Stream| routes.get(&s.local).copied().expect("routed by SYS1");
-    let survivors: Vec<&Stream> = streams.iter().filter(|s| target_of(s) != xcf(1)).collect();
-    assert_eq!(
-        survivors.len(),
-        STREAMS * 2 / 3,
-        "ROUNDROBIN over three targets"
-    );
     let all: Vec<&Stream> = streams.iter().collect();
     progressed(&all, &[0; STREAMS], 2).await;
     let esp_in = sys1.ipsec.as_ref().unwrap().state().counters.esp_in;
     assert!(esp_in > 0, "the hosts' traffic reaches SYS1 through ESP");
+    Lab {
+        cf,
+        switch,
+        sys1: Some(sys1),
+        sys2,
+        _sys3: sys3,
+        outside: Outside {
+            hosts,
+            _link: link,
+            console,
+            finish,
+            streams,
+            routes,
+        },
+    }
+}
 
-    // SYS1 dies mid-stream: SYS2 renegotiates the tunnels from EZBDVIPA and rebuilds the CRT.
-    let mark = marks(&survivors);
-    sys1.kill().await;
-    renegotiated(&mut sys2).await;
-    until("SYS2 distributes with the surviving routes", || {
-        distributes(&sys2, survivors.len())
-    })
-    .await;
-    until("SYS2's entries replace SYS1's", || async {
-        owners(&console).await == owned_by("SYS2")
-    })
-    .await;
-    progressed(&survivors, &mark, 3).await;
-    assert!(sys2.ipsec.as_ref().unwrap().state().counters.esp_out > 0);
+impl Outside {
+    fn target_of(&self, stream: &Stream) -> Ipv4Addr {
+        self.routes
+            .get(&stream.local)
+            .copied()
+            .expect("routed by SYS1")
+    }
 
-    // SYS1 comes back and takes the DVIPA, the tunnels and the CRT back, the streams running.
-    let mark = marks(&survivors);
-    let mut sys1 = start_sys1(&cf, &switch).await;
-    renegotiated(&mut sys1).await;
-    until("SYS1 distributes again with the surviving routes", || {
-        distributes(&sys1, survivors.len())
-    })
-    .await;
-    until("SYS1's entries replace SYS2's", || async {
-        owners(&console).await == owned_by("SYS1")
-    })
-    .await;
-    progressed(&survivors, &mark, 3).await;
+    /// The streams not routed to the target `lost` (all of them with `None`).
+    fn streams_except(&self, lost: Option<Ipv4Addr>) -> Vec<&Stream> {
+        self.streams
+            .iter()
+            .filter(|s| Some(self.target_of(s)) != lost)
+            .collect()
+    }
 
-    finish.store(true, Ordering::Relaxed);
-    let mut completed = 0;
-    for stream in streams {
-        let target = target_of(&stream);
-        match (target == xcf(1), stream.task.await.unwrap()) {
-            (false, Outcome::Completed { bytes }) => {
-                assert!(bytes >= 8 * CHUNK as u64);
-                completed += 1;
+    /// Waits until `lpar` of `sysname` renegotiated every tunnel, distributes with a route
+    /// for each of `streams`, owns every entry of EZBDVIPA, and the streams made progress
+    /// through its ESP.
+    async fn taken_over_by(&self, lpar: &mut Lpar, sysname: &str, lost: Option<Ipv4Addr>) {
+        let streams = self.streams_except(lost);
+        let mark = marks(&streams);
+        renegotiated(lpar).await;
+        until(&format!("{sysname} distributes with every route"), || {
+            distributes(lpar, streams.len())
+        })
+        .await;
+        until(
+            &format!("{sysname}'s entries replace the others"),
+            || async { owners(&self.console).await == owned_by(sysname) },
+        )
+        .await;
+        progressed(&streams, &mark, 3).await;
+        assert!(lpar.ipsec.as_ref().unwrap().state().counters.esp_out > 0);
+    }
+
+    /// Ends the streams: those not routed to `lost` completed, the others ended early; no
+    /// host ever got clear text from the DVIPA.
+    async fn finish(self, lost: Option<Ipv4Addr>) {
+        self.finish.store(true, Ordering::Relaxed);
+        let survivors = self.streams_except(lost).len();
+        let mut completed = 0;
+        for stream in self.streams {
+            let target = self
+                .routes
+                .get(&stream.local)
+                .copied()
+                .expect("routed by SYS1");
+            match (Some(target) == lost, stream.task.await.unwrap()) {
+                (false, Outcome::Completed { bytes }) => {
+                    assert!(bytes >= 8 * CHUNK as u64);
+                    completed += 1;
+                }
+                (true, Outcome::Ended { bytes, .. }) => assert!(bytes > 0),
+                (_, outcome) => panic!("stream to {target} ended as {outcome:?}"),
             }
-            (true, Outcome::Ended { bytes, .. }) => assert!(bytes > 0),
-            (_, outcome) => panic!("stream to {target} ended as {outcome:?}"),
+        }
+        assert_eq!(completed, survivors);
+        for (n, (_, ipsec)) in self.hosts.iter().enumerate() {
+            let drops = ipsec.state().counters.drops.get(CLEAR_DROPPED).copied();
+            assert_eq!(drops, None, "host {n} never got clear text from the DVIPA");
         }
     }
-    assert_eq!(completed, STREAMS * 2 / 3);
-    for (n, (_, ipsec)) in hosts.iter().enumerate() {
-        let drops = ipsec.state().counters.drops.get(CLEAR_DROPPED).copied();
-        assert_eq!(drops, None, "host {n} never got clear text from the DVIPA");
-    }
-    drop(sys3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn secure_streams_to_surviving_targets_live_through_takeover_and_takeback() {
+    let mut lab = lab().await;
+    let lost = Some(xcf(1));
+    let survivors = lab.outside.streams_except(lost).len();
+    assert_eq!(survivors, STREAMS * 2 / 3, "ROUNDROBIN over three targets");
+
+    // SYS1 dies mid-stream: SYS2 renegotiates the tunnels from EZBDVIPA and rebuilds the CRT.
+    lab.sys1.take().expect("SYS1 runs").kill().await;
+    lab.outside.taken_over_by(&mut lab.sys2, "SYS2", lost).await;
+
+    // SYS1 comes back and takes the DVIPA, the tunnels and the CRT back, the streams running.
+    let mut sys1 = start_sys1(&lab.cf, &lab.switch).await;
+    lab.outside.taken_over_by(&mut sys1, "SYS1", lost).await;
+    lab.outside.finish(lost).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_planned_transfer_keeps_every_secure_stream_even_those_the_first_stack_serves() {
+    let mut lab = lab().await;
+    let sys1 = lab.sys1.as_mut().expect("SYS1 runs");
+
+    // DEACTIVATE hands the DVIPA to SYS2: SYS1's own connections become distributed ones
+    // routed through SYS2, which restarts the tunnels from EZBDVIPA.
+    let lines = sys1
+        .dvipa
+        .vary("V TCPIP,TCPCS,SYSPLEX,DEACTIVATE,DVIPA=198.51.100.10")
+        .await
+        .unwrap();
+    assert!(lines.iter().any(|l| l.starts_with("EZD1197I")), "{lines:?}");
+    lab.outside.taken_over_by(&mut lab.sys2, "SYS2", None).await;
+    let sys1_ipsec = sys1.ipsec.as_ref().unwrap();
+    until("SYS1's IKE deleted its tunnels on the DVIPA", || async {
+        sys1_ipsec.daemon_state().ike_tunnels.is_empty()
+    })
+    .await;
+
+    // REACTIVATE: SYS1 takes everything back the same way.
+    sys1.dvipa
+        .vary("V TCPIP,TCPCS,SYSPLEX,REACTIVATE,DVIPA=198.51.100.10")
+        .await
+        .unwrap();
+    lab.outside.taken_over_by(sys1, "SYS1", None).await;
+    lab.outside.finish(None).await;
 }

@@ -316,6 +316,7 @@ impl Lab {
         .await?;
         let mut config = DvipaServiceConfig::new(sysname, lpar.profile.clone());
         config.check_every = Duration::from_millis(50);
+        config.swsa = ipsec.as_ref().map(IpsecService::swsa_link);
         let dvipa = service::start(client, stack.clone(), config).await?;
         self.lpars.insert(
             sysname.to_owned(),

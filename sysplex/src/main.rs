@@ -331,7 +331,8 @@ async fn lpar(
     let secret = cf::auth::Secret::new(topology.sysplex.secret.as_bytes())
         .map_err(|e| anyhow::anyhow!("sysplex secret: {e}"))?;
     let client = cf::client::Client::connect(cf, &secret, sysname, &lpar.section.tcpname).await?;
-    let config = stacks::dvipa::service::DvipaServiceConfig::new(sysname, lpar.profile.clone());
+    let mut config = stacks::dvipa::service::DvipaServiceConfig::new(sysname, lpar.profile.clone());
+    config.swsa = ipsec.as_ref().map(stacks::ipsec::IpsecService::swsa_link);
     let dvipa = stacks::dvipa::service::start(client, stack.clone(), config).await?;
     let view = sysplex::console::LparView {
         dvipa: &dvipa,

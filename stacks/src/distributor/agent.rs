@@ -105,6 +105,13 @@ impl SdAgent {
         self.configs.iter().any(|c| c.dvipa == dvipa)
     }
 
+    /// Whether this stack's own VIPADISTRIBUTE of `dvipa` makes it one of the targets.
+    pub fn targets_itself(&self, dvipa: Ipv4Addr) -> bool {
+        self.configs
+            .iter()
+            .any(|c| c.dvipa == dvipa && c.target(self.local_xcf).is_some())
+    }
+
     /// Whether this stack serves `dvipa` as a target of another stack's distributor.
     pub fn serves_remote(&self, dvipa: Ipv4Addr) -> bool {
         self.serving

@@ -745,7 +745,11 @@ impl Shell {
             Action::Release { addr } => {
                 self.swsa_feed(SwsaEvent::Released(addr)).await;
                 self.sd_feed(SdEvent::Disowned(addr)).await;
-                if self.agent.serves_remote(addr) {
+                // A planned move (DEACTIVATE) of a DVIPA this stack distributes to itself too
+                // keeps its connections: they become distributed ones, routed through the
+                // next distributor.
+                let planned = self.manager.deactivated().contains(&addr);
+                if self.agent.serves_remote(addr) || (planned && self.agent.targets_itself(addr)) {
                     self.stack.hold_as_target(addr).await
                 } else {
                     self.stack.deactivate_dvipa(addr).await.map(|_| ())
