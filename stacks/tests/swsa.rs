@@ -19,7 +19,7 @@ use ike::daemon::shell::DaemonState;
 use ike::daemon::{ActivationMethod, IkeDaemon, Peer, ProposalFamily};
 use rand_chacha::ChaCha20Rng;
 use rand_chacha::rand_core::SeedableRng;
-use stacks::ipsec::IpsecService;
+use stacks::ipsec::{IpsecOptions, IpsecService};
 use stacks::lan::switch::EthernetSwitch;
 use stacks::profile::{self, Profile};
 use stacks::stack::StackHandle;
@@ -449,4 +449,123 @@ async fn a_cf_that_does_not_answer_for_a_moment_delays_the_takeover_and_loses_no
     })
     .await;
     echo(&host, b"protected by SYS2 after the CF came back").await;
+}
+
+/// The `0x…` key fields of the Wireshark key tables in `dir`.
+fn exported_keys(dir: &std::path::Path) -> Vec<Vec<u8>> {
+    let mut keys = Vec::new();
+    for table in [ike::daemon::ESP_TABLE, ike::daemon::IKEV2_TABLE] {
+        let text = std::fs::read_to_string(dir.join(table)).expect("key table");
+        for field in text.lines().flat_map(|l| l.split(',')) {
+            let field = field.trim_matches('"');
+            let hex = field.strip_prefix("0x").unwrap_or(field);
+            // SPIs are 4 or 8 octets; keys are 16 octets or more.
+            if hex.len() >= 32 && hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+                let octets = (0..hex.len())
+                    .step_by(2)
+                    .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).expect("hex key"))
+                    .collect();
+                keys.push(octets);
+            }
+        }
+    }
+    keys
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_key_material_ever_reaches_ezbdvipa() {
+    let dir = std::env::temp_dir().join(format!("swsa-keys-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("key directory");
+    let cf = start_cf().await;
+    let switch = EthernetSwitch::new();
+    let sys1 = start_sys1(&cf, &switch).await;
+    let mut sys2 =
+        start_lpar_ipsec(&cf, &switch, "SYS2", backup_profile(), Some(dvipa_peer())).await;
+    let host = remote_host(&switch, 0);
+    let mut peer = Peer::host_to_host(HOST, DVIPA, PSK, ProposalFamily::AesGcm16X25519);
+    peer.autoactivate = true;
+    let daemon = IkeDaemon::new(vec![peer], ChaCha20Rng::seed_from_u64(50));
+    let options = IpsecOptions {
+        seed: 50,
+        wireshark_keys: Some(dir.clone()),
+    };
+    let _host_ipsec = IpsecService::start_with(&host, common::permit_all(), daemon, options)
+        .await
+        .unwrap();
+    let (_link, console) = console(&cf).await;
+    until("SYS1's entry is in EZBDVIPA", || {
+        entries_owned_by(&console, "SYS1")
+    })
+    .await;
+    let mut stored = entries(&console).await;
+    sys1.kill().await;
+    sys2.ipsec
+        .as_mut()
+        .unwrap()
+        .wait_for(|s| established(s, Some(ActivationMethod::Takeover)))
+        .await;
+    until("SYS2's entry replaces SYS1's", || {
+        entries_owned_by(&console, "SYS2")
+    })
+    .await;
+    stored.extend(entries(&console).await);
+    // The host negotiated both tunnels, so its tables hold every key of both.
+    let keys = exported_keys(&dir);
+    std::fs::remove_dir_all(&dir).expect("cleanup");
+    // Per tunnel: SK_ei, SK_er (AES-GCM needs no SK_a) and the two ESP keys.
+    assert!(
+        keys.len() >= 2 * 4,
+        "IKE and ESP keys of both tunnels: {}",
+        keys.len()
+    );
+    for entry in &stored {
+        let data = entry.encode().unwrap();
+        for key in &keys {
+            assert!(!contains(&data, key), "a key in {}'s entry", entry.owner);
+        }
+        assert!(
+            !contains(&data, PSK),
+            "the shared key in {}'s entry",
+            entry.owner
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_the_cf_refuses_gives_ezd0831i() {
+    let cf = start_cf().await;
+    let switch = EthernetSwitch::new();
+    // The first connector allocates EZBDVIPA, with room for one entry only.
+    let link = Client::connect(cf.addr, &secret(), "CONSOLE", "CONSOLE")
+        .await
+        .unwrap();
+    let small = cf::structure::ConnectRequest {
+        structure: stacks::swsa::layout::structure_name(None),
+        conname: cf::structure::ConName::new("SMALL"),
+        attrs: cf::structure::StructureAttrs {
+            entry_count: 1,
+            element_count: 16,
+            ..stacks::swsa::layout::attributes()
+        },
+        condisp: cf::structure::ConDisp::Delete,
+        strdisp: cf::structure::StrDisp::Keep,
+        vector_len: 0,
+        jobname: "CONSOLE".into(),
+        asid: 0x0051,
+    };
+    let _small = link.connect_structure(small).await.unwrap().unwrap();
+    let sys1 = start_lpar_ipsec(&cf, &switch, "SYS1", owner_profile(), Some(dvipa_peers(2))).await;
+    let (_h0, _i0) = start_host_n(&switch, 0).await;
+    let (_h1, _i1) = start_host_n(&switch, 1).await;
+    until("EZD0831I for the tunnel that did not fit", || async {
+        sys1.dvipa
+            .console()
+            .iter()
+            .any(|l| l.starts_with("EZD0831I Tunnel takeover preparation failed for IKE tunnel"))
+    })
+    .await;
 }
