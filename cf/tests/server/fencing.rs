@@ -36,7 +36,12 @@ async fn a_hung_system_is_partitioned_and_fenced() {
         "the hung system works before it hangs"
     );
 
-    drop(hung_beat); // the system hangs: its link stays up, its heartbeat stops
+    // The CF tracks a system from its first status update: make sure it has made one (the
+    // keep-alive task may not have run yet), then the system hangs: its link stays up, its
+    // heartbeat stops.
+    let first = hung.heartbeat().await.unwrap();
+    assert_eq!(first.rc, ReturnCode::Ok);
+    drop(hung_beat);
     let event = wait_for_event(&mut events, |e| {
         matches!(e.event, Event::FailedConnection { .. })
     })
