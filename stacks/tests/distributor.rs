@@ -48,15 +48,9 @@ async fn streams_to_surviving_targets_live_through_takeover_and_takeback() {
     let backup = format!("VIPABACKUP 200 MOVEABLE IMMEDIATE 255.255.255.255 {DVIPA}\n{DISTRIBUTE}");
     let sys2 = start_lpar_with(&cf, &switch, "SYS2", inline_profile(2, &backup)).await;
     let sys3 = start_lpar_with(&cf, &switch, "SYS3", inline_profile(3, "")).await;
-    until("SYS1 distributes to three ready targets", || async {
-        sys1.status_of(DVIPA).await == Some(DvipaStatus::Active)
-            && (1..=3).all(|n| {
-                sys1.dvipa
-                    .distributor()
-                    .candidates(DVIPA, 7)
-                    .iter()
-                    .any(|c| c.xcf == xcf(n) && c.available)
-            })
+    let targets = [xcf(1), xcf(2), xcf(3)];
+    until("SYS1 distributes to three ready targets", || {
+        common::distributes_to(&sys1, DVIPA, 7, &targets)
     })
     .await;
 

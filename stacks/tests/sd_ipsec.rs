@@ -31,7 +31,7 @@ use stacks::apps::stream::{SinkServer, StreamEnd, send_pattern};
 use stacks::dvipa::model::DvipaStatus;
 use stacks::ipsec::IpsecService;
 use stacks::lan::switch::{EthernetSwitch, Mirror};
-use stacks::profile::{self, AddrMatch, IpSecRule, Routing, RuleProtocol};
+use stacks::profile;
 use stacks::stack::tcp::Received;
 use stacks::stack::{Stack, StackConfig, StackHandle};
 
@@ -65,20 +65,6 @@ fn sys1_profile() -> profile::Profile {
         xcf(2),
     );
     profile::parse("sys1.tcpip", &text).into_strict().unwrap()
-}
-
-/// `IPSECRULE * * NOLOG PROTOCOL *` for the host.
-fn permit_all() -> Vec<IpSecRule> {
-    vec![IpSecRule {
-        line: 1,
-        source: AddrMatch::Any,
-        destination: AddrMatch::Any,
-        log: false,
-        protocol: RuleProtocol::Any,
-        source_port: None,
-        destination_port: None,
-        routing: Routing::Local,
-    }]
 }
 
 fn peer(local: Ipv4Addr, remote: Ipv4Addr, autoactivate: bool) -> Peer {
@@ -234,7 +220,7 @@ async fn a_stream_through_esp_to_a_target_comes_back_protected_through_the_distr
         vec![peer(HOST, DVIPA, true)],
         ChaCha20Rng::seed_from_u64(50),
     );
-    let mut host_ipsec = IpsecService::start(&host, permit_all(), host_daemon, 50)
+    let mut host_ipsec = IpsecService::start(&host, common::permit_all(), host_daemon, 50)
         .await
         .expect("IPSec starts on the host");
     tokio::time::timeout(PATIENCE, host_ipsec.wait_for(up))

@@ -14,11 +14,9 @@ use std::net::{Ipv4Addr, SocketAddrV4};
 
 use bytes::Bytes;
 use cf::client::Client;
-use common::{Lpar, TestCf, remote_host, secret, start_cf, start_lpar_ipsec, until};
+use common::{Lpar, TestCf, host_address, secret, start_cf, start_lpar_ipsec, until};
 use ike::daemon::shell::DaemonState;
-use ike::daemon::{ActivationMethod, IkeDaemon, Peer, ProposalFamily};
-use rand_chacha::ChaCha20Rng;
-use rand_chacha::rand_core::SeedableRng;
+use ike::daemon::{ActivationMethod, Peer};
 use stacks::ipsec::{IpsecOptions, IpsecService};
 use stacks::lan::switch::EthernetSwitch;
 use stacks::profile::{self, Profile};
@@ -58,14 +56,7 @@ fn dvipa_peer() -> Vec<Peer> {
 
 /// The DVIPA's side of the tunnels to hosts 0 to `hosts - 1`.
 fn dvipa_peers(hosts: u8) -> Vec<Peer> {
-    (0..hosts)
-        .map(|n| Peer::host_to_host(DVIPA, host_address(n), PSK, ProposalFamily::AesGcm16X25519))
-        .collect()
-}
-
-/// The LAN address of host `n` (as [`remote_host`] gives it).
-fn host_address(n: u8) -> Ipv4Addr {
-    Ipv4Addr::new(192, 0, 2, 50 + n)
+    common::dvipa_peers(DVIPA, hosts, PSK)
 }
 
 async fn start_host(switch: &EthernetSwitch) -> (StackHandle, IpsecService) {
@@ -74,15 +65,7 @@ async fn start_host(switch: &EthernetSwitch) -> (StackHandle, IpsecService) {
 
 /// Remote host `n`, which starts its tunnel to the DVIPA at once.
 async fn start_host_n(switch: &EthernetSwitch, n: u8) -> (StackHandle, IpsecService) {
-    let host = remote_host(switch, n);
-    let mut peer = Peer::host_to_host(host_address(n), DVIPA, PSK, ProposalFamily::AesGcm16X25519);
-    peer.autoactivate = true;
-    let seed = 50 + u64::from(n);
-    let daemon = IkeDaemon::new(vec![peer], ChaCha20Rng::seed_from_u64(seed));
-    let ipsec = IpsecService::start(&host, common::permit_all(), daemon, seed)
-        .await
-        .unwrap();
-    (host, ipsec)
+    common::ipsec_host(switch, n, DVIPA, PSK).await
 }
 
 fn established(state: &DaemonState, activation: Option<ActivationMethod>) -> bool {
@@ -205,15 +188,7 @@ impl Outside {
     /// place of the others, and the host holds that one tunnel only; then protected traffic
     /// reaches `lpar`.
     async fn taken_over_by(&self, lpar: &mut Lpar, sysname: &str) {
-        lpar.ipsec
-            .as_mut()
-            .unwrap()
-            .wait_for(|s| established(s, Some(ActivationMethod::Takeover)))
-            .await;
-        until(&format!("{sysname}'s entry replaces the others"), || {
-            entries_owned_by(&self.console, sysname)
-        })
-        .await;
+        renegotiated_by(lpar, sysname, &self.console).await;
         until("INITIAL_CONTACT leaves the host one tunnel", || async {
             let state = self.host_ipsec.daemon_state();
             state.ike_tunnels.iter().filter(|t| t.established).count() == 1
@@ -223,6 +198,20 @@ impl Outside {
         echo(&self.host, b"protected by the new owner").await;
         assert!(esp_in(lpar) > before);
     }
+}
+
+/// Waits until `lpar` of `sysname` holds a renegotiated tunnel and its entry replaced the
+/// others in EZBDVIPA.
+async fn renegotiated_by(lpar: &mut Lpar, sysname: &str, console: &RestartStore) {
+    lpar.ipsec
+        .as_mut()
+        .unwrap()
+        .wait_for(|s| established(s, Some(ActivationMethod::Takeover)))
+        .await;
+    until(&format!("{sysname}'s entry replaces the others"), || {
+        entries_owned_by(console, sysname)
+    })
+    .await;
 }
 
 /// Waits until the IKE of `lpar` holds no tunnel any more.
@@ -439,15 +428,7 @@ async fn a_cf_that_does_not_answer_for_a_moment_delays_the_takeover_and_loses_no
     );
     link.pause(false);
 
-    sys2.ipsec
-        .as_mut()
-        .unwrap()
-        .wait_for(|s| established(s, Some(ActivationMethod::Takeover)))
-        .await;
-    until("SYS2's entry replaces SYS1's", || {
-        entries_owned_by(&console, "SYS2")
-    })
-    .await;
+    renegotiated_by(&mut sys2, "SYS2", &console).await;
     echo(&host, b"protected by SYS2 after the CF came back").await;
 }
 
@@ -485,17 +466,11 @@ async fn no_key_material_ever_reaches_ezbdvipa() {
     let sys1 = start_sys1(&cf, &switch).await;
     let mut sys2 =
         start_lpar_ipsec(&cf, &switch, "SYS2", backup_profile(), Some(dvipa_peer())).await;
-    let host = remote_host(&switch, 0);
-    let mut peer = Peer::host_to_host(HOST, DVIPA, PSK, ProposalFamily::AesGcm16X25519);
-    peer.autoactivate = true;
-    let daemon = IkeDaemon::new(vec![peer], ChaCha20Rng::seed_from_u64(50));
     let options = IpsecOptions {
-        seed: 50,
         wireshark_keys: Some(dir.clone()),
+        ..IpsecOptions::default()
     };
-    let _host_ipsec = IpsecService::start_with(&host, common::permit_all(), daemon, options)
-        .await
-        .unwrap();
+    let _host = common::ipsec_host_with(&switch, 0, DVIPA, PSK, options).await;
     let (_link, console) = console(&cf).await;
     until("SYS1's entry is in EZBDVIPA", || {
         entries_owned_by(&console, "SYS1")
@@ -503,15 +478,7 @@ async fn no_key_material_ever_reaches_ezbdvipa() {
     .await;
     let mut stored = entries(&console).await;
     sys1.kill().await;
-    sys2.ipsec
-        .as_mut()
-        .unwrap()
-        .wait_for(|s| established(s, Some(ActivationMethod::Takeover)))
-        .await;
-    until("SYS2's entry replaces SYS1's", || {
-        entries_owned_by(&console, "SYS2")
-    })
-    .await;
+    renegotiated_by(&mut sys2, "SYS2", &console).await;
     stored.extend(entries(&console).await);
     // The host negotiated both tunnels, so its tables hold every key of both.
     let keys = exported_keys(&dir);

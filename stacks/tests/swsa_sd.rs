@@ -21,10 +21,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use cf::client::Client;
 use common::echo_stream::{CHUNK, Outcome, Stream, open_stream, progressed};
-use common::{Lpar, TestCf, remote_host, secret, start_cf, start_lpar_ipsec, until};
-use ike::daemon::{ActivationMethod, IkeDaemon, Peer, ProposalFamily};
-use rand_chacha::ChaCha20Rng;
-use rand_chacha::rand_core::SeedableRng;
+use common::{Lpar, TestCf, host_address, secret, start_cf, start_lpar_ipsec, until};
+use ike::daemon::{ActivationMethod, Peer};
 use stacks::dvipa::model::DvipaStatus;
 use stacks::ipsec::IpsecService;
 use stacks::lan::switch::EthernetSwitch;
@@ -44,10 +42,6 @@ const CLEAR_DROPPED: &str = "clear traffic that policy protects";
 
 fn xcf(n: u8) -> Ipv4Addr {
     Ipv4Addr::new(203, 0, 113, 10 + n)
-}
-
-fn host_address(n: u8) -> Ipv4Addr {
-    Ipv4Addr::new(192, 0, 2, 50 + n)
 }
 
 /// SYS`n`'s profile: LAN 192.0.2.2n, XCF 203.0.113.1n, `ipsec` adds IPSECURITY and DVIPSEC.
@@ -70,13 +64,7 @@ fn profile(n: u8, ipsec: bool, vipadynamic: &str) -> Profile {
 
 /// The distributors' side of the hosts' tunnels.
 fn dvipa_peers() -> Option<Vec<Peer>> {
-    Some(
-        (0..HOSTS)
-            .map(|n| {
-                Peer::host_to_host(DVIPA, host_address(n), PSK, ProposalFamily::AesGcm16X25519)
-            })
-            .collect(),
-    )
+    Some(common::dvipa_peers(DVIPA, HOSTS, PSK))
 }
 
 async fn start_sys1(cf: &TestCf, switch: &EthernetSwitch) -> Lpar {
@@ -90,19 +78,6 @@ async fn start_sys1(cf: &TestCf, switch: &EthernetSwitch) -> Lpar {
         dvipa_peers(),
     )
     .await
-}
-
-/// Remote host `n` with its tunnel to the DVIPA.
-async fn start_host(switch: &EthernetSwitch, n: u8) -> (StackHandle, IpsecService) {
-    let host = remote_host(switch, n);
-    let mut peer = Peer::host_to_host(host_address(n), DVIPA, PSK, ProposalFamily::AesGcm16X25519);
-    peer.autoactivate = true;
-    let seed = 50 + u64::from(n);
-    let daemon = IkeDaemon::new(vec![peer], ChaCha20Rng::seed_from_u64(seed));
-    let ipsec = IpsecService::start(&host, common::permit_all(), daemon, seed)
-        .await
-        .unwrap();
-    (host, ipsec)
 }
 
 /// The owners of the DVIPA's entries in EZBDVIPA, by peer.
@@ -191,21 +166,15 @@ async fn lab() -> Lab {
     let sys3 = start_lpar_ipsec(&cf, &switch, "SYS3", profile(3, false, ""), None).await;
     let mut hosts = Vec::new();
     for n in 0..HOSTS {
-        hosts.push(start_host(&switch, n).await);
+        hosts.push(common::ipsec_host(&switch, n, DVIPA, PSK).await);
     }
     let link = Client::connect(cf.addr, &secret(), "CONSOLE", "CONSOLE")
         .await
         .unwrap();
     let console = RestartStore::connect(&link, "CONSOLE", None).await.unwrap();
-    until("SYS1 distributes to three ready targets", || async {
-        sys1.status_of(DVIPA).await == Some(DvipaStatus::Active)
-            && (1..=3).all(|n| {
-                sys1.dvipa
-                    .distributor()
-                    .candidates(DVIPA, 7)
-                    .iter()
-                    .any(|c| c.xcf == xcf(n) && c.available)
-            })
+    let targets = [xcf(1), xcf(2), xcf(3)];
+    until("SYS1 distributes to three ready targets", || {
+        common::distributes_to(&sys1, DVIPA, 7, &targets)
     })
     .await;
     until("SYS1 stored the hosts' tunnels in EZBDVIPA", || async {

@@ -12,14 +12,14 @@ use std::time::Duration;
 use cf::auth::Secret;
 use cf::client::Client;
 use cf::store::MemoryStore;
-use ike::daemon::{IkeDaemon, Peer};
+use ike::daemon::{IkeDaemon, Peer, ProposalFamily};
 use rand_chacha::ChaCha20Rng;
 use rand_chacha::rand_core::SeedableRng;
 use smoltcp::wire::{EthernetAddress, Ipv4Cidr};
 use stacks::apps::echo::EchoServer;
 use stacks::dvipa::model::{ActTime, DvipaStatus};
 use stacks::dvipa::service::{self, DvipaHandle, DvipaServiceConfig};
-use stacks::ipsec::IpsecService;
+use stacks::ipsec::{IpsecOptions, IpsecService};
 use stacks::lan::switch::EthernetSwitch;
 use stacks::profile::{self, Profile};
 use stacks::stack::{Stack, StackConfig, StackHandle, XcfConfig};
@@ -295,4 +295,60 @@ async fn relay(
             return;
         }
     }
+}
+
+/// The LAN address of remote host `n` (as [`remote_host`] gives it).
+pub fn host_address(n: u8) -> Ipv4Addr {
+    Ipv4Addr::new(192, 0, 2, 50 + n)
+}
+
+/// Remote host `n` running our IKE as initiator of a host-to-host tunnel to `dvipa` with the
+/// shared key `psk` (AES-GCM, x25519), with `options` (its seed is overridden by the host's).
+pub async fn ipsec_host_with(
+    switch: &EthernetSwitch,
+    n: u8,
+    dvipa: Ipv4Addr,
+    psk: &[u8],
+    mut options: IpsecOptions,
+) -> (StackHandle, IpsecService) {
+    let host = remote_host(switch, n);
+    let mut peer = Peer::host_to_host(host_address(n), dvipa, psk, ProposalFamily::AesGcm16X25519);
+    peer.autoactivate = true;
+    let seed = 50 + u64::from(n);
+    let daemon = IkeDaemon::new(vec![peer], ChaCha20Rng::seed_from_u64(seed));
+    options.seed = seed;
+    let ipsec = IpsecService::start_with(&host, permit_all(), daemon, options)
+        .await
+        .unwrap();
+    (host, ipsec)
+}
+
+/// [`ipsec_host_with`] with the default options.
+pub async fn ipsec_host(
+    switch: &EthernetSwitch,
+    n: u8,
+    dvipa: Ipv4Addr,
+    psk: &[u8],
+) -> (StackHandle, IpsecService) {
+    ipsec_host_with(switch, n, dvipa, psk, IpsecOptions::default()).await
+}
+
+/// The distributing stack's side of the tunnels to hosts 0 to `hosts - 1`.
+pub fn dvipa_peers(dvipa: Ipv4Addr, hosts: u8, psk: &[u8]) -> Vec<Peer> {
+    (0..hosts)
+        .map(|n| Peer::host_to_host(dvipa, host_address(n), psk, ProposalFamily::AesGcm16X25519))
+        .collect()
+}
+
+/// Whether `lpar` owns `dvipa` and distributes `port` to every stack of `targets` (by XCF
+/// address), each with a ready listener.
+pub async fn distributes_to(lpar: &Lpar, dvipa: Ipv4Addr, port: u16, targets: &[Ipv4Addr]) -> bool {
+    lpar.status_of(dvipa).await == Some(DvipaStatus::Active)
+        && targets.iter().all(|xcf| {
+            lpar.dvipa
+                .distributor()
+                .candidates(dvipa, port)
+                .iter()
+                .any(|c| c.xcf == *xcf && c.available)
+        })
 }
