@@ -212,9 +212,44 @@ impl Swan {
         String::from_utf8_lossy(&output.stdout).into_owned()
     }
 
-    /// `swanctl --list-sas`.
+    /// `swanctl --list-sas` (straight to charon's VICI socket, without the script: polled).
     fn sas(&self) -> String {
-        self.run(&["sas", "swan"])
+        let state = self.dir.join("swan");
+        let output = Command::new("swanctl")
+            .arg("--list-sas")
+            .arg("--uri")
+            .arg(format!("unix://{}", state.join("charon.vici").display()))
+            .env("STRONGSWAN_CONF", state.join("strongswan.conf"))
+            .output()
+            .expect("swanctl runs");
+        assert!(
+            output.status.success(),
+            "swanctl --list-sas failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    }
+
+    /// Watches charon's log from now on, in a thread, for the line of a CHILD SA established:
+    /// when it came (looked for every 2 ms, for `PATIENCE`).
+    fn watch_for_new_child(&self) -> std::thread::JoinHandle<Option<Instant>> {
+        let path = self.dir.join("swan/charon.log");
+        let from = self.log().len();
+        std::thread::spawn(move || {
+            let started = Instant::now();
+            while started.elapsed() < PATIENCE {
+                let log = std::fs::read(&path).unwrap_or_default();
+                let new = String::from_utf8_lossy(log.get(from..).unwrap_or_default());
+                if new
+                    .lines()
+                    .any(|l| l.contains("CHILD_SA") && l.contains("established with SPIs"))
+                {
+                    return Some(Instant::now());
+                }
+                std::thread::sleep(Duration::from_millis(2));
+            }
+            None
+        })
     }
 
     fn log(&self) -> String {
@@ -256,6 +291,22 @@ fn swan_sas(listing: &str) -> SwanSas {
         }
     }
     sas
+}
+
+/// The bytes in and out of the CHILD SAs of a `swanctl --list-sas` listing.
+fn child_bytes(listing: &str) -> (u64, u64) {
+    let (mut inbound, mut outbound) = (0, 0);
+    for line in listing.lines() {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        if let [direction @ ("in" | "out"), _spi, bytes, "bytes,", ..] = words.as_slice() {
+            let bytes: u64 = bytes.parse().unwrap_or(0);
+            match *direction {
+                "in" => inbound += bytes,
+                _ => outbound += bytes,
+            }
+        }
+    }
+    (inbound, outbound)
 }
 
 /// Runs console `commands` attached to the lab and returns every line it printed once a line
@@ -475,6 +526,7 @@ fn move_mid_stream(how: Move) {
     let (mut source, targets) = lab.start_streams();
     std::thread::sleep(Duration::from_millis(2000));
 
+    let new_child_logged = lab.swan.watch_for_new_child();
     let kill_time = unix_now();
     let moved = Instant::now();
     match how {
@@ -505,7 +557,7 @@ fn move_mid_stream(how: Move) {
     eprintln!("{taken}");
 
     // strongSwan replaces its SAs with SYS2's (INITIAL_CONTACT): new SPIs, the old ones gone.
-    let renegotiated = loop {
+    let (renegotiated, after) = loop {
         let listing = lab.swan.sas();
         let after = swan_sas(&listing);
         if after.ike.len() == 1
@@ -514,7 +566,7 @@ fn move_mid_stream(how: Move) {
             && after.child.is_disjoint(&before.child)
         {
             eprintln!("strongSwan after the move:\n{listing}");
-            break moved.elapsed();
+            break (moved.elapsed(), after);
         }
         assert!(
             moved.elapsed() < PATIENCE,
@@ -522,8 +574,12 @@ fn move_mid_stream(how: Move) {
              charon's log:\n{}",
             lab.swan.log()
         );
-        std::thread::sleep(Duration::from_millis(50));
+        std::thread::sleep(Duration::from_millis(10));
     };
+    let logged = new_child_logged
+        .join()
+        .expect("the log watcher")
+        .map(|at| at.saturating_duration_since(moved));
     let log = lab.swan.log();
     assert!(
         log.contains("received INITIAL_CONTACT") || log.contains("destroying duplicate IKE_SA"),
@@ -551,6 +607,17 @@ fn move_mid_stream(how: Move) {
             targets[&i]
         );
     }
+    // The rest of the streams went through SYS2's new SAs both ways (the sinks' ACKs come
+    // back in ESP), and strongSwan holds only those.
+    let listing = lab.swan.sas();
+    let last = swan_sas(&listing);
+    assert_eq!(last, after, "no other SA since the move: {listing}");
+    let (esp_in, esp_out) = child_bytes(&listing);
+    assert!(
+        esp_in > 0 && esp_out > 0,
+        "the streams used the new CHILD SA: {listing}"
+    );
+
     let mut reports = Vec::new();
     for sysname in ["SYS2", "SYS3"] {
         let process = lab.lab.lpar(sysname).expect("the LPAR");
@@ -596,10 +663,11 @@ fn move_mid_stream(how: Move) {
         })
         .collect();
     eprintln!(
-        "timeline ({how:?}, from the move): SYS2's EZZ8301I seen +{} ms, strongSwan's new SAs \
-         seen +{} ms, stalls across the move (last byte acknowledged -> acknowledged again): \
-         {stalls:?}",
+        "timeline ({how:?}, from the move): SYS2's EZZ8301I seen +{} ms, strongSwan logs its \
+         new CHILD SA +{} ms, its new SAs listed +{} ms, stalls across the move (last byte \
+         acknowledged -> acknowledged again): {stalls:?}",
         takeover.as_millis(),
+        logged.map_or_else(|| "?".to_owned(), |at| at.as_millis().to_string()),
         renegotiated.as_millis(),
     );
 }
