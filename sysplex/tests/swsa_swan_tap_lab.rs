@@ -133,7 +133,7 @@ fn swan_peer() -> PathBuf {
 
 /// Why the lab cannot run here, if it cannot.
 fn skip_reason() -> Option<String> {
-    if let Some(why) = missing_prerequisite(&["ip", "python3"]) {
+    if let Some(why) = missing_prerequisite(&["ip", "python3", "swanctl"]) {
         return Some(why);
     }
     if !Path::new(CHARON).exists() {
