@@ -180,10 +180,12 @@ async fn a_checksummed_megabyte_arrives_complete() {
     let mut sink = SinkServer::start(&lab.b, at(B_HOME, 5001), 42)
         .await
         .unwrap();
+    assert_eq!(sink.try_report(), None, "no stream has ended yet");
     let sent = run_source(&lab.host, at(B_HOME, 5001), 42, 1 << 20)
         .await
         .unwrap();
     let received = sink.next_report().await.unwrap();
+    assert_eq!(sink.try_report(), None, "one stream, one report");
     assert_eq!((sent.bytes_sent, sent.end), (1 << 20, StreamEnd::Closed));
     assert_eq!(received.bytes_received, 1 << 20);
     assert_eq!(received.bytes_verified, 1 << 20);

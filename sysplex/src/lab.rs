@@ -90,6 +90,28 @@ impl LparApps {
     pub fn sink(&mut self, port: u16) -> Option<&mut SinkServer> {
         self.sinks.get_mut(&port)
     }
+
+    /// The reports of the streams that ended on the sinks since the last call, one line each
+    /// for the LPAR's log: `STRMSINK <port> <Closed|Reset> RECEIVED <n> VERIFIED <n>
+    /// MISMATCH <offset|NONE> CHECKSUM <hex>`.
+    pub fn ended_streams(&mut self) -> Vec<String> {
+        let mut lines = Vec::new();
+        for (port, sink) in &mut self.sinks {
+            while let Some(report) = sink.try_report() {
+                lines.push(format!(
+                    "STRMSINK {port} {:?} RECEIVED {} VERIFIED {} MISMATCH {} CHECKSUM {:016X}",
+                    report.end,
+                    report.bytes_received,
+                    report.bytes_verified,
+                    report
+                        .first_mismatch
+                        .map_or_else(|| "NONE".to_owned(), |at| at.to_string()),
+                    report.checksum
+                ));
+            }
+        }
+        lines
+    }
 }
 
 /// The pattern seed of the checksummed streams to and from `port`.

@@ -327,7 +327,7 @@ async fn lpar(
     let stack = sysplex::lab::spawn_stack(lpar, index, Box::new(port))?;
     // One process is one IPL: its seeds are those of the embedded lab's first IPL.
     let ipsec = sysplex::lab::start_ipsec(&stack, lpar, index, topology.sysplex.seed, 0).await?;
-    let apps = sysplex::lab::LparApps::start(&stack, &lpar.section.apps).await?;
+    let mut apps = sysplex::lab::LparApps::start(&stack, &lpar.section.apps).await?;
     let secret = cf::auth::Secret::new(topology.sysplex.secret.as_bytes())
         .map_err(|e| anyhow::anyhow!("sysplex secret: {e}"))?;
     let client = cf::client::Client::connect(cf, &secret, sysname, &lpar.section.tcpname).await?;
@@ -370,6 +370,9 @@ async fn lpar(
                 println!("{sysname:<8} {line}");
             }
             seen = console.len();
+            for line in apps.ended_streams() {
+                println!("{sysname:<8} {line}");
+            }
             if dvipa.is_finished() {
                 bail!("{sysname}: the DVIPA service ended");
             }

@@ -170,6 +170,11 @@ impl SinkServer {
     pub async fn next_report(&mut self) -> Option<StreamReport> {
         self.reports.recv().await
     }
+
+    /// The report of a stream that has ended, if one is waiting (does not wait).
+    pub fn try_report(&mut self) -> Option<StreamReport> {
+        self.reports.try_recv().ok()
+    }
 }
 
 impl Drop for SinkServer {
