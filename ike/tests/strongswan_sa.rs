@@ -1,5 +1,5 @@
 //! Interop of `ike::sa` with a real strongSwan 5.9.8 (kernel-libipsec) peer, run by the lab tool
-//! `swan-peer` (in `shared/labs/` beside the repository) in network namespaces this test creates
+//! `swan-peer` (in `scripts/`) in network namespaces this test creates
 //! and removes.
 //!
 //! Our IKE SA first initiates to strongSwan (IKE_SA_INIT on 500, IKE_AUTH on 4500 with the
@@ -27,9 +27,9 @@ const PSK: &str = "zsysplex-interop-secret";
 const CHARON: &str = "/usr/lib/ipsec/charon";
 const TEST_NAME: &str = "our_ike_sa_interoperates_with_strongswan";
 
-/// The lab tool `swan-peer`, found from the crate's directory: `<repo>/../shared/labs/swan-peer`.
+/// The lab tool `swan-peer`, found from the crate's directory: `<repo>/scripts/swan-peer`.
 fn swan_peer() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/labs/swan-peer")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/swan-peer")
 }
 
 /// Our policy: strongSwan's default proposals (AES-GCM-16, x25519), or with
@@ -341,7 +341,7 @@ fn our_ike_sa_interoperates_with_strongswan() {
     let swan_peer = swan_peer();
     if !swan_peer.exists() {
         eprintln!(
-            "skipped: the lab tool {} is absent (shared/labs/ must sit beside the repository)",
+            "skipped: the lab tool {} is absent (scripts/swan-peer)",
             swan_peer.display()
         );
         return;

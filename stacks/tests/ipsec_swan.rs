@@ -1,5 +1,5 @@
 //! TAP lab with a real strongSwan 5.9.8 (kernel-libipsec), as root: our stack on a TAP device
-//! whose kernel side lives in a namespace where `swan-peer` (in `shared/labs/` beside the
+//! whose kernel side lives in a namespace where `swan-peer` (in `scripts/` of the
 //! repository) runs charon.
 //!
 //! ```text
@@ -82,7 +82,7 @@ sys.exit(0 if n == len(data) and back.hexdigest() == sent else 1)
 "#;
 
 fn swan_peer() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/labs/swan-peer")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/swan-peer")
 }
 
 fn skip_reason() -> Option<String> {

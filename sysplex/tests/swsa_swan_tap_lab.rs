@@ -1,7 +1,7 @@
 //! Sysplex-wide security associations against a real strongSwan 5.9.8 peer (root): three
 //! `sysplex lpar` processes on TAP devices in a Linux bridge
 //! (`fixtures/topologies/swsa-swan-tap-lab.toml`), and a Linux namespace at 192.0.2.101 on the
-//! bridge where charon (kernel-libipsec, by `swan-peer` from `shared/labs/`) is PEER1 of the
+//! bridge where charon (kernel-libipsec, by `scripts/swan-peer`) is PEER1 of the
 //! distributors' policy: identity peer1.example.org, its shared key, AES-GCM-16-256 with x25519,
 //! ESP tunnel mode to the DVIPA 198.51.100.10. strongSwan initiates to SYS1, the distributor.
 //!
@@ -128,7 +128,7 @@ fn one_at_a_time() -> MutexGuard<'static, ()> {
 }
 
 fn swan_peer() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/labs/swan-peer")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/swan-peer")
 }
 
 /// Why the lab cannot run here, if it cannot.

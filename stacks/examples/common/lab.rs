@@ -32,9 +32,9 @@ pub fn skip_reason() -> Option<String> {
     None
 }
 
-/// The lab tool `swan-peer`, in `shared/labs/` beside the repository.
+/// The lab tool `swan-peer`, in `scripts/`.
 pub fn swan_peer() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/labs/swan-peer")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/swan-peer")
 }
 
 /// The `swan-peer up` options of a host-to-host peer in namespace `ns` (`local` to `remote`,
