@@ -34,7 +34,7 @@ use rand::rngs::StdRng;
 use smoltcp::wire::{EthernetAddress, Ipv4Cidr};
 use stacks::ipsec::IpsecService;
 use stacks::lan::tap::TapPort;
-use stacks::profile::{AddrMatch, IpSecRule, Routing, RuleProtocol};
+use stacks::profile::IpSecRule;
 use stacks::stack::{Stack, StackConfig};
 
 const GENERATOR: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);
@@ -212,16 +212,7 @@ async fn measure(seconds: f64, window: usize) -> Result<(Load, Load), Box<dyn Er
     let peer = Peer::host_to_host(OURS, GENERATOR, PSK, ProposalFamily::AesGcm16X25519);
     let mut daemon = IkeDaemon::new(vec![peer], StdRng::from_entropy());
     daemon.set_half_open_limit(10 * window);
-    let rules = vec![IpSecRule {
-        line: 1,
-        source: AddrMatch::Any,
-        destination: AddrMatch::Any,
-        log: false,
-        protocol: RuleProtocol::Any,
-        source_port: None,
-        destination_port: None,
-        routing: Routing::Local,
-    }];
+    let rules = vec![IpSecRule::permit_all()];
     let ipsec = IpsecService::start(&stack, rules, daemon, 1).await?;
     let ns = generator.clone();
     let ours = tokio::task::spawn_blocking(move || {

@@ -36,7 +36,7 @@ use stacks::ipsec::{IpsecOptions, IpsecService};
 use stacks::lan::LanPort;
 use stacks::lan::switch::EthernetSwitch;
 use stacks::lan::tap::TapPort;
-use stacks::profile::{AddrMatch, IpSecRule, Routing, RuleProtocol};
+use stacks::profile::IpSecRule;
 use stacks::stack::{Stack, StackConfig, StackHandle};
 
 const A: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 11);
@@ -52,16 +52,7 @@ async fn ipsec(
     initiator: bool,
     wireshark_keys: Option<PathBuf>,
 ) -> Result<IpsecService, stacks::Error> {
-    let rules = vec![IpSecRule {
-        line: 1,
-        source: AddrMatch::Any,
-        destination: AddrMatch::Any,
-        log: false,
-        protocol: RuleProtocol::Any,
-        source_port: None,
-        destination_port: None,
-        routing: Routing::Local,
-    }];
+    let rules = vec![IpSecRule::permit_all()];
     let mut peer = Peer::host_to_host(local, remote, PSK, ProposalFamily::AesGcm16X25519);
     peer.autoactivate = initiator;
     let daemon = IkeDaemon::new(vec![peer], StdRng::from_entropy());

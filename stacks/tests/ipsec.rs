@@ -22,7 +22,7 @@ use stacks::esp::{Direction, SaParameters, SecurityAssociation, Spi};
 use stacks::ipsec::{IpsecOptions, IpsecService, display};
 use stacks::lan::LanPort;
 use stacks::lan::switch::{EthernetSwitch, Mirror};
-use stacks::profile::{AddrMatch, IpSecRule, Routing, RuleProtocol};
+use stacks::profile::IpSecRule;
 use stacks::stack::ping::PingOutcome;
 use stacks::stack::{Stack, StackConfig, StackHandle};
 
@@ -53,20 +53,6 @@ fn peer(local: Ipv4Addr, remote: Ipv4Addr, autoactivate: bool) -> Peer {
     );
     peer.autoactivate = autoactivate;
     peer
-}
-
-/// `IPSECRULE * * NOLOG PROTOCOL *`: permit everything the SPD does not want protected.
-fn permit_all() -> Vec<IpSecRule> {
-    vec![IpSecRule {
-        line: 1,
-        source: AddrMatch::Any,
-        destination: AddrMatch::Any,
-        log: false,
-        protocol: RuleProtocol::Any,
-        source_port: None,
-        destination_port: None,
-        routing: Routing::Local,
-    }]
 }
 
 struct Lab {
@@ -112,16 +98,17 @@ async fn lab_exporting(host_ipsec: bool, tweak: fn(&mut Peer), keys: Option<Path
         seed: 11,
         wireshark_keys: keys,
     };
-    let zos_ipsec = IpsecService::start_with(&zos, permit_all(), zos_daemon, options)
-        .await
-        .expect("IPSec starts on TCPCS");
+    let zos_ipsec =
+        IpsecService::start_with(&zos, vec![IpSecRule::permit_all()], zos_daemon, options)
+            .await
+            .expect("IPSec starts on TCPCS");
     let host_ipsec = if host_ipsec {
         let daemon = IkeDaemon::new(
             vec![tweaked(peer(HOST, ZOS, true))],
             ChaCha20Rng::seed_from_u64(50),
         );
         Some(
-            IpsecService::start(&host, permit_all(), daemon, 50)
+            IpsecService::start(&host, vec![IpSecRule::permit_all()], daemon, 50)
                 .await
                 .expect("IPSec starts on the host"),
         )

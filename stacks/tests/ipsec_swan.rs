@@ -37,7 +37,7 @@ use smoltcp::wire::{EthernetAddress, Ipv4Cidr};
 use stacks::apps::echo::EchoServer;
 use stacks::ipsec::{IpsecOptions, IpsecService};
 use stacks::lan::tap::TapPort;
-use stacks::profile::{AddrMatch, IpSecRule, Routing, RuleProtocol};
+use stacks::profile::IpSecRule;
 use stacks::stack::{Stack, StackConfig, StackHandle};
 use tokio::sync::Mutex;
 
@@ -196,16 +196,7 @@ impl Lab {
         // libipsec's TUN MTU, so ESP-in-UDP fits the 1500-octet link.
         config.ip_mtu = 1400;
         let (stack, _task) = Stack::spawn(config, Box::new(port)).expect("stack starts");
-        let rules = vec![IpSecRule {
-            line: 1,
-            source: AddrMatch::Any,
-            destination: AddrMatch::Any,
-            log: false,
-            protocol: RuleProtocol::Any,
-            source_port: None,
-            destination_port: None,
-            routing: Routing::Local,
-        }];
+        let rules = vec![IpSecRule::permit_all()];
         let daemon = IkeDaemon::new(vec![peer], ChaCha20Rng::seed_from_u64(1));
         let options = IpsecOptions {
             seed: 1,

@@ -220,9 +220,14 @@ async fn a_stream_through_esp_to_a_target_comes_back_protected_through_the_distr
         vec![peer(HOST, DVIPA, true)],
         ChaCha20Rng::seed_from_u64(50),
     );
-    let mut host_ipsec = IpsecService::start(&host, common::permit_all(), host_daemon, 50)
-        .await
-        .expect("IPSec starts on the host");
+    let mut host_ipsec = IpsecService::start(
+        &host,
+        vec![stacks::profile::IpSecRule::permit_all()],
+        host_daemon,
+        50,
+    )
+    .await
+    .expect("IPSec starts on the host");
     tokio::time::timeout(PATIENCE, host_ipsec.wait_for(up))
         .await
         .expect("the host's tunnel comes up");

@@ -465,3 +465,20 @@ pub struct IpSecRule {
     /// ROUTING.
     pub routing: Routing,
 }
+
+impl IpSecRule {
+    /// `IPSECRULE * * NOLOG PROTOCOL *`: permits every packet the SPD does not want protected
+    /// (the default rule of labs and remote hosts).
+    pub fn permit_all() -> Self {
+        Self {
+            line: 1,
+            source: AddrMatch::Any,
+            destination: AddrMatch::Any,
+            log: false,
+            protocol: RuleProtocol::Any,
+            source_port: None,
+            destination_port: None,
+            routing: Routing::Local,
+        }
+    }
+}

@@ -21,6 +21,7 @@ use stacks::dvipa::model::{ActTime, DvipaStatus};
 use stacks::dvipa::service::{self, DvipaHandle, DvipaServiceConfig};
 use stacks::ipsec::{IpsecOptions, IpsecService};
 use stacks::lan::switch::EthernetSwitch;
+use stacks::profile::IpSecRule;
 use stacks::profile::{self, Profile};
 use stacks::stack::{Stack, StackConfig, StackHandle, XcfConfig};
 use tokio::sync::oneshot;
@@ -229,21 +230,6 @@ where
     assert!(waited.is_ok(), "gave up waiting until {what}");
 }
 
-/// `IPSECRULE * * NOLOG PROTOCOL *`: permit everything the SPD does not want protected.
-pub fn permit_all() -> Vec<stacks::profile::IpSecRule> {
-    use stacks::profile::{AddrMatch, IpSecRule, Routing, RuleProtocol};
-    vec![IpSecRule {
-        line: 1,
-        source: AddrMatch::Any,
-        destination: AddrMatch::Any,
-        log: false,
-        protocol: RuleProtocol::Any,
-        source_port: None,
-        destination_port: None,
-        routing: Routing::Local,
-    }]
-}
-
 /// A TCP relay on a loopback port in front of the CF that can stop carrying bytes for a
 /// while, as a CF that does not answer for a moment.
 pub struct PausableLink {
@@ -317,7 +303,7 @@ pub async fn ipsec_host_with(
     let seed = 50 + u64::from(n);
     let daemon = IkeDaemon::new(vec![peer], ChaCha20Rng::seed_from_u64(seed));
     options.seed = seed;
-    let ipsec = IpsecService::start_with(&host, permit_all(), daemon, options)
+    let ipsec = IpsecService::start_with(&host, vec![IpSecRule::permit_all()], daemon, options)
         .await
         .unwrap();
     (host, ipsec)
