@@ -108,18 +108,27 @@ impl IkeSa {
     ) -> Result<(), SaError> {
         self.ready("IKE SA delete")?;
         let id = self.next_request_id;
-        let request = self.seal(
-            rng,
-            ExchangeType::INFORMATIONAL,
-            false,
-            id,
-            &[Payload::Delete(DeletePayload::ike())],
-        )?;
+        let request = self.delete_ike_request(rng, id)?;
         self.set_state(State::Deleting(Deleting {
             reason: CloseReason::DeletedLocally,
         }));
         self.send_request(now, id, request);
         Ok(())
+    }
+
+    /// The INFORMATIONAL request `id` with D(IKE), sealed.
+    fn delete_ike_request<R: RngCore + CryptoRng>(
+        &self,
+        rng: &mut R,
+        id: u32,
+    ) -> Result<Vec<u8>, SaError> {
+        self.seal(
+            rng,
+            ExchangeType::INFORMATIONAL,
+            false,
+            id,
+            &[Payload::Delete(DeletePayload::ike())],
+        )
     }
 
     /// Drops the IKE SA at once, as when its local address leaves this stack: its CHILD SAs
@@ -136,14 +145,7 @@ impl IkeSa {
             return Ok(());
         }
         if notify_peer && self.is_idle() {
-            let id = self.next_request_id;
-            let request = self.seal(
-                rng,
-                ExchangeType::INFORMATIONAL,
-                false,
-                id,
-                &[Payload::Delete(DeletePayload::ike())],
-            )?;
+            let request = self.delete_ike_request(rng, self.next_request_id)?;
             let datagram = self.frame(request);
             self.transmit(datagram);
         }
