@@ -339,8 +339,10 @@ impl Lab {
             .lpars
             .remove(sysname)
             .ok_or_else(|| Error::Lab(format!("{sysname} is not active")))?;
-        lpar.dvipa.abort();
+        // The stack stops first, so that it answers nothing the others do once they see its
+        // CF link drop.
         lpar.stack.shutdown().await;
+        lpar.dvipa.abort();
         Ok(())
     }
 

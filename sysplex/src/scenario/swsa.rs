@@ -800,7 +800,8 @@ async fn play(run: &mut Run, options: &Options, systems: &[String]) -> Result<Re
         Cause::Failure => {
             let since = Instant::now();
             run.lab.kill(&distributor).await?;
-            run.timeline.record(
+            run.timeline.record_at(
+                since.into_std(),
                 &distributor,
                 "LPAR killed mid-stream: TCP/IP stack, IKE and CF link gone (a dead system)",
             );
