@@ -10,8 +10,13 @@ use std::time::Duration;
 
 use sysplex::scenario::swsa::{self, Cause, Options, Report};
 use sysplex::streams::SourceEnd;
+use tokio::sync::Mutex;
+
+/// One lab at a time: the machine is small, and a lab's timing is what it measures.
+static ONE_LAB: Mutex<()> = Mutex::const_new(());
 
 async fn play(options: Options) -> Report {
+    let _alone = ONE_LAB.lock().await;
     let report = swsa::run(&options).await.expect("the scenario runs");
     if !report.verdict.holds {
         panic!("the verdict fails:\n{}", report.listing());
@@ -163,11 +168,13 @@ async fn the_planned_transfer_and_takeback_keep_every_stream() {
     );
 }
 
-#[test]
-fn json_is_one_document_with_the_report() {
-    let output = std::process::Command::new(env!("CARGO_BIN_EXE_sysplex"))
+#[tokio::test]
+async fn json_is_one_document_with_the_report() {
+    let _alone = ONE_LAB.lock().await;
+    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_sysplex"))
         .args(["run", "--json", "--peers", "1"])
         .output()
+        .await
         .expect("sysplex runs");
     assert!(
         output.status.success(),

@@ -681,7 +681,10 @@ mod tests {
         let switch = EthernetSwitch::new();
         let mut dp = datapath(&switch);
         dp.ingress_frame(Instant::from_secs(1), arp_request(HOME));
-        dp.ingress_frame(Instant::from_secs(1), arp_request(Ipv4Addr::new(192, 0, 2, 99)));
+        dp.ingress_frame(
+            Instant::from_secs(1),
+            arp_request(Ipv4Addr::new(192, 0, 2, 99)),
+        );
         dp.rx_queue.clear();
         dp.restore_neighbours(Instant::from_secs(2));
         let frames: Vec<Bytes> = dp.rx_queue.drain(..).collect();
@@ -699,7 +702,10 @@ mod tests {
             }
         );
         dp.restore_neighbours(Instant::from_secs(61));
-        assert!(dp.rx_queue.is_empty(), "smoltcp would have expired it by now");
+        assert!(
+            dp.rx_queue.is_empty(),
+            "smoltcp would have expired it by now"
+        );
     }
 
     #[tokio::test]
