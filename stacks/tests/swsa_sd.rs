@@ -239,7 +239,6 @@ impl Outside {
     /// through its ESP.
     async fn taken_over_by(&self, lpar: &mut Lpar, sysname: &str, lost: Option<Ipv4Addr>) {
         let streams = self.streams_except(lost);
-        let mark = marks(&streams);
         renegotiated(lpar).await;
         until(&format!("{sysname} distributes with every route"), || {
             distributes(lpar, streams.len())
@@ -250,6 +249,9 @@ impl Outside {
             || async { owners(&self.console).await == owned_by(sysname) },
         )
         .await;
+        // Progress from here on goes through the new owner's ESP (a takeback can be done
+        // before any packet of the streams needed it).
+        let mark = marks(&streams);
         progressed(&streams, &mark, 3).await;
         assert!(lpar.ipsec.as_ref().unwrap().state().counters.esp_out > 0);
     }

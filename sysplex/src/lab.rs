@@ -26,6 +26,7 @@ use stacks::dvipa::service::{self, DvipaHandle, DvipaServiceConfig};
 use stacks::ipsec::IpsecService;
 use stacks::lan::switch::EthernetSwitch;
 use stacks::stack::{Stack, StackConfig, StackHandle, XcfConfig};
+use stacks::swsa::StoredRecord;
 use tokio::sync::oneshot;
 
 use crate::Error;
@@ -360,8 +361,10 @@ impl Lab {
             .lpars
             .remove(sysname)
             .ok_or_else(|| Error::Lab(format!("{sysname} is not active")))?;
-        lpar.dvipa.abort();
+        // The stack stops first, so that it answers nothing the others do once they see its
+        // CF link drop.
         lpar.stack.shutdown().await;
+        lpar.dvipa.abort();
         Ok(())
     }
 
@@ -427,6 +430,43 @@ impl Lab {
             None => cf::display::display_structures(&facility, now),
             Some(name) => cf::display::display_structure(&facility, &name, now),
         })
+    }
+
+    /// The restart entries of `dvipa` in the SWSA structure `structure` (EZBDVIPA or
+    /// EZBDVIPA01tt), in key order (peer, then owner), read from the embedded CF's store as a
+    /// dump would: no connection to the structure. Empty when it is not allocated.
+    pub async fn restart_entries(
+        &self,
+        structure: &StrName,
+        dvipa: Ipv4Addr,
+    ) -> Result<Vec<StoredRecord>, Error> {
+        let Some(store) = self.cf.store.clone() else {
+            return Err(Error::Lab(format!(
+                "the CF at {} is not embedded: read {structure} with its own tools",
+                self.cf.address
+            )));
+        };
+        let facility =
+            tokio::task::spawn_blocking(move || cf::server::recover_facility(store.as_ref()))
+                .await
+                .map_err(|e| Error::Lab(format!("reading the CF store: {e}")))??;
+        let Some(instance) = facility.structure(structure) else {
+            return Ok(Vec::new());
+        };
+        let mut entries = Vec::new();
+        for list in instance.lists() {
+            for leid in list.order.values() {
+                let Some(entry) = instance.entry(*leid) else {
+                    continue;
+                };
+                let stored = StoredRecord::decode(&entry.data)
+                    .map_err(|e| Error::Lab(format!("{structure} entry {leid}: {e}")))?;
+                if stored.dvipa() == dvipa {
+                    entries.push(stored);
+                }
+            }
+        }
+        Ok(entries)
     }
 }
 

@@ -9,7 +9,9 @@
 //! - [`clients`]: remote echo clients that reconnect.
 //! - [`ipsec`]: IPSec of the LPARs (IPCONFIG IPSECURITY + policy) and remote IPSec hosts.
 //! - [`ipsec_hosts`]: N remote IPSec hosts and both sides' policies built in code.
-//! - [`scenario`]: `dvipa` (takeover and takeback) and `cf-demo`.
+//! - [`scenario`]: `swsa` (SWSA takeover, the default), `swsa-planned`, `dvipa` (takeover and
+//!   takeback) and `cf-demo`.
+//! - [`streams`]: paced checksummed streams whose arrivals a scenario watches.
 //! - [`tap_lab`]: the per-process TAP lab (root), in network namespaces of
 //!   [`stacks::lan::netns`].
 //! - [`bench`]: the benchmarks `sysplex bench` runs (DVIPA takeover time, TCP over TAP).
@@ -22,6 +24,7 @@ pub mod ipsec;
 pub mod ipsec_hosts;
 pub mod lab;
 pub mod scenario;
+pub mod streams;
 pub mod tap_lab;
 pub mod timeline;
 pub mod topology;

@@ -1,7 +1,9 @@
 //! `sysplex`: runs the emulated sysplex.
 //!
 //! ```text
-//! sysplex run [SCENARIO] [--topology F] [--json]   play a scenario embedded (no root): default dvipa
+//! sysplex run [SCENARIO] [--peers N] [--topology F] [--json]
+//!                                                  play a scenario embedded (no root): default
+//!                                                  swsa (--peers: swsa, swsa-planned)
 //! sysplex scenarios                                list the scenarios
 //! sysplex console --topology F [--script FILE]     start the lab embedded, read operator commands
 //! sysplex console --topology F --attach [--script FILE] [--control-dir D]
@@ -36,8 +38,11 @@ enum Command {
     /// Play a scenario embedded: every system in this process, the CF on loopback.
     Run {
         /// The scenario (see `sysplex scenarios`).
-        #[arg(default_value = "dvipa")]
+        #[arg(default_value = "swsa")]
         scenario: String,
+        /// Remote IPSec hosts (swsa, swsa-planned; 1 to 154, default 2).
+        #[arg(long)]
+        peers: Option<usize>,
         /// The topology file (dvipa; default fixtures/topologies/dvipa-lab.toml).
         #[arg(long)]
         topology: Option<PathBuf>,
@@ -129,9 +134,22 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::Run {
             scenario,
+            peers,
             topology,
             json,
         } => match scenario.as_str() {
+            "swsa" | "swsa-planned" => {
+                if topology.is_some() {
+                    bail!("{scenario} builds its lab from swsa-lab.toml and --peers");
+                }
+                let cause = if scenario == "swsa" {
+                    scenario::swsa::Cause::Failure
+                } else {
+                    scenario::swsa::Cause::Planned
+                };
+                run_swsa(cause, peers.unwrap_or(2), json).await?;
+            }
+            _ if peers.is_some() => bail!("--peers is for swsa and swsa-planned"),
             "dvipa" => run_dvipa(topology, json).await?,
             "cf-demo" => {
                 if json {
@@ -187,6 +205,27 @@ async fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
+async fn run_swsa(cause: scenario::swsa::Cause, peers: usize, json: bool) -> anyhow::Result<()> {
+    let options = scenario::swsa::Options::new(cause, peers);
+    if !json {
+        eprintln!(
+            "{}: {peers} peers, {} streams; the report follows when the run ends",
+            cause.scenario(),
+            peers * options.streams_per_peer()
+        );
+    }
+    let report = scenario::swsa::run(&options).await?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{}", report.listing());
+    }
+    if !report.verdict.holds {
+        bail!("the {} scenario's verdict does not hold", cause.scenario());
+    }
+    Ok(())
+}
+
 async fn run_dvipa(topology: Option<PathBuf>, json: bool) -> anyhow::Result<()> {
     let path = topology.unwrap_or_else(scenario::dvipa::default_topology);
     if !json {
@@ -196,17 +235,15 @@ async fn run_dvipa(topology: Option<PathBuf>, json: bool) -> anyhow::Result<()> 
     if json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
-        for (title, displays) in [
-            ("Before the owner fails", &report.before),
-            ("After the takeover", &report.after_takeover),
-            ("During the takeback", &report.during_takeback),
-            ("After the takeback", &report.after),
-        ] {
-            println!("\n=== {title}");
-            for display in displays {
-                println!("\n{}\n{}", display.command, display.text.trim_end());
-            }
-        }
+        print!(
+            "{}",
+            scenario::report::listing(&[
+                ("Before the owner fails", &report.before),
+                ("After the takeover", &report.after_takeover),
+                ("During the takeback", &report.during_takeback),
+                ("After the takeback", &report.after),
+            ])
+        );
         println!("\n=== Clients");
         for client in &report.clients {
             println!(

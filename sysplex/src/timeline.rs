@@ -46,6 +46,23 @@ impl Timeline {
         self.moments.push(moment);
     }
 
+    /// Records that `text` happened on `source` at `at` (a moment measured elsewhere, such as
+    /// a step a stack noted), in its place by time; not echoed.
+    pub fn record_at(&mut self, at: Instant, source: &str, text: impl Into<String>) {
+        let moment = Moment {
+            at: at.saturating_duration_since(self.start),
+            source: source.to_owned(),
+            text: text.into(),
+        };
+        let place = self.moments.partition_point(|m| m.at <= moment.at);
+        self.moments.insert(place, moment);
+    }
+
+    /// When the timeline started.
+    pub fn start(&self) -> Instant {
+        self.start
+    }
+
     /// Everything recorded so far, in order.
     pub fn moments(&self) -> &[Moment] {
         &self.moments
@@ -56,5 +73,22 @@ impl fmt::Display for Moment {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let millis = self.at.as_secs_f64() * 1000.0;
         write!(f, "{millis:>10.3} ms  {:<8} {}", self.source, self.text)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_moment_measured_elsewhere_takes_its_place_by_time() {
+        let mut timeline = Timeline::new(false);
+        let early = timeline.start() + Duration::from_millis(1);
+        std::thread::sleep(Duration::from_millis(5));
+        timeline.record("SYS1", "later");
+        timeline.record_at(early, "SYS2", "earlier");
+        let texts: Vec<&str> = timeline.moments().iter().map(|m| m.text.as_str()).collect();
+        assert_eq!(texts, ["earlier", "later"]);
+        assert_eq!(timeline.moments()[0].at, Duration::from_millis(1));
     }
 }

@@ -19,6 +19,7 @@
 pub mod addresses;
 pub mod arp;
 pub mod garp;
+pub mod neighbours;
 pub mod nexthop;
 pub mod stage;
 pub mod xcf;
@@ -40,6 +41,7 @@ use crate::lan::{LanPort, SendOutcome};
 use addresses::{AddressBook, DvipaRole};
 use arp::{ArpIgnored, ArpVerdict};
 use garp::{GarpSchedule, GarpTimers};
+use neighbours::Neighbours;
 use nexthop::NextHops;
 use stage::{Origin, PacketStage, StageSlot, Stages, Verdict};
 use xcf::{XcfDatagram, XcfKind, XcfLink, XcfSend};
@@ -143,6 +145,7 @@ pub struct Datapath {
     garp: GarpTimers,
     stages: Stages,
     next_hops: NextHops,
+    neighbours: Neighbours,
     rx_queue: VecDeque<Bytes>,
     stats: DatapathStats,
 }
@@ -159,6 +162,7 @@ impl Datapath {
             garp,
             stages: Stages::default(),
             next_hops: NextHops::default(),
+            neighbours: Neighbours::default(),
             rx_queue: VecDeque::new(),
             stats: DatapathStats::default(),
         }
@@ -221,6 +225,18 @@ impl Datapath {
     pub fn release(&mut self, addr: Ipv4Addr) -> Option<DvipaRole> {
         self.garp.cancel(addr);
         self.book.remove_dvipa(addr)
+    }
+
+    /// Gives smoltcp back the neighbours it learned and still would know at `now`, as ARP
+    /// replies to its primary HOME address: call it after changing the interface's addresses,
+    /// which makes smoltcp forget them (see [`neighbours`]).
+    pub fn restore_neighbours(&mut self, now: Instant) {
+        let Some(own_ip) = self.book.primary_home() else {
+            return;
+        };
+        for (addr, mac) in self.neighbours.fresh(now) {
+            self.deliver(arp::neighbour_update(self.config.mac, own_ip, addr, mac));
+        }
     }
 
     /// Installs the stage of a slot of the packet walk.
@@ -288,7 +304,7 @@ impl Datapath {
             return;
         }
         match eth.ethertype() {
-            EthernetProtocol::Arp => self.ingress_arp(eth.payload(), frame.clone()),
+            EthernetProtocol::Arp => self.ingress_arp(now, eth.payload(), frame.clone()),
             EthernetProtocol::Ipv4 => {
                 self.ingress_ipv4(now, Origin::Lan, eth.payload(), Some(&frame), false)
             }
@@ -296,7 +312,7 @@ impl Datapath {
         }
     }
 
-    fn ingress_arp(&mut self, payload: &[u8], frame: Bytes) {
+    fn ingress_arp(&mut self, now: Instant, payload: &[u8], frame: Bytes) {
         let Ok(repr) = ArpPacket::new_checked(payload).and_then(|packet| ArpRepr::parse(&packet))
         else {
             self.stats.unsupported_frames += 1;
@@ -310,6 +326,17 @@ impl Datapath {
         ) {
             ArpVerdict::Pass => {
                 self.stats.arp_passed += 1;
+                // smoltcp learns the sender of a request or reply to it when it is on-link.
+                if let ArpRepr::EthernetIpv4 {
+                    source_hardware_addr,
+                    source_protocol_addr,
+                    ..
+                } = repr
+                    && self.book.is_on_link(source_protocol_addr)
+                {
+                    self.neighbours
+                        .learned(source_protocol_addr, source_hardware_addr, now);
+                }
                 self.deliver(frame);
             }
             ArpVerdict::Learn { addr, mac } => {
@@ -318,6 +345,7 @@ impl Datapath {
                     return;
                 };
                 self.stats.garp_learned += 1;
+                self.neighbours.learned(addr, mac, now);
                 self.deliver(arp::neighbour_update(self.config.mac, own_ip, addr, mac));
             }
             ArpVerdict::Conflict { addr, mac } => {
@@ -646,6 +674,38 @@ mod tests {
         dp.ingress_frame(Instant::ZERO, ipv4_frame(Ipv4Addr::new(192, 0, 2, 99)));
         assert_eq!(dp.rx_queue.len(), 2);
         assert_eq!(dp.stats().not_for_us, 1);
+    }
+
+    #[tokio::test]
+    async fn the_neighbours_smoltcp_learned_are_given_back_after_an_address_change() {
+        let switch = EthernetSwitch::new();
+        let mut dp = datapath(&switch);
+        dp.ingress_frame(Instant::from_secs(1), arp_request(HOME));
+        dp.ingress_frame(
+            Instant::from_secs(1),
+            arp_request(Ipv4Addr::new(192, 0, 2, 99)),
+        );
+        dp.rx_queue.clear();
+        dp.restore_neighbours(Instant::from_secs(2));
+        let frames: Vec<Bytes> = dp.rx_queue.drain(..).collect();
+        assert_eq!(frames.len(), 1, "only the request smoltcp got taught it");
+        let eth = EthernetFrame::new_checked(&frames[0][..]).unwrap();
+        let reply = ArpRepr::parse(&ArpPacket::new_checked(eth.payload()).unwrap()).unwrap();
+        assert_eq!(
+            reply,
+            ArpRepr::EthernetIpv4 {
+                operation: smoltcp::wire::ArpOperation::Reply,
+                source_hardware_addr: HOST_MAC,
+                source_protocol_addr: HOST,
+                target_hardware_addr: MAC,
+                target_protocol_addr: HOME,
+            }
+        );
+        dp.restore_neighbours(Instant::from_secs(61));
+        assert!(
+            dp.rx_queue.is_empty(),
+            "smoltcp would have expired it by now"
+        );
     }
 
     #[tokio::test]

@@ -497,9 +497,10 @@ impl Stack {
         Ok((handle, tokio::spawn(stack.run())))
     }
 
-    /// Makes the interface carry exactly the addresses of the book; returns the first address
-    /// that did not fit.
+    /// Makes the interface carry exactly the addresses of the book, keeping the neighbours
+    /// smoltcp forgets on the change; returns the first address that did not fit.
     fn sync_interface_addresses(&mut self) -> Option<Ipv4Addr> {
+        let now = self.clock.now();
         let cidrs = self.datapath.addresses().interface_cidrs();
         let mut overflow = None;
         self.iface.update_ip_addrs(|addrs| {
@@ -510,6 +511,7 @@ impl Stack {
                 }
             }
         });
+        self.datapath.restore_neighbours(now);
         overflow
     }
 

@@ -20,28 +20,10 @@ use crate::lab::Lab;
 use crate::timeline::Timeline;
 use crate::topology::{RemoteRun, Topology};
 
+pub use super::report::{Display, Entry};
+
 /// The longest any step may take before the scenario gives up.
 const PATIENCE: Duration = Duration::from_secs(15);
-
-/// One display, as the console printed it.
-#[derive(Debug, Clone, Serialize)]
-pub struct Display {
-    /// The command (`RO SYS1,D TCPIP,TCPCS,NETSTAT,VIPADYN`).
-    pub command: String,
-    /// The response.
-    pub text: String,
-}
-
-/// One timeline line.
-#[derive(Debug, Clone, Serialize)]
-pub struct Entry {
-    /// Milliseconds since the scenario started.
-    pub at_ms: f64,
-    /// The system (or `LAB`, a client's name).
-    pub source: String,
-    /// What happened.
-    pub text: String,
-}
 
 /// What one client saw over the whole run.
 #[derive(Debug, Clone, Serialize)]
@@ -563,16 +545,7 @@ pub async fn run(path: &Path, echo: bool) -> Result<Report, Error> {
         "LAB",
         format!("verdict: {}", if verdict.holds { "HOLDS" } else { "FAILS" }),
     );
-    let timeline = run
-        .timeline
-        .moments()
-        .iter()
-        .map(|m| Entry {
-            at_ms: (m.at.as_secs_f64() * 1_000_000.0).round() / 1000.0,
-            source: m.source.clone(),
-            text: m.text.clone(),
-        })
-        .collect();
+    let timeline = super::report::entries(&run.timeline);
     Ok(Report {
         dvipa: plan.dvipa,
         owner: plan.owner,
