@@ -13,7 +13,7 @@ use ike::daemon::{IkeDaemon, Peer, peers_from_policy};
 use rand_chacha::ChaCha20Rng;
 use rand_chacha::rand_core::SeedableRng;
 use stacks::ipsec::IpsecService;
-use stacks::profile::{AddrMatch, IpSecRule, Routing, RuleProtocol};
+use stacks::profile::IpSecRule;
 use stacks::stack::StackHandle;
 
 use crate::Error;
@@ -119,21 +119,6 @@ fn splitmix(x: u64) -> u64 {
     z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
     z ^ (z >> 31)
-}
-
-/// `IPSECRULE * * NOLOG PROTOCOL *`: what a remote host lets pass in clear (everything its
-/// policy does not protect, as a Linux host with strongSwan does).
-pub fn permit_all() -> Vec<IpSecRule> {
-    vec![IpSecRule {
-        line: 0,
-        source: AddrMatch::Any,
-        destination: AddrMatch::Any,
-        log: false,
-        protocol: RuleProtocol::Any,
-        source_port: None,
-        destination_port: None,
-        routing: Routing::Local,
-    }]
 }
 
 /// Starts IPSec on `stack` with the IPSECRULEs `rules`, the peers of `policy`, and the

@@ -172,7 +172,9 @@ impl RemoteHost {
         };
         let service = ipsec::start(
             &self.stack,
-            ipsec::permit_all(),
+            // A remote host lets pass in clear what its policy does not protect, as a Linux
+            // host with strongSwan does.
+            vec![stacks::profile::IpSecRule::permit_all()],
             policy,
             ipsec::seed(topology_seed, SeedUse::HostIke, index, 0),
             ipsec::seed(topology_seed, SeedUse::HostStage, index, 0),
