@@ -256,6 +256,7 @@ async fn dispatch(
                 to_swsa(
                     &swsa,
                     SwsaEvent::TunnelUp {
+                        local: *summary.local.ip(),
                         remote: *summary.remote.ip(),
                         takeover: activation == ActivationMethod::Takeover,
                     },
