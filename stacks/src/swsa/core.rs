@@ -211,7 +211,11 @@ impl SwsaCore {
             }
             SwsaEvent::Refused { remote, reason } => {
                 // The refusal names the peer only: it ends one of its renegotiations.
-                let pending = self.renegotiating.iter().find(|(_, r)| *r == remote).copied();
+                let pending = self
+                    .renegotiating
+                    .iter()
+                    .find(|(_, r)| *r == remote)
+                    .copied();
                 if let Some(pending) = pending {
                     self.renegotiating.remove(&pending);
                 }
