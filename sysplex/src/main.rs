@@ -15,6 +15,8 @@
 //! sysplex cf --topology F                           the CF server the TAP lab's LPARs use
 //! sysplex bench takeover [--runs N]                 DVIPA takeover time against keepalived
 //! sysplex bench throughput [--mebibytes M]          TCP over TAP against Linux over veth
+//! sysplex bench swsa [--peers 1,10,100,1000] [--runs N]
+//!                                                  SWSA takeover of N IKE tunnels, timed
 //! ```
 
 use std::io::BufRead;
@@ -115,6 +117,16 @@ enum Bench {
         #[arg(long, default_value_t = 1500)]
         mtu: u16,
     },
+    /// Sysplex-wide security associations: the backup renegotiating the owner's IKE tunnels
+    /// from EZBDVIPA after SIGKILL of the owner, timed per phase (embedded lab, no root).
+    Swsa {
+        /// The tunnel counts, one row each.
+        #[arg(long, value_delimiter = ',', default_value = "1,10,100,1000")]
+        peers: Vec<usize>,
+        /// Runs per count.
+        #[arg(long, default_value_t = 3)]
+        runs: usize,
+    },
 }
 
 #[tokio::main]
@@ -200,6 +212,10 @@ async fn main() -> anyhow::Result<()> {
                 mtu,
             };
             print!("{}", sysplex::bench::throughput::run(options).await?);
+        }
+        Command::Bench(Bench::Swsa { peers, runs }) => {
+            let options = sysplex::bench::swsa::Options { peers, runs };
+            print!("{}", sysplex::bench::swsa::run(&options).await?);
         }
     }
     Ok(())

@@ -188,26 +188,32 @@ impl Drop for IpsecService {
     }
 }
 
-/// Moves datagrams between one IKE socket and the daemon.
+/// Moves datagrams between one IKE socket and the daemon. The daemon's datagrams are sent
+/// at all times, even while a received datagram waits for room in the daemon's input:
+/// otherwise the daemon (waiting to hand out its output), the dispatcher (waiting for this
+/// task to take a datagram to send) and this task (waiting for the daemon to take one) wait
+/// on each other for good once hundreds of IKE SAs start at once.
 async fn socket_task(
     mut socket: UdpSocket,
     mut outgoing: mpsc::Receiver<(SocketAddrV4, Vec<u8>)>,
     daemon: mpsc::Sender<DaemonInput>,
 ) {
     let local = socket.local;
+    let mut waiting: Option<DaemonInput> = None;
     loop {
         tokio::select! {
-            received = socket.recv_from() => {
+            permit = daemon.reserve(), if waiting.is_some() => {
+                let (Ok(permit), Some(input)) = (permit, waiting.take()) else { return };
+                permit.send(input);
+            }
+            received = socket.recv_from(), if waiting.is_none() => {
                 let Some(datagram) = received else { return };
                 let to = SocketAddrV4::new(datagram.to.unwrap_or(*local.ip()), local.port());
-                let input = DaemonInput::Datagram {
+                waiting = Some(DaemonInput::Datagram {
                     from: datagram.from,
                     to,
                     bytes: datagram.data.to_vec(),
-                };
-                if daemon.send(input).await.is_err() {
-                    return;
-                }
+                });
             }
             sent = outgoing.recv() => {
                 let Some((to, bytes)) = sent else { return };
@@ -256,6 +262,7 @@ async fn dispatch(
                 to_swsa(
                     &swsa,
                     SwsaEvent::TunnelUp {
+                        local: *summary.local.ip(),
                         remote: *summary.remote.ip(),
                         takeover: activation == ActivationMethod::Takeover,
                     },

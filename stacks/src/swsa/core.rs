@@ -53,6 +53,8 @@ pub enum SwsaEvent {
     },
     /// An IKE tunnel came up; `takeover` when the daemon renegotiated it from a record.
     TunnelUp {
+        /// Our IKE address (the DVIPA of a renegotiated tunnel).
+        local: Ipv4Addr,
         /// The peer's address.
         remote: Ipv4Addr,
         /// Whether its activation method is Takeover.
@@ -134,8 +136,9 @@ pub struct SwsaCore {
     /// Entries consumed by a takeover, by DVIPA and peer, cleared once the new tunnel's
     /// entry is written.
     consumed: BTreeMap<(Ipv4Addr, Ipv4Addr), Vec<Leid>>,
-    /// Peers being renegotiated, by address.
-    renegotiating: BTreeSet<Ipv4Addr>,
+    /// Tunnels being renegotiated, by DVIPA and peer address (a peer may have tunnels to
+    /// several DVIPAs taken over at once).
+    renegotiating: BTreeSet<(Ipv4Addr, Ipv4Addr)>,
 }
 
 impl SwsaCore {
@@ -156,8 +159,8 @@ impl SwsaCore {
         &self.owned
     }
 
-    /// Peers whose renegotiation has not finished.
-    pub fn renegotiating(&self) -> &BTreeSet<Ipv4Addr> {
+    /// Tunnels (DVIPA, peer) whose renegotiation has not finished.
+    pub fn renegotiating(&self) -> &BTreeSet<(Ipv4Addr, Ipv4Addr)> {
         &self.renegotiating
     }
 
@@ -195,15 +198,27 @@ impl SwsaCore {
                 record,
             } => self.record_changed(ike_tunnel, local, record),
             SwsaEvent::EntriesRead { dvipa, entries } => self.entries_read(dvipa, entries),
-            SwsaEvent::TunnelUp { remote, takeover } => {
-                if takeover && self.renegotiating.remove(&remote) {
+            SwsaEvent::TunnelUp {
+                local,
+                remote,
+                takeover,
+            } => {
+                if takeover && self.renegotiating.remove(&(local, remote)) {
                     vec![SwsaAction::Note(SwsaNote::Renegotiated(remote))]
                 } else {
                     Vec::new()
                 }
             }
             SwsaEvent::Refused { remote, reason } => {
-                self.renegotiating.remove(&remote);
+                // The refusal names the peer only: it ends one of its renegotiations.
+                let pending = self
+                    .renegotiating
+                    .iter()
+                    .find(|(_, r)| *r == remote)
+                    .copied();
+                if let Some(pending) = pending {
+                    self.renegotiating.remove(&pending);
+                }
                 vec![
                     SwsaAction::Console(format!(
                         "EZD0831I Tunnel takeover preparation failed for peer {remote}: {reason}"
@@ -297,7 +312,7 @@ impl SwsaCore {
                 continue;
             };
             self.consumed.insert((dvipa, remote), leids);
-            self.renegotiating.insert(remote);
+            self.renegotiating.insert((dvipa, remote));
             renegotiate.push(newest.record);
         }
         let mut actions = Vec::new();
@@ -345,10 +360,20 @@ mod tests {
     }
 
     fn entry(n: u64, owner: &str, kn: u32, remote: Ipv4Addr) -> (Leid, StoredRecord) {
+        entry_on(DVIPA, n, owner, kn, remote)
+    }
+
+    fn entry_on(
+        dvipa: Ipv4Addr,
+        n: u64,
+        owner: &str,
+        kn: u32,
+        remote: Ipv4Addr,
+    ) -> (Leid, StoredRecord) {
         let stored = StoredRecord {
             owner: owner.into(),
             ike_tunnel: kn,
-            record: test_record(DVIPA, remote, kn * 16),
+            record: test_record(dvipa, remote, kn * 16),
         };
         (Leid::system(n), stored)
     }
@@ -430,12 +455,37 @@ mod tests {
         );
         assert_eq!(
             backup.handle(SwsaEvent::TunnelUp {
+                local: DVIPA,
                 remote: peer(200),
                 takeover: true
             }),
             vec![SwsaAction::Note(SwsaNote::Renegotiated(peer(200)))]
         );
         assert_eq!(backup.renegotiating().len(), 1);
+    }
+
+    #[test]
+    fn a_peer_with_tunnels_to_two_dvipas_taken_over_together_is_noted_once_per_tunnel() {
+        let mut backup = SwsaCore::new("SYS2");
+        for (dvipa, n) in [(DVIPA, 1), (OTHER, 2)] {
+            backup.handle(SwsaEvent::Acquired(dvipa));
+            backup.handle(SwsaEvent::EntriesRead {
+                dvipa,
+                entries: vec![entry_on(dvipa, n, "SYS1", 1, peer(200))],
+            });
+        }
+        assert_eq!(backup.renegotiating().len(), 2);
+        for dvipa in [OTHER, DVIPA] {
+            assert_eq!(
+                backup.handle(SwsaEvent::TunnelUp {
+                    local: dvipa,
+                    remote: peer(200),
+                    takeover: true
+                }),
+                vec![SwsaAction::Note(SwsaNote::Renegotiated(peer(200)))]
+            );
+        }
+        assert!(backup.renegotiating().is_empty());
     }
 
     #[test]

@@ -4,12 +4,14 @@
 //! initiator (ActivationMethod Takeover), clears what it consumed, and tells the old stack's
 //! IKE to drop its tunnels.
 //!
-//! [`core::SwsaCore`] decides (sans-IO), [`store::RestartStore`] talks to the CF, and the
-//! DVIPA service runs both beside the DVIPA manager, whose activations and releases drive it.
+//! [`core::SwsaCore`] decides (sans-IO), [`store::RestartStore`] talks to the CF,
+//! [`pacer::Window`] paces the renegotiations of a takeover, and the DVIPA service runs them
+//! beside the DVIPA manager, whose activations and releases drive it.
 
 pub mod core;
 pub mod display;
 pub mod layout;
+pub mod pacer;
 pub mod shell;
 pub mod store;
 

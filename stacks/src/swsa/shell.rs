@@ -14,6 +14,7 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use super::core::{SwsaAction, SwsaCore, SwsaEvent, SwsaNote};
+use super::pacer::Pacer;
 use super::store::{RestartStore, StoreOp};
 
 /// What ties a stack's SWSA to its IPSec: the daemon's input, and the channel on which the
@@ -76,6 +77,7 @@ pub(crate) struct SwsaShell {
     store: mpsc::UnboundedSender<StoreRequest>,
     timeline: SwsaTimeline,
     store_task: JoinHandle<()>,
+    pacer: Pacer,
 }
 
 impl SwsaShell {
@@ -94,6 +96,7 @@ impl SwsaShell {
         Ok(Self {
             core: SwsaCore::new(sysname),
             sysname: sysname.to_owned(),
+            pacer: Pacer::start(link.daemon.clone()),
             daemon: link.daemon,
             events: link.events,
             store: requests,
@@ -115,6 +118,16 @@ impl SwsaShell {
     pub(crate) async fn feed(&mut self, event: SwsaEvent) -> Vec<ShellWork> {
         let mut work = Vec::new();
         let mut ops = Vec::new();
+        match &event {
+            SwsaEvent::TunnelUp { takeover: true, .. } | SwsaEvent::Refused { .. } => {
+                self.pacer.answered();
+            }
+            SwsaEvent::Released(dvipa) => self.pacer.forget(*dvipa),
+            SwsaEvent::TakenOverElsewhere { dvipa, by } if *by != self.sysname => {
+                self.pacer.forget(*dvipa);
+            }
+            _ => {}
+        }
         for action in self.core.handle(event) {
             match action {
                 SwsaAction::Put(stored) => ops.push(StoreOp::Put(stored)),
@@ -124,9 +137,7 @@ impl SwsaShell {
                     self.flush(&mut ops);
                     let _ = self.store.send(StoreRequest::Read(dvipa));
                 }
-                SwsaAction::Renegotiate(records) => {
-                    self.command(DaemonInput::Takeover(records)).await;
-                }
+                SwsaAction::Renegotiate(records) => self.pacer.renegotiate(records),
                 SwsaAction::DropTunnels(dvipa) => {
                     self.command(DaemonInput::DeleteLocal {
                         local: dvipa,

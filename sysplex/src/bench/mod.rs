@@ -5,10 +5,15 @@
 //! - [`takeover`]: DVIPA takeover time after SIGKILL of the owner (embedded lab, TAP lab) against
 //!   keepalived's VRRP.
 //! - [`throughput`]: TCP from a Linux host to a stack over TAP against Linux to Linux over veth.
+//! - [`swsa`]: sysplex-wide security associations, the takeover of 1 to 1,000 IKE tunnels
+//!   (embedded lab; no side-by-side peer exists, the anchors are published figures).
 
 mod embedded_takeover;
+pub mod gateway;
 mod keepalived;
 mod probe;
+pub mod swsa;
+mod swsa_lab;
 pub mod takeover;
 mod tap_takeover;
 pub mod throughput;
