@@ -118,12 +118,13 @@ enum Bench {
         mtu: u16,
     },
     /// Sysplex-wide security associations: the backup renegotiating the owner's IKE tunnels
-    /// from EZBDVIPA after SIGKILL of the owner, timed per phase (embedded lab, no root).
+    /// from EZBDVIPA after SIGKILL of the owner, timed per phase (embedded lab), and against a
+    /// real strongSwan peer in the TAP lab (root; skipped otherwise).
     Swsa {
         /// The tunnel counts, one row each.
         #[arg(long, value_delimiter = ',', default_value = "1,10,100,1000")]
         peers: Vec<usize>,
-        /// Runs per count.
+        /// Runs per count (and of the strongSwan lab).
         #[arg(long, default_value_t = 3)]
         runs: usize,
     },
@@ -214,7 +215,11 @@ async fn main() -> anyhow::Result<()> {
             print!("{}", sysplex::bench::throughput::run(options).await?);
         }
         Command::Bench(Bench::Swsa { peers, runs }) => {
-            let options = sysplex::bench::swsa::Options { peers, runs };
+            let options = sysplex::bench::swsa::Options {
+                peers,
+                runs,
+                binary: std::env::current_exe()?,
+            };
             print!("{}", sysplex::bench::swsa::run(&options).await?);
         }
     }

@@ -6,14 +6,18 @@
 //!   keepalived's VRRP.
 //! - [`throughput`]: TCP from a Linux host to a stack over TAP against Linux to Linux over veth.
 //! - [`swsa`]: sysplex-wide security associations, the takeover of 1 to 1,000 IKE tunnels
-//!   (embedded lab; no side-by-side peer exists, the anchors are published figures).
+//!   (embedded lab; no side-by-side peer exists, the anchors are published figures), and
+//!   [`swsa_swan`]: the same takeover against a real strongSwan peer in the TAP lab of
+//!   [`swan_lab`] (root), which the test `swsa_swan_tap_lab` runs too.
 
 mod embedded_takeover;
 pub mod gateway;
 mod keepalived;
 mod probe;
+pub mod swan_lab;
 pub mod swsa;
 mod swsa_lab;
+pub mod swsa_swan;
 pub mod takeover;
 mod tap_takeover;
 pub mod throughput;

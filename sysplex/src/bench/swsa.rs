@@ -15,6 +15,7 @@
 
 use std::fmt;
 use std::net::{Ipv4Addr, SocketAddrV4};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -27,6 +28,7 @@ use tokio::time::Instant;
 
 use super::Summary;
 use super::swsa_lab::{PEERS_PER_STACK, Plan, SwsaLab, established};
+use super::swsa_swan::{self, SwanSection};
 use crate::Error;
 
 /// What to run.
@@ -34,8 +36,10 @@ use crate::Error;
 pub struct Options {
     /// The tunnel counts, one table row each.
     pub peers: Vec<usize>,
-    /// Runs per count.
+    /// Runs per count (and of the strongSwan lab).
     pub runs: usize,
+    /// The `sysplex` binary the strongSwan lab starts (`cf`, `lpar`, `console`).
+    pub binary: PathBuf,
 }
 
 /// The figures of one run, in milliseconds.
@@ -163,10 +167,13 @@ impl Row {
 pub struct Report {
     /// One row per tunnel count.
     pub rows: Vec<Row>,
+    /// The strongSwan lab (root).
+    pub swan: SwanSection,
 }
 
-/// Runs every tunnel count `options.runs` times, each on a fresh lab; failed runs are reported
-/// on standard error and left out of the figures.
+/// Runs every tunnel count `options.runs` times, each on a fresh lab, then the strongSwan lab's
+/// SIGKILL case as often (root; skipped otherwise); failed runs are reported on standard error
+/// and left out of the figures.
 ///
 /// # Errors
 /// [`Error::Lab`] for a tunnel count the lab cannot hold.
@@ -198,7 +205,8 @@ pub async fn run(options: &Options) -> Result<Report, Error> {
             samples,
         });
     }
-    Ok(Report { rows })
+    let swan = swsa_swan::run(options.binary.clone(), options.runs).await?;
+    Ok(Report { rows, swan })
 }
 
 /// How long a run may wait for the takeover after the kill.
@@ -466,13 +474,17 @@ impl fmt::Display for Report {
             f,
             "no side-by-side peer: no other implementation renegotiates IPSec tunnels from a \
              CF, and setting the same tunnels up from scratch is not the same thing"
-        )
+        )?;
+        writeln!(f)?;
+        let one_peer = self.rows.iter().find(|r| r.plan.peers == 1);
+        self.swan.render(one_peer, f)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::bench::swan_lab::{Stall, Timing};
 
     const D1: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 10);
     const D2: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 11);
@@ -569,7 +581,55 @@ mod tests {
                     samples: Vec::new(),
                 },
             ],
+            swan: SwanSection {
+                tried: 3,
+                samples: vec![
+                    swan_timing(30.0, 300.0, 410.0),
+                    swan_timing(50.0, 350.0, 390.0),
+                ],
+                version: Some("strongSwan swanctl 5.9.8".to_owned()),
+                skipped: None,
+            },
         };
         insta::assert_snapshot!(report.to_string());
+    }
+
+    fn swan_timing(takeover: f64, child: f64, resumed: f64) -> Timing {
+        Timing {
+            takeover,
+            child_logged: Some(child),
+            renegotiated: child + 20.0,
+            stalls: vec![
+                Stall {
+                    stream: 0,
+                    stalled: -40.0,
+                    resumed,
+                },
+                Stall {
+                    stream: 1,
+                    stalled: -10.0,
+                    resumed: resumed + 100.0,
+                },
+            ],
+        }
+    }
+
+    #[test]
+    fn without_root_the_strongswan_lab_says_why_it_was_skipped() {
+        let report = Report {
+            rows: Vec::new(),
+            swan: SwanSection {
+                tried: 3,
+                samples: Vec::new(),
+                version: None,
+                skipped: Some("it needs root (network namespaces and TAP devices)".to_owned()),
+            },
+        };
+        let text = report.to_string();
+        assert!(
+            text.contains("strongSwan lab (root)")
+                && text.ends_with("skipped: it needs root (network namespaces and TAP devices)\n"),
+            "{text}"
+        );
     }
 }
