@@ -137,13 +137,16 @@ fn move_and_check(how: Move) {
         .collect();
     eprintln!(
         "timeline ({how:?}, from the move): SYS2's EZZ8301I seen +{:.0} ms, strongSwan logs its \
-         new CHILD SA +{} ms, its new SAs listed +{:.0} ms, stalls across the move (last byte \
+         new CHILD SA +{} ms, its new SAs listed +{:.0} ms, bytes both ways on them +{} ms, stalls across the move (last byte \
          acknowledged -> acknowledged again): {stalls:?}",
         timing.takeover,
         timing
             .child_logged
             .map_or_else(|| "?".to_owned(), |at| format!("{at:.0}")),
         timing.renegotiated,
+        timing
+            .first_protected
+            .map_or_else(|| "?".to_owned(), |at| format!("{at:.0}")),
     );
 }
 

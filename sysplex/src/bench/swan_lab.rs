@@ -143,6 +143,13 @@ pub fn skip_reason() -> Option<String> {
     None
 }
 
+/// charon's version line (`Linux strongSwan 5.9.8`), if it runs.
+pub fn peer_version() -> Option<String> {
+    let output = Command::new(CHARON).arg("--version").output().ok()?;
+    let text = String::from_utf8_lossy(&output.stdout);
+    Some(text.lines().next()?.trim().to_owned()).filter(|v| !v.is_empty())
+}
+
 fn unix_now() -> f64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -559,6 +566,9 @@ pub struct Timing {
     pub child_logged: Option<f64>,
     /// strongSwan lists the new SAs and not the old ones (`swanctl`, polled every 10 ms).
     pub renegotiated: f64,
+    /// strongSwan's new CHILD SA has counted bytes both ways (`swanctl`, polled every 10 ms
+    /// from [`Self::renegotiated`]): the first protected round trip through SYS2.
+    pub first_protected: Option<f64>,
     /// The streams' stalls across the move.
     pub stalls: Vec<Stall>,
 }
@@ -617,6 +627,30 @@ fn listed(swan: &Swan) -> Result<(String, SwanSas), Error> {
     Ok((listing, sas))
 }
 
+/// When strongSwan's new CHILD SA first showed bytes in and out, from `moved`: `listing` is
+/// the first listing with only the new SAs, polled `listed_at` after the move; then
+/// `swanctl` every 10 ms, for `PATIENCE`.
+fn first_protected(
+    swan: &Swan,
+    listing: &str,
+    listed_at: Duration,
+    moved: Instant,
+) -> Result<Option<Duration>, Error> {
+    let (mut listing, mut at) = (listing.to_owned(), listed_at);
+    loop {
+        let (inbound, outbound) = child_bytes(&listing);
+        if inbound > 0 && outbound > 0 {
+            return Ok(Some(at));
+        }
+        if moved.elapsed() >= PATIENCE {
+            return Ok(None);
+        }
+        std::thread::sleep(Duration::from_millis(10));
+        listing = swan.sas()?;
+        at = moved.elapsed();
+    }
+}
+
 fn millis(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
@@ -654,12 +688,13 @@ pub fn move_mid_stream(binary: &Path, how: Move) -> Result<Outcome, Error> {
 
     let (renegotiated, after) = loop {
         let (listing, now) = listed(&lab.swan)?;
+        let polled = moved.elapsed();
         if now.ike.len() == 1
             && now.child.len() == 2
             && now.ike.is_disjoint(&before.1.ike)
             && now.child.is_disjoint(&before.1.child)
         {
-            break (moved.elapsed(), (listing, now));
+            break (polled, (listing, now));
         }
         if moved.elapsed() >= PATIENCE {
             return Err(Error::Lab(format!(
@@ -671,6 +706,7 @@ pub fn move_mid_stream(binary: &Path, how: Move) -> Result<Outcome, Error> {
         }
         std::thread::sleep(Duration::from_millis(10));
     };
+    let first_protected = first_protected(&lab.swan, &after.0, renegotiated, moved)?;
     let child_logged = new_child_logged
         .join()
         .map_err(|_| Error::Lab("the log watcher panicked".to_owned()))?
@@ -691,6 +727,7 @@ pub fn move_mid_stream(binary: &Path, how: Move) -> Result<Outcome, Error> {
         takeover: millis(takeover),
         child_logged,
         renegotiated,
+        first_protected: first_protected.map(millis),
         stalls: stalls(&source, move_time, renegotiated),
     };
     Ok(Outcome {
@@ -791,6 +828,7 @@ swan: #2, ESTABLISHED, IKEv2, 1a2b3c4d5e6f7a8b_i 0102030405060708_r*
             takeover: 20.0,
             child_logged: Some(150.0),
             renegotiated: 200.0,
+            first_protected: Some(210.0),
             stalls: stalls(&source, 100.0, 200.0),
         };
         assert_eq!(

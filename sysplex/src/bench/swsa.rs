@@ -582,12 +582,16 @@ mod tests {
                 },
             ],
             swan: SwanSection {
-                tried: 3,
+                tried: 4,
                 samples: vec![
                     swan_timing(30.0, 300.0, 410.0),
                     swan_timing(50.0, 350.0, 390.0),
+                    Timing {
+                        stalls: Vec::new(),
+                        ..swan_timing(10.0, 12.0, 0.0)
+                    },
                 ],
-                version: Some("strongSwan swanctl 5.9.8".to_owned()),
+                version: Some("Linux strongSwan 5.9.8".to_owned()),
                 skipped: None,
             },
         };
@@ -599,6 +603,7 @@ mod tests {
             takeover,
             child_logged: Some(child),
             renegotiated: child + 20.0,
+            first_protected: Some(child + 30.0),
             stalls: vec![
                 Stall {
                     stream: 0,

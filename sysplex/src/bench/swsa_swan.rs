@@ -6,7 +6,6 @@
 
 use std::fmt;
 use std::path::PathBuf;
-use std::process::Command;
 
 use super::Summary;
 use super::swan_lab::{self, Move, Outcome, STREAM_BYTES, STREAMS, Timing};
@@ -20,7 +19,7 @@ pub struct SwanSection {
     pub tried: usize,
     /// The completed runs' times.
     pub samples: Vec<Timing>,
-    /// strongSwan's version line (`swanctl --version`), when it ran.
+    /// charon's version line (`charon --version`), when it ran.
     pub version: Option<String>,
     /// Why it did not run, if it did not.
     pub skipped: Option<String>,
@@ -41,6 +40,7 @@ pub async fn run(binary: PathBuf, runs: usize) -> Result<SwanSection, Error> {
             skipped: Some(why),
         });
     }
+    let version = swan_lab::peer_version();
     let samples = tokio::task::spawn_blocking(move || {
         let mut samples = Vec::new();
         for n in 1..=runs {
@@ -48,11 +48,13 @@ pub async fn run(binary: PathBuf, runs: usize) -> Result<SwanSection, Error> {
                 Ok(timing) => {
                     eprintln!(
                         "strongSwan lab, run {n}: EZZ8301I {:.1} ms, new CHILD SA logged {}, \
-                         SAs listed {:.1} ms, first stream resumes {}",
+                         SAs listed {:.1} ms, first protected round trip {}, streams \
+                         stalled >= 30 ms resume {}",
                         timing.takeover,
                         optional(timing.child_logged),
                         timing.renegotiated,
-                        optional(timing.first_resumed())
+                        optional(timing.first_protected),
+                        optional(timing.last_resumed())
                     );
                     samples.push(timing);
                 }
@@ -66,7 +68,7 @@ pub async fn run(binary: PathBuf, runs: usize) -> Result<SwanSection, Error> {
     Ok(SwanSection {
         tried: runs,
         samples,
-        version: version(),
+        version,
         skipped: None,
     })
 }
@@ -88,12 +90,6 @@ fn intact(outcome: Outcome) -> Result<Timing, Error> {
             outcome.source, outcome.sinks
         )))
     }
-}
-
-fn version() -> Option<String> {
-    let output = Command::new("swanctl").arg("--version").output().ok()?;
-    let text = String::from_utf8_lossy(&output.stdout);
-    Some(text.lines().next()?.trim().to_owned())
 }
 
 fn optional(ms: Option<f64>) -> String {
@@ -126,24 +122,30 @@ impl SwanSection {
         }
         writeln!(
             f,
-            "{:<22} {:>5}  {:<22} {:<22} {:<22} {:<22} all streams resumed",
+            "{:<20} {:>4}  {:<20} {:<20} {:<20} {:<20} streams resume (stalled)",
             "lab",
             "runs",
-            "takeover msg (polled)",
+            "takeover msg (poll)",
             "peer's new CHILD SA",
             "peer lists new SAs",
-            "first byte/resumes",
+            "first protected",
         )?;
+        let stalled = self
+            .samples
+            .iter()
+            .filter(|t| t.last_resumed().is_some())
+            .count();
         writeln!(
             f,
-            "{:<22} {:>5}  {:<22} {:<22} {:<22} {:<22} {}",
+            "{:<20} {:>4}  {:<20} {:<20} {:<20} {:<20} {} ({stalled} of {} runs)",
             "strongSwan, 1 peer",
             format!("{}/{}", self.samples.len(), self.tried),
             self.column(|t| Some(t.takeover)),
             self.column(|t| t.child_logged),
             self.column(|t| Some(t.renegotiated)),
-            self.column(Timing::first_resumed),
+            self.column(|t| t.first_protected),
             self.column(Timing::last_resumed),
+            self.samples.len(),
         )?;
         if let Some(row) = embedded {
             let of = |figure: fn(&Sample) -> f64| {
@@ -151,7 +153,7 @@ impl SwanSection {
             };
             writeln!(
                 f,
-                "{:<22} {:>5}  {:<22} {:<22} {:<22} {:<22} -",
+                "{:<20} {:>4}  {:<20} {:<20} {:<20} {:<20} -",
                 "embedded, 1 peer",
                 format!("{}/{}", row.samples.len(), row.tried),
                 of(|s| s.detection),
@@ -168,13 +170,15 @@ impl SwanSection {
             "strongSwan: takeover msg = SYS2's EZZ8301I read from its process's output (polled \
              by the lab); new CHILD SA = charon's log line \"CHILD_SA ... established with \
              SPIs\" (log polled every 2 ms); lists new SAs = swanctl --list-sas shows only new \
-             IKE and CHILD SPIs (polled every 10 ms); first byte = the first stalled stream's \
-             bytes acknowledged again (kernel TCP_INFO, sampled every 10 ms)"
+             IKE and CHILD SPIs (polled every 10 ms); first protected = the new CHILD SA has \
+             counted bytes in and out (swanctl, polled every 10 ms); streams resume = the last \
+             stream that stalled (no byte acknowledged for 30 ms or more, kernel TCP_INFO \
+             sampled every 10 ms) acknowledged again, over the runs where one stalled"
         )?;
         writeln!(
             f,
             "embedded (same columns): detection (first Reading), last tunnel Renegotiated, \
-             first echo round trip through ESP"
+             first echo round trip through ESP (a new connect every 2 ms)"
         )
     }
 }
