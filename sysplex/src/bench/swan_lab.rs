@@ -156,6 +156,37 @@ fn unix_now() -> f64 {
         .map_or(0.0, |d| d.as_secs_f64())
 }
 
+/// `swanctl --list-sas` of the charon whose `swan-peer` state is in `dir`.
+fn list_sas(dir: &Path) -> Result<String, Error> {
+    let state = dir.join("swan");
+    let output = Command::new("swanctl")
+        .arg("--list-sas")
+        .arg("--uri")
+        .arg(format!("unix://{}", state.join("charon.vici").display()))
+        .env("STRONGSWAN_CONF", state.join("strongswan.conf"))
+        .output()
+        .map_err(|e| Error::Lab(format!("swanctl does not run: {e}")))?;
+    if !output.status.success() {
+        return Err(Error::Lab(format!(
+            "swanctl --list-sas failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        )));
+    }
+    Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+}
+
+/// strongSwan's SAs after the move, as [`Swan::watch_for_new_sas`] saw them.
+struct NewSas {
+    /// When the first listing with only new SAs was taken, from the move.
+    listed_at: Duration,
+    /// That listing.
+    listing: String,
+    /// Its SAs.
+    sas: SwanSas,
+    /// When the new CHILD SA first showed bytes both ways, from the move.
+    protected_at: Option<Duration>,
+}
+
 /// strongSwan's charon in the host namespace, run by `swan-peer` with its state in a directory
 /// of its own; stopped and removed when dropped (before the namespace goes).
 struct Swan {
@@ -221,21 +252,58 @@ impl Swan {
 
     /// `swanctl --list-sas` (straight to charon's VICI socket, without the script: polled).
     fn sas(&self) -> Result<String, Error> {
-        let state = self.dir.join("swan");
-        let output = Command::new("swanctl")
-            .arg("--list-sas")
-            .arg("--uri")
-            .arg(format!("unix://{}", state.join("charon.vici").display()))
-            .env("STRONGSWAN_CONF", state.join("strongswan.conf"))
-            .output()
-            .map_err(|e| Error::Lab(format!("swanctl does not run: {e}")))?;
-        if !output.status.success() {
-            return Err(Error::Lab(format!(
-                "swanctl --list-sas failed: {}",
-                String::from_utf8_lossy(&output.stderr)
-            )));
-        }
-        Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+        list_sas(&self.dir)
+    }
+
+    /// Polls `swanctl --list-sas` every 10 ms from now on, in a thread, until strongSwan holds
+    /// one IKE SA and one CHILD SA disjoint from `before`, then until the new CHILD SA has
+    /// counted bytes both ways (each for `PATIENCE` from `moved`).
+    fn watch_for_new_sas(
+        &self,
+        before: SwanSas,
+        moved: Instant,
+    ) -> std::thread::JoinHandle<Result<NewSas, Error>> {
+        let dir = self.dir.clone();
+        std::thread::spawn(move || {
+            let (listed_at, listing, sas) = loop {
+                let listing = list_sas(&dir)?;
+                let polled = moved.elapsed();
+                let now = swan_sas(&listing);
+                if now.ike.len() == 1
+                    && now.child.len() == 2
+                    && now.ike.is_disjoint(&before.ike)
+                    && now.child.is_disjoint(&before.child)
+                {
+                    break (polled, listing, now);
+                }
+                if moved.elapsed() >= PATIENCE {
+                    return Err(Error::Lab(format!(
+                        "strongSwan's SAs were not replaced: before {before:?}, now {now:?}\n\
+                         {listing}"
+                    )));
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            };
+            let (mut latest, mut at) = (listing.clone(), listed_at);
+            let protected_at = loop {
+                let (inbound, outbound) = child_bytes(&latest);
+                if inbound > 0 && outbound > 0 {
+                    break Some(at);
+                }
+                if moved.elapsed() >= PATIENCE {
+                    break None;
+                }
+                std::thread::sleep(Duration::from_millis(10));
+                latest = list_sas(&dir)?;
+                at = moved.elapsed();
+            };
+            Ok(NewSas {
+                listed_at,
+                listing,
+                sas,
+                protected_at,
+            })
+        })
     }
 
     /// Watches charon's log from now on, in a thread, for the line of a CHILD SA established:
@@ -564,10 +632,11 @@ pub struct Timing {
     pub takeover: f64,
     /// charon's log line of the new CHILD SA (the log polled every 2 ms), milliseconds.
     pub child_logged: Option<f64>,
-    /// strongSwan lists the new SAs and not the old ones (`swanctl`, polled every 10 ms).
+    /// strongSwan lists the new SAs and not the old ones (`swanctl`, polled every 10 ms from
+    /// the move, beside the wait for EZZ8301I).
     pub renegotiated: f64,
     /// strongSwan's new CHILD SA has counted bytes both ways (`swanctl`, polled every 10 ms
-    /// from [`Self::renegotiated`]): the first protected round trip through SYS2.
+    /// on from [`Self::renegotiated`]): the first protected round trip through SYS2.
     pub first_protected: Option<f64>,
     /// The streams' stalls across the move.
     pub stalls: Vec<Stall>,
@@ -627,30 +696,6 @@ fn listed(swan: &Swan) -> Result<(String, SwanSas), Error> {
     Ok((listing, sas))
 }
 
-/// When strongSwan's new CHILD SA first showed bytes in and out, from `moved`: `listing` is
-/// the first listing with only the new SAs, polled `listed_at` after the move; then
-/// `swanctl` every 10 ms, for `PATIENCE`.
-fn first_protected(
-    swan: &Swan,
-    listing: &str,
-    listed_at: Duration,
-    moved: Instant,
-) -> Result<Option<Duration>, Error> {
-    let (mut listing, mut at) = (listing.to_owned(), listed_at);
-    loop {
-        let (inbound, outbound) = child_bytes(&listing);
-        if inbound > 0 && outbound > 0 {
-            return Ok(Some(at));
-        }
-        if moved.elapsed() >= PATIENCE {
-            return Ok(None);
-        }
-        std::thread::sleep(Duration::from_millis(10));
-        listing = swan.sas()?;
-        at = moved.elapsed();
-    }
-}
-
 fn millis(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
@@ -670,6 +715,7 @@ pub fn move_mid_stream(binary: &Path, how: Move) -> Result<Outcome, Error> {
     let new_child_logged = lab.swan.watch_for_new_child();
     let move_time = unix_now();
     let moved = Instant::now();
+    let new_sas = lab.swan.watch_for_new_sas(before.1.clone(), moved);
     let deactivated = match how {
         Move::Kill => {
             lab.lab.lpar("SYS1")?.kill()?;
@@ -686,27 +732,11 @@ pub fn move_mid_stream(binary: &Path, how: Move) -> Result<Outcome, Error> {
     )?;
     let takeover = moved.elapsed();
 
-    let (renegotiated, after) = loop {
-        let (listing, now) = listed(&lab.swan)?;
-        let polled = moved.elapsed();
-        if now.ike.len() == 1
-            && now.child.len() == 2
-            && now.ike.is_disjoint(&before.1.ike)
-            && now.child.is_disjoint(&before.1.child)
-        {
-            break (polled, (listing, now));
-        }
-        if moved.elapsed() >= PATIENCE {
-            return Err(Error::Lab(format!(
-                "strongSwan's SAs were not replaced: before {:?}, now {now:?}\n{listing}\n\
-                 charon's log:\n{}",
-                before.1,
-                lab.swan.log()
-            )));
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    };
-    let first_protected = first_protected(&lab.swan, &after.0, renegotiated, moved)?;
+    let new_sas = new_sas
+        .join()
+        .map_err(|_| Error::Lab("the SA watcher panicked".to_owned()))?
+        .map_err(|e| Error::Lab(format!("{e}\ncharon's log:\n{}", lab.swan.log())))?;
+    let (renegotiated, after) = (new_sas.listed_at, (new_sas.listing, new_sas.sas));
     let child_logged = new_child_logged
         .join()
         .map_err(|_| Error::Lab("the log watcher panicked".to_owned()))?
@@ -727,7 +757,7 @@ pub fn move_mid_stream(binary: &Path, how: Move) -> Result<Outcome, Error> {
         takeover: millis(takeover),
         child_logged,
         renegotiated,
-        first_protected: first_protected.map(millis),
+        first_protected: new_sas.protected_at.map(millis),
         stalls: stalls(&source, move_time, renegotiated),
     };
     Ok(Outcome {
