@@ -27,7 +27,7 @@ use stacks::dvipa::model::DvipaStatus;
 use stacks::dvipa::service::{self, DvipaHandle, DvipaServiceConfig};
 use stacks::ipsec::IpsecService;
 use stacks::lan::switch::EthernetSwitch;
-use stacks::profile::{self, AddrMatch, IpSecRule, Profile, Routing, RuleProtocol};
+use stacks::profile::{self, IpSecRule, Profile};
 use stacks::stack::{Stack, StackConfig, StackHandle, XcfConfig};
 use stacks::swsa::RestartStore;
 use tokio::sync::oneshot;
@@ -416,7 +416,13 @@ async fn start_remote(
         })
         .collect();
     let daemon = IkeDaemon::new(peers, ChaCha20Rng::seed_from_u64(remote_seed(last)));
-    let ipsec = IpsecService::start(&stack, vec![permit_all()], daemon, remote_seed(last)).await?;
+    let ipsec = IpsecService::start(
+        &stack,
+        vec![IpSecRule::permit_all()],
+        daemon,
+        remote_seed(last),
+    )
+    .await?;
     Ok(Remote {
         stack,
         _ipsec: ipsec,
@@ -426,20 +432,6 @@ async fn start_remote(
 /// The seed of remote stack 192.0.2.`last` (stack, IKE daemon, security stage).
 fn remote_seed(last: u8) -> u64 {
     1000 + u64::from(last)
-}
-
-/// `IPSECRULE * * NOLOG PROTOCOL *`: permit what the SPD does not protect.
-fn permit_all() -> IpSecRule {
-    IpSecRule {
-        line: 1,
-        source: AddrMatch::Any,
-        destination: AddrMatch::Any,
-        log: false,
-        protocol: RuleProtocol::Any,
-        source_port: None,
-        destination_port: None,
-        routing: Routing::Local,
-    }
 }
 
 /// Polls `check` every 10 ms until it holds or `deadline` passes.
