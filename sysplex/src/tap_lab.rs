@@ -139,3 +139,24 @@ fn path_str(path: &Path) -> Result<&str, Error> {
     path.to_str()
         .ok_or_else(|| Error::Lab(format!("{} is not UTF-8", path.display())))
 }
+
+/// A `NETSTAT VCRT` display's routes as client port -> DestXCF.
+pub fn vcrt_routes(lines: &[String]) -> BTreeMap<u16, String> {
+    let mut routes = BTreeMap::new();
+    let mut source_port = None;
+    for line in lines {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        if let Some(i) = words.iter().position(|w| *w == "Source:") {
+            source_port = words
+                .get(i + 1)
+                .and_then(|s| s.rsplit("..").next())
+                .and_then(|p| p.parse().ok());
+        }
+        if let Some(i) = words.iter().position(|w| *w == "DestXCF:")
+            && let (Some(port), Some(xcf)) = (source_port.take(), words.get(i + 1))
+        {
+            routes.insert(port, (*xcf).to_owned());
+        }
+    }
+    routes
+}

@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use stacks::lan::netns::{Process, missing_prerequisite};
-use sysplex::tap_lab::{HostSpec, TapLab};
+use sysplex::tap_lab::{HostSpec, TapLab, vcrt_routes};
 
 const PATIENCE: Duration = Duration::from_secs(20);
 const STREAMS: usize = 30;
@@ -120,27 +120,6 @@ fn console(
     lines
 }
 
-/// The VCRT of SYS1 as client port -> DestXCF.
-fn routes(lines: &[String]) -> BTreeMap<u16, String> {
-    let mut routes = BTreeMap::new();
-    let mut source_port = None;
-    for line in lines {
-        let words: Vec<&str> = line.split_whitespace().collect();
-        if let Some(i) = words.iter().position(|w| *w == "Source:") {
-            source_port = words
-                .get(i + 1)
-                .and_then(|s| s.rsplit("..").next())
-                .and_then(|p| p.parse().ok());
-        }
-        if let Some(i) = words.iter().position(|w| *w == "DestXCF:")
-            && let (Some(port), Some(xcf)) = (source_port.take(), words.get(i + 1))
-        {
-            routes.insert(port, (*xcf).to_owned());
-        }
-    }
-    routes
-}
-
 #[test]
 fn sigkill_of_the_distributor_keeps_streams_to_surviving_targets() {
     if let Err(why) = can_run() {
@@ -220,7 +199,7 @@ fn sigkill_of_the_distributor_keeps_streams_to_surviving_targets() {
         })
         .collect();
     assert_eq!(ports.len(), STREAMS);
-    let routes = routes(&display(&lab, "VCRT"));
+    let routes = vcrt_routes(&display(&lab, "VCRT"));
     let target: BTreeMap<usize, String> = ports
         .iter()
         .map(|(i, port)| (*i, routes.get(port).cloned().unwrap_or_default()))

@@ -27,7 +27,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use stacks::lan::netns::{Process, missing_prerequisite};
 
 use crate::Error;
-use crate::tap_lab::{HostSpec, TapLab};
+use crate::tap_lab::{HostSpec, TapLab, vcrt_routes};
 
 const PATIENCE: Duration = Duration::from_secs(20);
 /// The DVIPA strongSwan's tunnel ends at.
@@ -386,27 +386,6 @@ pub fn child_bytes(listing: &str) -> (u64, u64) {
     (inbound, outbound)
 }
 
-/// The VCRT of SYS1 as client port -> DestXCF.
-fn routes(lines: &[String]) -> BTreeMap<u16, String> {
-    let mut routes = BTreeMap::new();
-    let mut source_port = None;
-    for line in lines {
-        let words: Vec<&str> = line.split_whitespace().collect();
-        if let Some(i) = words.iter().position(|w| *w == "Source:") {
-            source_port = words
-                .get(i + 1)
-                .and_then(|s| s.rsplit("..").next())
-                .and_then(|p| p.parse().ok());
-        }
-        if let Some(i) = words.iter().position(|w| *w == "DestXCF:")
-            && let (Some(port), Some(xcf)) = (source_port.take(), words.get(i + 1))
-        {
-            routes.insert(port, (*xcf).to_owned());
-        }
-    }
-    routes
-}
-
 /// How the DVIPA leaves SYS1.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Move {
@@ -525,7 +504,7 @@ impl SwanLab {
                 Some((words.next()?.parse().ok()?, words.next()?.parse().ok()?))
             })
             .collect();
-        let routes = routes(&self.console(
+        let routes = vcrt_routes(&self.console(
             &[
                 "RO SYS1,D TCPIP,TCPCS,NETSTAT,VCRT",
                 "RO SYS1,D TCPIP,TCPCS,NETSTAT,VIPADYN",
@@ -819,7 +798,7 @@ swan: #2, ESTABLISHED, IKEv2, 1a2b3c4d5e6f7a8b_i 0102030405060708_r*
              \x20   Source: 192.0.2.101..garbage\n    DestXCF: 203.0.113.14",
         );
         assert_eq!(
-            routes(&vcrt),
+            vcrt_routes(&vcrt),
             BTreeMap::from([
                 (40001, "203.0.113.12".to_owned()),
                 (40002, "203.0.113.13".to_owned())
