@@ -140,6 +140,18 @@ fn path_str(path: &Path) -> Result<&str, Error> {
         .ok_or_else(|| Error::Lab(format!("{} is not UTF-8", path.display())))
 }
 
+/// The `CONN i port` lines of a lab stream source: each stream's local port, by stream number.
+pub fn stream_ports(lines: &[String]) -> BTreeMap<usize, u16> {
+    lines
+        .iter()
+        .filter_map(|l| {
+            let mut words = l.split_whitespace();
+            (words.next()? == "CONN").then_some(())?;
+            Some((words.next()?.parse().ok()?, words.next()?.parse().ok()?))
+        })
+        .collect()
+}
+
 /// A `NETSTAT VCRT` display's routes as client port -> DestXCF.
 pub fn vcrt_routes(lines: &[String]) -> BTreeMap<u16, String> {
     let mut routes = BTreeMap::new();

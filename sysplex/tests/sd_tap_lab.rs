@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use stacks::lan::netns::{Process, missing_prerequisite};
-use sysplex::tap_lab::{HostSpec, TapLab, vcrt_routes};
+use sysplex::tap_lab::{HostSpec, TapLab, stream_ports, vcrt_routes};
 
 const PATIENCE: Duration = Duration::from_secs(20);
 const STREAMS: usize = 30;
@@ -189,15 +189,7 @@ fn sigkill_of_the_distributor_keeps_streams_to_surviving_targets() {
     streamer
         .expect("STREAMING", PATIENCE)
         .expect("the streams start");
-    let ports: BTreeMap<usize, u16> = streamer
-        .drain()
-        .iter()
-        .filter_map(|l| {
-            let mut words = l.split_whitespace();
-            (words.next()? == "CONN").then_some(())?;
-            Some((words.next()?.parse().ok()?, words.next()?.parse().ok()?))
-        })
-        .collect();
+    let ports = stream_ports(streamer.drain());
     assert_eq!(ports.len(), STREAMS);
     let routes = vcrt_routes(&display(&lab, "VCRT"));
     let target: BTreeMap<usize, String> = ports

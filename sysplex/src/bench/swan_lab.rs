@@ -27,7 +27,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use stacks::lan::netns::{Process, missing_prerequisite};
 
 use crate::Error;
-use crate::tap_lab::{HostSpec, TapLab, vcrt_routes};
+use crate::tap_lab::{HostSpec, TapLab, stream_ports, vcrt_routes};
 
 const PATIENCE: Duration = Duration::from_secs(20);
 /// The DVIPA strongSwan's tunnel ends at.
@@ -495,15 +495,7 @@ impl SwanLab {
         source
             .expect(&format!("CONN {}", STREAMS - 1), PATIENCE)
             .map_err(|e| Error::Lab(format!("the streams connect: {e}\n{}", self.swan.log())))?;
-        let ports: BTreeMap<usize, u16> = source
-            .drain()
-            .iter()
-            .filter_map(|l| {
-                let mut words = l.split_whitespace();
-                (words.next()? == "CONN").then_some(())?;
-                Some((words.next()?.parse().ok()?, words.next()?.parse().ok()?))
-            })
-            .collect();
+        let ports = stream_ports(source.drain());
         let routes = vcrt_routes(&self.console(
             &[
                 "RO SYS1,D TCPIP,TCPCS,NETSTAT,VCRT",
