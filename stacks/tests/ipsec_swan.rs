@@ -44,7 +44,6 @@ use tokio::sync::Mutex;
 const US: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);
 const SWAN: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 2);
 const PSK: &[u8] = b"zsysplex-swan-tap-lab";
-const CHARON: &str = "/usr/lib/ipsec/charon";
 /// The stream: MEGABYTES MiB paced over STREAM_SECONDS, longer than the rekey times below.
 const MEGABYTES: u32 = 6;
 const STREAM_SECONDS: &str = "4.5";
@@ -86,23 +85,7 @@ fn swan_peer() -> PathBuf {
 }
 
 fn skip_reason() -> Option<String> {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    if !status
-        .lines()
-        .any(|line| line.split_whitespace().take(2).eq(["Uid:", "0"]))
-    {
-        return Some("not root".into());
-    }
-    if !Path::new("/dev/net/tun").exists() {
-        return Some("no /dev/net/tun".into());
-    }
-    if !Path::new(CHARON).exists() {
-        return Some(format!("no strongSwan ({CHARON})"));
-    }
-    if !swan_peer().exists() {
-        return Some(format!("no lab tool at {}", swan_peer().display()));
-    }
-    None
+    stacks::lan::netns::missing_strongswan(&swan_peer(), &[])
 }
 
 fn has_tshark() -> bool {

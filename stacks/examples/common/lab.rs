@@ -13,23 +13,7 @@ pub type LabError = String;
 
 /// Why the strongSwan column cannot run here, if it cannot.
 pub fn skip_reason() -> Option<String> {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    if !status
-        .lines()
-        .any(|line| line.split_whitespace().take(2).eq(["Uid:", "0"]))
-    {
-        return Some("not root".into());
-    }
-    if !Path::new("/dev/net/tun").exists() {
-        return Some("no /dev/net/tun".into());
-    }
-    if !Path::new("/usr/lib/ipsec/charon").exists() {
-        return Some("no strongSwan (apt-get install strongswan-charon strongswan-swanctl)".into());
-    }
-    if !swan_peer().exists() {
-        return Some(format!("no lab tool at {}", swan_peer().display()));
-    }
-    None
+    stacks::lan::netns::missing_strongswan(&swan_peer(), &[])
 }
 
 /// The lab tool `swan-peer`, in `scripts/`.

@@ -7,7 +7,7 @@
 //! veths) goes away with them.
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::mpsc;
@@ -85,6 +85,32 @@ pub fn missing_prerequisite(commands: &[&str]) -> Option<String> {
         if Command::new(command).arg(probe).output().is_err() {
             return Some(format!("it needs the `{command}` command"));
         }
+    }
+    None
+}
+
+/// Where strongSwan's charon is installed (Debian's strongswan-charon).
+pub const CHARON: &str = "/usr/lib/ipsec/charon";
+
+/// Why a strongSwan lab cannot run here, if it cannot: root and TUN for namespaces and
+/// kernel-libipsec, `ip` and `commands`, charon, and the lab tool `swan_peer`.
+pub fn missing_strongswan(swan_peer: &Path, commands: &[&str]) -> Option<String> {
+    let mut needed = vec!["ip", "swanctl"];
+    needed.extend_from_slice(commands);
+    if let Some(why) = missing_prerequisite(&needed) {
+        return Some(why);
+    }
+    if !Path::new("/dev/net/tun").exists() {
+        return Some("no /dev/net/tun".to_owned());
+    }
+    if !Path::new(CHARON).exists() {
+        return Some(format!(
+            "no strongSwan ({CHARON}; apt-get install strongswan-charon strongswan-swanctl \
+             libcharon-extra-plugins)"
+        ));
+    }
+    if !swan_peer.exists() {
+        return Some(format!("no lab tool at {}", swan_peer.display()));
     }
     None
 }

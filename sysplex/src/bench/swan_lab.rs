@@ -24,7 +24,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use stacks::lan::netns::{Process, missing_prerequisite};
+use stacks::lan::netns::{CHARON, Process, missing_strongswan};
 
 use crate::Error;
 use crate::tap_lab::{HostSpec, TapLab, stream_ports, vcrt_routes};
@@ -40,7 +40,6 @@ pub const STREAM_BYTES: u64 = 3 << 20;
 const STREAM_SECONDS: &str = "6";
 /// How long the streams run before the move.
 const BEFORE_MOVE: Duration = Duration::from_millis(2000);
-const CHARON: &str = "/usr/lib/ipsec/charon";
 
 /// The pattern source: opens `count` connections to DST:PORT from the namespace, prints
 /// `CONN <i> <local port>`, sends `total` bytes of the lab's stream pattern (byte `n` is byte
@@ -128,19 +127,7 @@ pub fn topology() -> PathBuf {
 
 /// Why the lab cannot run here (not root, a command or strongSwan missing), if it cannot.
 pub fn skip_reason() -> Option<String> {
-    if let Some(why) = missing_prerequisite(&["ip", "python3", "swanctl"]) {
-        return Some(why);
-    }
-    if !Path::new(CHARON).exists() {
-        return Some(format!(
-            "no strongSwan ({CHARON}; apt-get install strongswan-charon strongswan-swanctl \
-             libcharon-extra-plugins)"
-        ));
-    }
-    if !swan_peer().exists() {
-        return Some(format!("no lab tool at {}", swan_peer().display()));
-    }
-    None
+    missing_strongswan(&swan_peer(), &["python3"])
 }
 
 /// charon's version line (`Linux strongSwan 5.9.8`), if it runs.
