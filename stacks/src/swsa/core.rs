@@ -154,11 +154,6 @@ impl SwsaCore {
         }
     }
 
-    /// The DVIPAs whose tunnels this stack writes to the CF.
-    pub fn owned(&self) -> &BTreeSet<Ipv4Addr> {
-        &self.owned
-    }
-
     /// Tunnels (DVIPA, peer) whose renegotiation has not finished.
     pub fn renegotiating(&self) -> &BTreeSet<(Ipv4Addr, Ipv4Addr)> {
         &self.renegotiating
