@@ -417,17 +417,21 @@ async fn lpar(
         )
     );
     let watch = async {
+        let mut console = dvipa.console_updates();
         let mut seen = 0;
         loop {
+            // Console messages go out as they are written; ended streams and the service's
+            // end are looked at every 100 ms.
             tokio::select! {
                 _ = tokio::signal::ctrl_c() => return Ok(()),
+                _ = console.changed() => {}
                 () = tokio::time::sleep(std::time::Duration::from_millis(100)) => {}
             }
-            let console = dvipa.console();
-            for line in console.iter().skip(seen) {
+            let lines = console.borrow_and_update().clone();
+            for line in lines.iter().skip(seen) {
                 println!("{sysname:<8} {line}");
             }
-            seen = console.len();
+            seen = lines.len();
             for line in apps.ended_streams() {
                 println!("{sysname:<8} {line}");
             }

@@ -42,7 +42,7 @@ use std::time::Duration;
 
 use cf::client::Client;
 use cf::xcf::{GroupEventKind, GroupName, Member, MemberEvent, MemberName, MemberState, Xcf};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
 use super::command::{self, VaryCommand};
@@ -180,7 +180,7 @@ pub struct DvipaHandle {
     profile: Profile,
     clock: WallClock,
     requests: mpsc::Sender<Request>,
-    console: Arc<Mutex<Vec<String>>>,
+    console: watch::Sender<Vec<String>>,
     forwards: ForwardTable,
     sd: SharedSd,
     xcf_address: std::net::Ipv4Addr,
@@ -247,7 +247,7 @@ pub async fn start(
         Some(link),
         DvipaConfig::from_profile(&profile.vipa_dynamic),
     );
-    let console = Arc::new(Mutex::new(Vec::new()));
+    let console = watch::Sender::new(Vec::new());
     let swsa_timeline = SwsaTimeline::default();
     let swsa = match (
         config.swsa,
@@ -358,7 +358,12 @@ impl DvipaHandle {
 
     /// Every console message the service wrote so far.
     pub fn console(&self) -> Vec<String> {
-        lock(&self.console).clone()
+        self.console.borrow().clone()
+    }
+
+    /// The console as it grows: the receiver sees a change as soon as a message is written.
+    pub fn console_updates(&self) -> watch::Receiver<Vec<String>> {
+        self.console.subscribe()
     }
 
     /// The number of connections this stack forwards to Moving holders.
@@ -479,7 +484,7 @@ struct Shell {
     stack_clock: Clock,
     stack: StackHandle,
     forwards: ForwardTable,
-    console: Arc<Mutex<Vec<String>>>,
+    console: watch::Sender<Vec<String>>,
     clock: WallClock,
 }
 
@@ -697,7 +702,7 @@ impl Shell {
     async fn feed(&mut self, event: Event) -> Vec<String> {
         let connections = self.connections().await;
         let now = (self.clock)();
-        let start = lock(&self.console).len();
+        let start = self.console.borrow().len();
         for action in self.manager.handle(now, event, &connections) {
             self.carry_out(action).await;
         }
@@ -710,7 +715,8 @@ impl Shell {
                 }
             }
         }
-        lock(&self.console)
+        self.console
+            .borrow()
             .get(start..)
             .map(<[String]>::to_vec)
             .unwrap_or_default()
@@ -722,7 +728,7 @@ impl Shell {
 
     fn write_line(&self, line: String) {
         tracing::info!(stack = %self.manager.id().member, "{line}");
-        lock(&self.console).push(line);
+        self.console.send_modify(|console| console.push(line));
     }
 
     async fn carry_out(&mut self, action: Action) {

@@ -586,8 +586,8 @@ pub fn stalls(source_lines: &[String], moved: f64, renegotiated: f64) -> Vec<Sta
 /// The times of a move, from the move.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Timing {
-    /// SYS2's EZZ8301I seen on its output, milliseconds (`sysplex lpar` prints its console
-    /// every 100 ms: polled, up to 100 ms late).
+    /// SYS2's EZZ8301I seen on its output, milliseconds (`sysplex lpar` prints each console
+    /// message as it is written).
     pub takeover: f64,
     /// charon's log line of the new CHILD SA (the log polled every 2 ms), milliseconds.
     pub child_logged: Option<f64>,

@@ -168,8 +168,7 @@ impl SwanSection {
         writeln!(
             f,
             "strongSwan: takeover msg = SYS2's EZZ8301I as read from its process's output \
-             (`sysplex lpar` prints its console every 100 ms: up to 100 ms late, so it can come \
-             after the new CHILD SA); new CHILD SA = charon's log line \"CHILD_SA ... established with \
+             (`sysplex lpar` prints each console message as it is written); new CHILD SA = charon's log line \"CHILD_SA ... established with \
              SPIs\" (log polled every 2 ms); lists new SAs = swanctl --list-sas shows only new \
              IKE and CHILD SPIs (polled every 10 ms); first protected = the new CHILD SA has \
              counted bytes in and out (swanctl, polled every 10 ms); streams resume = the last \
