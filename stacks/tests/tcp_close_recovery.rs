@@ -164,15 +164,9 @@ impl Lab {
             target_hardware_addr: source_hardware_addr,
             target_protocol_addr: source_protocol_addr,
         };
-        let mut frame = vec![0; 14 + reply.buffer_len()];
-        let mut eth = EthernetFrame::new_unchecked(&mut frame[..]);
-        EthernetRepr {
-            src_addr: PEER_MAC,
-            dst_addr: STACK_MAC,
-            ethertype: EthernetProtocol::Arp,
-        }
-        .emit(&mut eth);
-        reply.emit(&mut ArpPacket::new_unchecked(eth.payload_mut()));
+        let frame = peer_frame(EthernetProtocol::Arp, reply.buffer_len(), |payload| {
+            reply.emit(&mut ArpPacket::new_unchecked(payload));
+        });
         self.wire.to_stack.push_back(frame);
     }
 
@@ -199,22 +193,17 @@ impl Lab {
             payload_len: tcp.buffer_len(),
             hop_limit: 64,
         };
-        let mut frame = vec![0; 14 + ip.buffer_len() + tcp.buffer_len()];
-        let mut eth = EthernetFrame::new_unchecked(&mut frame[..]);
-        EthernetRepr {
-            src_addr: PEER_MAC,
-            dst_addr: STACK_MAC,
-            ethertype: EthernetProtocol::Ipv4,
-        }
-        .emit(&mut eth);
-        let mut ipv4 = Ipv4Packet::new_unchecked(eth.payload_mut());
-        ip.emit(&mut ipv4, &phy::ChecksumCapabilities::default());
-        tcp.emit(
-            &mut TcpPacket::new_unchecked(ipv4.payload_mut()),
-            &IpAddress::Ipv4(PEER_IP),
-            &IpAddress::Ipv4(STACK_IP),
-            &phy::ChecksumCapabilities::default(),
-        );
+        let len = ip.buffer_len() + tcp.buffer_len();
+        let frame = peer_frame(EthernetProtocol::Ipv4, len, |payload| {
+            let mut ipv4 = Ipv4Packet::new_unchecked(payload);
+            ip.emit(&mut ipv4, &phy::ChecksumCapabilities::default());
+            tcp.emit(
+                &mut TcpPacket::new_unchecked(ipv4.payload_mut()),
+                &IpAddress::Ipv4(PEER_IP),
+                &IpAddress::Ipv4(STACK_IP),
+                &phy::ChecksumCapabilities::default(),
+            );
+        });
         self.wire.to_stack.push_back(frame);
     }
 
@@ -256,6 +245,20 @@ impl Lab {
             .expect("the stack sends its SYN")
             .seq
     }
+}
+
+/// A frame from the remote end to the stack, its `len` octets of payload written by `fill`.
+fn peer_frame(ethertype: EthernetProtocol, len: usize, fill: impl FnOnce(&mut [u8])) -> Vec<u8> {
+    let mut frame = vec![0; EthernetFrame::<&[u8]>::header_len() + len];
+    let mut eth = EthernetFrame::new_unchecked(&mut frame[..]);
+    EthernetRepr {
+        src_addr: PEER_MAC,
+        dst_addr: STACK_MAC,
+        ethertype,
+    }
+    .emit(&mut eth);
+    fill(eth.payload_mut());
+    frame
 }
 
 /// A sequence number from its 32 bits on the wire.
