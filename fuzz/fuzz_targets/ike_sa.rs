@@ -33,6 +33,8 @@ fn config() -> Option<IkeSaConfig> {
         psk: SecretBytes::new(b"fuzz".to_vec()),
         ike_suites: vec![IkeSuite::new(gcm, None, Prf::HmacSha2_256, DhGroup::CURVE25519).ok()?],
         esp_suites: vec![EspSuite::new(gcm, None).ok()?],
+        // PFS, so that the KE payloads of CREATE_CHILD_SA are parsed and used too.
+        pfs: DhGroup::CURVE25519,
         local_ts: any(US),
         remote_ts: any(PEER),
         mode: Mode::Tunnel,

@@ -301,6 +301,8 @@ impl RestartRecord {
             psk,
             ike_suites,
             esp_suites,
+            // PFS is this stack's policy, like the key (see the takeover plan).
+            pfs: DhGroup::NONE,
             local_ts: first.filter.local,
             remote_ts: first.filter.remote,
             mode: first.mode,

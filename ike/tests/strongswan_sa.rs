@@ -56,6 +56,7 @@ fn config() -> IkeSaConfig {
         psk: SecretBytes::new(PSK.as_bytes().to_vec()),
         ike_suites: vec![ike.unwrap()],
         esp_suites: vec![esp.unwrap()],
+        pfs: DhGroup::NONE,
         local_ts: Ipv4Range::host(US),
         remote_ts: Ipv4Range::host(SWAN),
         mode: Mode::Tunnel,

@@ -7,11 +7,12 @@
 //! ```
 //!
 //! - Streams, one per role and proposal family (AES-GCM-16 with x25519; AES-CBC with
-//!   HMAC-SHA2-256-128 and MODP-2048): strongSwan initiates to our responder, or our stack
-//!   initiates to strongSwan; a Python client in the namespace sends several MB over TCP
-//!   through the tunnel to the echo server on our stack, paced over a few seconds, and checks
-//!   the SHA-256 of what comes back. The initiator rekeys the CHILD SA and the IKE SA during
-//!   the stream (short lifetimes), then deletes the IKE SA; the SAs go on both sides.
+//!   HMAC-SHA2-256-128 and MODP-2048, there with PFS in MODP-2048): strongSwan initiates to
+//!   our responder, or our stack initiates to strongSwan; a Python client in the namespace
+//!   sends several MB over TCP through the tunnel to the echo server on our stack, paced over a
+//!   few seconds, and checks the SHA-256 of what comes back. The initiator rekeys the CHILD SA
+//!   and the IKE SA during the stream (short lifetimes), then deletes the IKE SA; the SAs go on
+//!   both sides.
 //! - Refusals, both ways: a wrong PSK ends with AUTHENTICATION_FAILED and a proposal mismatch
 //!   with NO_PROPOSAL_CHOSEN, and nothing is installed in our SAD.
 //! - With `tshark` installed, each stream is captured on the TAP device and dissected with the
@@ -27,6 +28,7 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::OnceLock;
 use std::time::Duration;
 
+use ike::crypto::ids::DhGroup;
 use ike::daemon::shell::DaemonState;
 use ike::daemon::{DaemonInput, IkeDaemon, Peer, ProposalFamily};
 use ike::sa::CloseReason;
@@ -215,9 +217,16 @@ impl Lab {
         self.swan_command(args).output().expect("swan-peer runs")
     }
 
-    /// Starts charon in the namespace with `family`'s proposals, `psk` and `extra` options.
-    fn swan_up(&self, family: ProposalFamily, psk: &[u8], extra: &[&str]) {
+    /// Starts charon in the namespace with `family`'s proposals, PFS in group `pfs`
+    /// (`DhGroup::NONE` for none), `psk` and `extra` options.
+    fn swan_up(&self, (family, pfs): (ProposalFamily, DhGroup), psk: &[u8], extra: &[&str]) {
         let (ike, esp) = family.strongswan_proposals();
+        let esp = match pfs {
+            DhGroup::NONE => esp.to_owned(),
+            DhGroup::MODP_2048 => format!("{esp}-modp2048"),
+            DhGroup::CURVE25519 => format!("{esp}-curve25519"),
+            other => panic!("no strongSwan name for {other:?} here"),
+        };
         let psk = String::from_utf8_lossy(psk);
         let mut args = vec![
             "up",
@@ -233,7 +242,7 @@ impl Lab {
             "--proposal",
             ike,
             "--esp",
-            esp,
+            &esp,
             "--mobike",
             "no",
         ];
@@ -446,17 +455,19 @@ fn host_peer(family: ProposalFamily, psk: &[u8]) -> Peer {
 }
 
 /// strongSwan initiates with short rekey times, streams through our ESP while it rekeys the
-/// CHILD SA and the IKE SA, then deletes the IKE SA.
-async fn strongswan_initiates(tag: &str, family: ProposalFamily) {
+/// CHILD SA (with PFS in group `pfs`, unless NONE) and the IKE SA, then deletes the IKE SA.
+async fn strongswan_initiates(tag: &str, family: ProposalFamily, pfs: DhGroup) {
     let Some(_turn) = lab_turn().await else {
         return;
     };
-    let mut lab = Lab::up(tag, host_peer(family, PSK)).await;
+    let mut peer = host_peer(family, PSK);
+    peer.config.pfs = pfs;
+    let mut lab = Lab::up(tag, peer).await;
     if has_tshark() {
         lab.start_capture().await;
     }
     lab.swan_up(
-        family,
+        (family, pfs),
         PSK,
         // Rekeys at exactly 2 s (CHILD) and 3 s (IKE), well before the SAs expire.
         &[
@@ -493,6 +504,7 @@ async fn strongswan_initiates(tag: &str, family: ProposalFamily) {
         lab.charon_log().contains("rekeying"),
         "rekeys in charon.log"
     );
+    pfs_was_used(&lab, pfs);
 
     lab.swan(&["ctl", "swan", "--terminate", "--ike", "swan"]);
     lab.wait_for("our tunnels gone", |s| s.ike_tunnels.is_empty())
@@ -510,13 +522,31 @@ async fn strongswan_initiates(tag: &str, family: ProposalFamily) {
     check_capture(&mut lab);
 }
 
-/// Our stack initiates with short rekey times, the stream runs while we rekey the CHILD SA and
-/// the IKE SA, then we delete the IKE SA and strongSwan has none left.
-async fn we_initiate(tag: &str, family: ProposalFamily) {
+/// strongSwan's log shows a CHILD SA negotiated with the DH group `pfs`, if one is asked for.
+fn pfs_was_used(lab: &Lab, pfs: DhGroup) {
+    let group = match pfs {
+        DhGroup::NONE => return,
+        DhGroup::MODP_2048 => "/MODP_2048/",
+        DhGroup::CURVE25519 => "/CURVE_25519/",
+        other => panic!("no strongSwan name for {other:?} here"),
+    };
+    let log = lab.charon_log();
+    assert!(
+        log.lines()
+            .any(|l| l.contains("selected proposal: ESP:") && l.contains(group)),
+        "a CHILD SA with PFS in {group} in charon.log"
+    );
+}
+
+/// Our stack initiates with short rekey times, the stream runs while we rekey the CHILD SA
+/// (with PFS in group `pfs`, unless NONE) and the IKE SA, then we delete the IKE SA and
+/// strongSwan has none left.
+async fn we_initiate(tag: &str, family: ProposalFamily, pfs: DhGroup) {
     let Some(_turn) = lab_turn().await else {
         return;
     };
     let mut peer = host_peer(family, PSK);
+    peer.config.pfs = pfs;
     peer.config.child_rekey_time = Some(Duration::from_millis(1500));
     peer.config.ike_rekey_time = Some(Duration::from_millis(2500));
     peer.config.child_lifetime = Duration::from_secs(30);
@@ -524,7 +554,7 @@ async fn we_initiate(tag: &str, family: ProposalFamily) {
     if has_tshark() {
         lab.start_capture().await;
     }
-    lab.swan_up(family, PSK, &["--respond"]);
+    lab.swan_up((family, pfs), PSK, &["--respond"]);
     lab.ipsec
         .command(DaemonInput::Initiate(0))
         .await
@@ -546,6 +576,7 @@ async fn we_initiate(tag: &str, family: ProposalFamily) {
     let sas = lab.swan(&["sas", "swan"]);
     eprintln!("strongSwan:\n{sas}");
     assert!(sas.contains("INSTALLED, TUNNEL-in-UDP"), "{sas}");
+    pfs_was_used(&lab, pfs);
 
     lab.ipsec
         .command(DaemonInput::DeleteIkeTunnel(1))
@@ -586,7 +617,7 @@ async fn refused_both_ways(
         return;
     };
     let mut lab = Lab::up(tag, ours).await;
-    lab.swan_up(swan.0, swan.1, &["--respond"]);
+    lab.swan_up((swan.0, DhGroup::NONE), swan.1, &["--respond"]);
     let output = lab.swan_try(&["initiate", "swan", "5"]);
     assert!(!output.status.success(), "strongSwan's initiation failed");
     lab.wait_for("our side refused", |s| !s.closed.is_empty())
@@ -620,22 +651,32 @@ async fn refused_both_ways(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn strongswan_initiates_aes_gcm_rekeys_during_the_stream_and_deletes() {
-    strongswan_initiates("ig", ProposalFamily::AesGcm16X25519).await;
+    strongswan_initiates("ig", ProposalFamily::AesGcm16X25519, DhGroup::NONE).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn strongswan_initiates_aes_cbc_modp_rekeys_during_the_stream_and_deletes() {
-    strongswan_initiates("ic", ProposalFamily::AesCbcSha256Modp2048).await;
+async fn strongswan_initiates_aes_cbc_modp_rekeys_with_pfs_during_the_stream_and_deletes() {
+    strongswan_initiates(
+        "ic",
+        ProposalFamily::AesCbcSha256Modp2048,
+        DhGroup::MODP_2048,
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn our_stack_initiates_aes_gcm_rekeys_during_the_stream_and_deletes() {
-    we_initiate("wg", ProposalFamily::AesGcm16X25519).await;
+    we_initiate("wg", ProposalFamily::AesGcm16X25519, DhGroup::NONE).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn our_stack_initiates_aes_cbc_modp_rekeys_during_the_stream_and_deletes() {
-    we_initiate("wc", ProposalFamily::AesCbcSha256Modp2048).await;
+async fn our_stack_initiates_aes_cbc_modp_rekeys_with_pfs_during_the_stream_and_deletes() {
+    we_initiate(
+        "wc",
+        ProposalFamily::AesCbcSha256Modp2048,
+        DhGroup::MODP_2048,
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -62,6 +62,7 @@ fn peer(
             psk: SecretBytes::new(rule.shared_key.as_ref()?.0.clone()),
             ike_suites: rule.action.offers.iter().map(|o| o.suite).collect(),
             esp_suites: action.offers.iter().map(|o| o.suite).collect(),
+            pfs: action.pfs,
             local_ts: range(filter.source)?,
             remote_ts: range(filter.destination)?,
             mode: match first_offer.encapsulation {
@@ -169,6 +170,8 @@ mod tests {
             Encryption::AesCbc(AesKeySize::Aes256)
         );
         assert_eq!(p.config.ike_rekey_time, Some(Duration::from_secs(240 * 54)));
+        // `Pfs Group14` in its IpDynVpnAction.
+        assert_eq!(p.config.pfs, crate::crypto::ids::DhGroup::MODP_2048);
         assert_eq!(p.names.dyn_vpn_rule, "Dvipa-Subnet");
         assert_eq!(p.names.key_exchange_rule, "Dvipa-Gateway");
     }

@@ -125,6 +125,7 @@ impl Peer {
                 psk: SecretBytes::new(psk.to_vec()),
                 ike_suites: vec![family.ike_suite()],
                 esp_suites: vec![family.esp_suite()],
+                pfs: DhGroup::NONE,
                 local_ts: Ipv4Range::host(local),
                 remote_ts: Ipv4Range::host(remote),
                 mode: Mode::Tunnel,

@@ -84,7 +84,8 @@ pub(super) fn plan(
     let mut config = record
         .renegotiation_config(peer.config.psk.clone())?
         .ok_or(TakeoverRefusal::NoPhase2)?;
-    // How patient to be and how often to check liveness is this stack's policy.
+    // PFS, how patient to be and how often to check liveness are this stack's policy.
+    config.pfs = peer.config.pfs;
     config.retransmit = peer.config.retransmit;
     config.dpd_interval = peer.config.dpd_interval;
     let further_children = record
@@ -111,6 +112,7 @@ mod tests {
     use rand_chacha::rand_core::SeedableRng;
 
     use super::*;
+    use crate::crypto::ids::DhGroup;
     use crate::daemon::{ActivationMethod, IkeDaemon, ProposalFamily, ToStack};
     use crate::sa::CloseReason;
     use crate::wire::NotifyType;
@@ -251,9 +253,16 @@ mod tests {
 
         /// The stack A owning the DVIPA with its tunnel to B established, and B.
         fn established() -> (Self, usize, usize) {
+            Self::established_with(DhGroup::NONE)
+        }
+
+        /// As [`Net::established`], both policies asking for PFS in `pfs`.
+        fn established_with(pfs: DhGroup) -> (Self, usize, usize) {
             let mut net = Self::new();
-            let a = net.add(daemon(vec![peer(DVIPA, B)], 1), &[DVIPA]);
-            let b = net.add(daemon(vec![peer(B, DVIPA)], 2), &[B]);
+            let [mut to_b, mut to_a] = [peer(DVIPA, B), peer(B, DVIPA)];
+            (to_b.config.pfs, to_a.config.pfs) = (pfs, pfs);
+            let a = net.add(daemon(vec![to_b], 1), &[DVIPA]);
+            let b = net.add(daemon(vec![to_a], 2), &[B]);
             net.initiate(a, 0);
             net.run();
             (net, a, b)
@@ -454,6 +463,23 @@ mod tests {
         assert_eq!(kb.len(), 1);
         assert_eq!(kb[0].spis, net.daemon(d).ike_tunnels()[0].spis);
         assert_eq!(kb[0].dynamic_tunnels.len(), 2);
+    }
+
+    #[test]
+    fn further_phase2_sas_are_renegotiated_with_the_pfs_of_the_backups_own_policy() {
+        // B asks for PFS; a backup whose policy does too makes the second CHILD SA, one
+        // without PFS is refused it (the first comes in IKE_AUTH, without a key exchange).
+        for (backup_pfs, installed) in [(DhGroup::CURVE25519, 2), (DhGroup::NONE, 1)] {
+            let (mut net, a, _) = Net::established_with(DhGroup::CURVE25519);
+            let record = with_second_child(records(net.daemon(a)).remove(0));
+            let mut backup = peer(DVIPA, B);
+            backup.config.pfs = backup_pfs;
+            let c = net.take_over_by(a, vec![backup], 3);
+            assert_eq!(net.take_over(c, vec![record]), vec![Ok(1)]);
+            net.run();
+            let made = installed_inbound_spis(net.events(c)).len();
+            assert_eq!(made, installed, "backup PFS {backup_pfs:?}");
+        }
     }
 
     type DynamicFilterPair = (Ipv4Range, Ipv4Range);

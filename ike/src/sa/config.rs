@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use crate::crypto::ids::DhGroup;
 use crate::crypto::{EspSuite, IkeSuite, SecretBytes};
 use crate::wire::{Identity, Ipv4Range};
 
@@ -53,8 +54,12 @@ pub struct IkeSaConfig {
     pub psk: SecretBytes,
     /// IKE proposals in order of preference; the first one's DH group goes into KE.
     pub ike_suites: Vec<IkeSuite>,
-    /// ESP proposals in order of preference (no ESN, no PFS).
+    /// ESP proposals in order of preference (no ESN).
     pub esp_suites: Vec<EspSuite>,
+    /// Perfect forward secrecy: the DH group of the key exchange in every CREATE_CHILD_SA
+    /// that makes or rekeys a CHILD SA, proposed and required (`DhGroup::NONE` for none). The
+    /// CHILD SA of IKE_AUTH uses the IKE SA's keys (RFC 7296 §1.2).
+    pub pfs: DhGroup,
     /// Our side of the CHILD SA's traffic.
     pub local_ts: Ipv4Range,
     /// The peer's side of the CHILD SA's traffic.

@@ -34,14 +34,29 @@ pub(crate) fn ike_proposal(number: u8, suite: &IkeSuite, spi: Vec<u8>) -> Propos
     }
 }
 
-/// One ESP proposal for a suite, with our inbound SPI and no ESN.
-pub(crate) fn esp_proposal(number: u8, suite: &EspSuite, spi: u32) -> Proposal {
+/// What a CHILD SA's exchange does about Diffie-Hellman (RFC 7296 §1.2, §1.3.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ChildDh {
+    /// IKE_AUTH: no key exchange; DH transforms in an offer are ignored and none is proposed.
+    Ignored,
+    /// CREATE_CHILD_SA: this group is proposed and required (`DhGroup::NONE`: no PFS, and an
+    /// offer must then propose no group or NONE).
+    Group(DhGroup),
+}
+
+/// One ESP proposal for a suite, with our inbound SPI, no ESN, and the DH group of `dh`.
+pub(crate) fn esp_proposal(number: u8, suite: &EspSuite, spi: u32, dh: ChildDh) -> Proposal {
     let mut transforms = vec![encryption_transform(suite.encryption)];
     if let Some(integrity) = suite.integrity {
         transforms.push(Transform::new(
             TransformType::INTEG,
             integrity.transform_id().0,
         ));
+    }
+    if let ChildDh::Group(group) = dh
+        && group != DhGroup::NONE
+    {
+        transforms.push(Transform::new(TransformType::DH, group.0));
     }
     transforms.push(Transform::new(TransformType::ESN, EsnId::NO_ESN.0));
     Proposal {
@@ -99,11 +114,24 @@ fn ike_matches(p: &Proposal, suite: &IkeSuite) -> bool {
         && offers_dh(p, suite.dh)
 }
 
-fn esp_matches(p: &Proposal, suite: &EspSuite) -> bool {
+/// Whether `p` offers the DH group `dh` asks for.
+fn offers_child_dh(p: &Proposal, dh: ChildDh) -> bool {
+    match dh {
+        ChildDh::Ignored => true,
+        ChildDh::Group(DhGroup::NONE) => {
+            let mut offered = p.transforms_of(TransformType::DH).peekable();
+            offered.peek().is_none() || offered.any(|t| t.id == DhGroup::NONE.0)
+        }
+        ChildDh::Group(group) => offers_dh(p, group),
+    }
+}
+
+fn esp_matches(p: &Proposal, suite: &EspSuite, dh: ChildDh) -> bool {
     p.protocol == ProtocolId::ESP
         && p.child_spi().is_some()
         && offers_encryption(p, suite.encryption)
         && offers_integrity(p, suite.integrity)
+        && offers_child_dh(p, dh)
         && offers_no_esn(p)
 }
 
@@ -129,11 +157,12 @@ pub(crate) fn choose_ike<'a>(
 pub(crate) fn choose_esp<'a>(
     offered: &'a SaPayload,
     ours: &[EspSuite],
+    dh: ChildDh,
 ) -> Option<(&'a Proposal, EspSuite)> {
     offered
         .proposals
         .iter()
-        .find_map(|p| ours.iter().find(|s| esp_matches(p, s)).map(|s| (p, *s)))
+        .find_map(|p| ours.iter().find(|s| esp_matches(p, s, dh)).map(|s| (p, *s)))
 }
 
 /// The suite a responder's single-proposal answer accepted, if it is one of ours
@@ -146,11 +175,15 @@ pub(crate) fn accepted_ike(reply: &SaPayload, ours: &[IkeSuite]) -> Option<IkeSu
 }
 
 /// As [`accepted_ike`], for ESP: the suite and the peer's SPI.
-pub(crate) fn accepted_esp(reply: &SaPayload, ours: &[EspSuite]) -> Option<(EspSuite, u32)> {
+pub(crate) fn accepted_esp(
+    reply: &SaPayload,
+    ours: &[EspSuite],
+    dh: ChildDh,
+) -> Option<(EspSuite, u32)> {
     match reply.proposals.as_slice() {
         [p] => ours
             .iter()
-            .find(|s| esp_matches(p, s))
+            .find(|s| esp_matches(p, s, dh))
             .and_then(|s| Some((*s, p.child_spi()?))),
         _ => None,
     }
@@ -214,16 +247,43 @@ mod tests {
     #[test]
     fn esp_with_only_esn_is_refused() {
         let suite = EspSuite::new(Encryption::AesGcm16(AesKeySize::Aes128), None).unwrap();
-        let mut p = esp_proposal(1, &suite, 0xc000_0001);
+        let mut p = esp_proposal(1, &suite, 0xc000_0001, ChildDh::Ignored);
         let sa = SaPayload {
             proposals: vec![p.clone()],
         };
-        assert_eq!(choose_esp(&sa, &[suite]).map(|(p, _)| p.number), Some(1));
+        let chosen = choose_esp(&sa, &[suite], ChildDh::Ignored);
+        assert_eq!(chosen.map(|(p, _)| p.number), Some(1));
         p.transforms
             .retain(|t| t.transform_type != TransformType::ESN);
         p.transforms
             .push(Transform::new(TransformType::ESN, EsnId::ESN.0));
-        assert!(choose_esp(&SaPayload { proposals: vec![p] }, &[suite]).is_none());
+        let sa = SaPayload { proposals: vec![p] };
+        assert!(choose_esp(&sa, &[suite], ChildDh::Ignored).is_none());
+    }
+
+    #[test]
+    fn esp_with_pfs_matches_only_where_the_group_is_asked_for() {
+        let suite = EspSuite::new(Encryption::AesGcm16(AesKeySize::Aes128), None).unwrap();
+        let pfs = ChildDh::Group(DhGroup::CURVE25519);
+        let with_pfs = SaPayload {
+            proposals: vec![esp_proposal(1, &suite, 0xc000_0001, pfs)],
+        };
+        let without = SaPayload {
+            proposals: vec![esp_proposal(
+                1,
+                &suite,
+                0xc000_0001,
+                ChildDh::Group(DhGroup::NONE),
+            )],
+        };
+        // IKE_AUTH ignores the group; CREATE_CHILD_SA wants exactly the configured one.
+        assert!(choose_esp(&with_pfs, &[suite], ChildDh::Ignored).is_some());
+        assert!(choose_esp(&with_pfs, &[suite], pfs).is_some());
+        assert!(choose_esp(&with_pfs, &[suite], ChildDh::Group(DhGroup::MODP_2048)).is_none());
+        assert!(choose_esp(&with_pfs, &[suite], ChildDh::Group(DhGroup::NONE)).is_none());
+        assert!(choose_esp(&without, &[suite], ChildDh::Group(DhGroup::NONE)).is_some());
+        assert!(choose_esp(&without, &[suite], pfs).is_none());
+        assert!(accepted_esp(&with_pfs, &[suite], pfs).is_some());
     }
 
     #[test]

@@ -55,10 +55,12 @@ pub(crate) struct ExpectAuthResponse {
 pub(crate) struct Established;
 
 /// CREATE_CHILD_SA request sent, for a new CHILD SA or the rekey of one.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub(crate) struct ExpectChildResponse {
     /// Our nonce.
     pub nonce: Vec<u8>,
+    /// Our side of the PFS key exchange, if the request carried a KE payload.
+    pub dh: Option<DhPrivateKey>,
     /// Our inbound SPI for the new CHILD SA.
     pub child_spi: u32,
     /// The inbound SPI of the CHILD SA being rekeyed, if any.

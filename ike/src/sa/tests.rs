@@ -70,6 +70,7 @@ fn config(
         psk: SecretBytes::new(b"sysplex-lab-secret".to_vec()),
         ike_suites: vec![gcm_x25519()],
         esp_suites: vec![esp_gcm()],
+        pfs: DhGroup::NONE,
         local_ts,
         remote_ts,
         mode: Mode::Tunnel,
@@ -649,6 +650,76 @@ fn rekeying_a_child_sa_installs_the_new_one_and_deletes_the_old() {
     );
     assert_eq!(pair.i.children().len(), 1);
     assert_eq!(pair.r().children().len(), 1);
+}
+
+/// An established pair whose policies ask for PFS with these groups (`DhGroup::NONE`: none).
+fn pfs_pair(i_group: DhGroup, r_group: DhGroup) -> Pair {
+    let (mut i, mut r) = (initiator_config(), responder_config());
+    (i.pfs, r.pfs) = (i_group, r_group);
+    let mut pair = Pair::start(i, r);
+    pair.run();
+    assert!(pair.i.is_established() && pair.r().is_established());
+    // IKE_AUTH's CHILD SA takes its keys from the IKE SA, PFS or not (RFC 7296 §1.2).
+    assert_eq!(installs(&pair.i_events).len(), 1);
+    pair
+}
+
+#[test]
+fn with_pfs_a_rekey_and_a_new_child_sa_make_matching_keys_in_either_group() {
+    for group in [DhGroup::CURVE25519, DhGroup::MODP_2048] {
+        let mut pair = pfs_pair(group, group);
+        let old = installs(&pair.i_events)[0].clone();
+        pair.i_events.clear();
+        pair.r_events.clear();
+        pair.i
+            .rekey_child(pair.now, &mut pair.rng, old.inbound_spi)
+            .unwrap();
+        pair.run();
+        let (i, r) = (installs(&pair.i_events), installs(&pair.r_events));
+        assert_eq!((i.len(), r.len()), (1, 1), "{group:?}");
+        assert_matching(i[0], r[0]);
+        assert_eq!(i[0].replaces, Some(old.inbound_spi));
+        assert_eq!(
+            deletes(&pair.i_events),
+            [(old.inbound_spi, old.outbound_spi)]
+        );
+        // The responder starts one too.
+        pair.i_events.clear();
+        pair.r_events.clear();
+        let (now, mut rng) = (pair.now, ChaCha20Rng::seed_from_u64(5));
+        pair.r().create_child(now, &mut rng).unwrap();
+        pair.run();
+        assert_matching(installs(&pair.r_events)[0], installs(&pair.i_events)[0]);
+        assert_eq!(pair.i.children().len(), 2, "{group:?}");
+    }
+}
+
+#[test]
+fn pfs_on_one_side_only_or_in_another_group_makes_no_child_sa_and_keeps_the_old() {
+    let mismatches = [
+        (DhGroup::NONE, DhGroup::CURVE25519),
+        (DhGroup::CURVE25519, DhGroup::NONE),
+        (DhGroup::CURVE25519, DhGroup::MODP_2048),
+    ];
+    for (i_group, r_group) in mismatches {
+        let mut pair = pfs_pair(i_group, r_group);
+        let old = installs(&pair.i_events)[0].clone();
+        pair.i_events.clear();
+        pair.r_events.clear();
+        pair.i
+            .rekey_child(pair.now, &mut pair.rng, old.inbound_spi)
+            .unwrap();
+        pair.run();
+        let what = format!("{i_group:?} against {r_group:?}");
+        assert!(installs(&pair.i_events).is_empty(), "{what}");
+        assert!(installs(&pair.r_events).is_empty(), "{what}");
+        assert!(deletes(&pair.i_events).is_empty(), "{what}");
+        assert!(
+            pair.i.is_established() && pair.r().is_established(),
+            "{what}"
+        );
+        assert_eq!(pair.i.children().len(), 1, "{what}");
+    }
 }
 
 #[test]

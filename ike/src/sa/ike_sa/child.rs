@@ -5,11 +5,12 @@ use super::*;
 
 impl IkeSa {
     /// The payloads that propose a CHILD SA: [USE_TRANSPORT_MODE], ESP_TFC_PADDING_NOT_SUPPORTED,
-    /// SA, TSi, TSr (ours as initiator of the exchange).
+    /// SA, TSi, TSr (ours as initiator of the exchange), the SA proposing the DH group of `dh`.
     pub(super) fn child_request_payloads(
         &self,
         spi: u32,
         (local_ts, remote_ts): (Ipv4Range, Ipv4Range),
+        dh: ChildDh,
     ) -> Vec<Payload> {
         let mut payloads = Vec::new();
         if self.config.mode == Mode::Transport {
@@ -20,7 +21,7 @@ impl IkeSa {
             Vec::new(),
         ));
         payloads.push(Payload::Sa(offer(&self.config.esp_suites, |n, s| {
-            esp_proposal(n, s, spi)
+            esp_proposal(n, s, spi, dh)
         })));
         payloads.push(Payload::TsI(ts(local_ts)));
         payloads.push(Payload::TsR(ts(remote_ts)));
@@ -28,19 +29,20 @@ impl IkeSa {
     }
 
     /// Responder side of a CHILD SA proposal (IKE_AUTH or CREATE_CHILD_SA): the payloads to
-    /// answer with and the SA to install, or the error notify to answer with.
+    /// answer with and the SA to install, or the error notify to answer with. `dh` is the
+    /// exchange's DH group and `g_ir` the secret of its key exchange, if it had one (PFS).
     pub(super) fn accept_child<R: RngCore + CryptoRng>(
         &self,
         rng: &mut R,
         p: &Payloads<'_>,
-        ni: &[u8],
-        nr: &[u8],
+        (ni, nr): (&[u8], &[u8]),
         replaces: Option<u32>,
+        (dh, g_ir): (ChildDh, Option<&[u8]>),
     ) -> Result<Result<(Vec<Payload>, ChildSaInstall), NotifyType>, SaError> {
         let Some(sa) = p.sa() else {
             return Ok(Err(NotifyType::INVALID_SYNTAX));
         };
-        let Some((proposal, suite)) = choose_esp(sa, &self.config.esp_suites) else {
+        let Some((proposal, suite)) = choose_esp(sa, &self.config.esp_suites, dh) else {
             return Ok(Err(NotifyType::NO_PROPOSAL_CHOSEN));
         };
         let Some(outbound_spi) = proposal.child_spi() else {
@@ -66,7 +68,7 @@ impl IkeSa {
             Vec::new(),
         ));
         payloads.push(Payload::Sa(crate::wire::SaPayload {
-            proposals: vec![esp_proposal(proposal.number, &suite, inbound_spi)],
+            proposals: vec![esp_proposal(proposal.number, &suite, inbound_spi, dh)],
         }));
         payloads.push(Payload::TsI(ts(remote_ts)));
         payloads.push(Payload::TsR(ts(local_ts)));
@@ -83,18 +85,19 @@ impl IkeSa {
             local_ts,
             remote_ts,
         };
-        let install = self.child_install(&child, Role::Responder, ni, nr, replaces)?;
+        let install = self.child_install(&child, Role::Responder, (ni, nr), g_ir, replaces)?;
         Ok(Ok((payloads, install)))
     }
 
     /// The keys and datapath parameters of a negotiated CHILD SA. `exchange_role` is our role
     /// in the exchange that created it: its initiator's keys come first (RFC 7296 §2.17).
+    /// `g_ir` is the secret of the exchange's own key exchange (PFS), if it had one.
     pub(super) fn child_install(
         &self,
         child: &ChildSa,
         exchange_role: Role,
-        ni: &[u8],
-        nr: &[u8],
+        (ni, nr): (&[u8], &[u8]),
+        g_ir: Option<&[u8]>,
         replaces: Option<u32>,
     ) -> Result<ChildSaInstall, SaError> {
         let crypto = self.crypto()?;
@@ -102,7 +105,7 @@ impl IkeSa {
             crypto.suite.prf,
             crypto.keys.sk_d.as_bytes(),
             &child.suite,
-            None,
+            g_ir,
             ni,
             nr,
         )?;
@@ -125,17 +128,18 @@ impl IkeSa {
     }
 
     /// Initiator side: the CHILD SA the responder accepted, if it accepted one of ours within
-    /// the `proposed` selectors (ours, the peer's).
+    /// the `proposed` selectors (ours, the peer's) and with the DH group of `dh`.
     pub(super) fn accepted_child(
         &self,
         p: &Payloads<'_>,
         inbound_spi: u32,
         proposed: (Ipv4Range, Ipv4Range),
+        dh: ChildDh,
     ) -> Option<ChildSa> {
         if p.error_notify().is_some() {
             return None;
         }
-        let (suite, outbound_spi) = accepted_esp(p.sa()?, &self.config.esp_suites)?;
+        let (suite, outbound_spi) = accepted_esp(p.sa()?, &self.config.esp_suites, dh)?;
         let (local_ts, remote_ts) = p.selectors()?;
         if !proposed.0.contains(&local_ts) || !proposed.1.contains(&remote_ts) {
             return None;
@@ -208,25 +212,18 @@ impl IkeSa {
                 .map(|c| c.inbound_spi)
         });
         let mut exchange_nonces = None;
-        let outcome = match (p.nonce(), rekeyed, p.ke()) {
-            (_, Some(None), _) => Err(NotifyType::CHILD_SA_NOT_FOUND),
-            // No PFS and no IKE SA rekey here: a KE payload or an IKE proposal is refused.
-            (_, _, Some(_)) => Err(NotifyType::NO_PROPOSAL_CHOSEN),
-            (Some(ni), rekeyed, None) if nonce_ok(ni) => {
+        let outcome = match (p.nonce(), rekeyed) {
+            (_, Some(None)) => Err((NotifyType::CHILD_SA_NOT_FOUND, Vec::new())),
+            (Some(ni), rekeyed) if nonce_ok(ni) => {
                 let nr = nonce(rng);
                 exchange_nonces = Some((ni.clone(), nr.clone()));
-                self.accept_child(rng, &p, ni, &nr, rekeyed.flatten())?.map(
-                    |(mut payloads, install)| {
-                        payloads.insert(0, Payload::Nonce(nr));
-                        (payloads, install)
-                    },
-                )
+                self.accept_created_child(rng, &p, (ni, nr), rekeyed.flatten())?
             }
-            _ => Err(NotifyType::INVALID_SYNTAX),
+            _ => Err((NotifyType::INVALID_SYNTAX, Vec::new())),
         };
         let reply = match &outcome {
             Ok((payloads, _)) => payloads.clone(),
-            Err(error) => vec![notify(*error, Vec::new())],
+            Err((error, data)) => vec![notify(*error, data.clone())],
         };
         let response = self.seal(rng, ExchangeType::CREATE_CHILD_SA, true, id, &reply)?;
         self.send_response(id, &response);
@@ -248,6 +245,67 @@ impl IkeSa {
         Ok(())
     }
 
+    /// Responder side of a CREATE_CHILD_SA request for a CHILD SA, with its nonces: the
+    /// payloads to answer with (SA, Nr, [KEr], TSi, TSr, RFC 7296 §1.3.1) and the SA to
+    /// install, or the refusal.
+    fn accept_created_child<R: RngCore + CryptoRng>(
+        &self,
+        rng: &mut R,
+        p: &Payloads<'_>,
+        (ni, nr): (&[u8], Vec<u8>),
+        replaces: Option<u32>,
+    ) -> Result<Result<(Vec<Payload>, ChildSaInstall), Refusal>, SaError> {
+        let dh = match self.pfs_exchange(rng, p.ke()) {
+            Ok(dh) => dh,
+            Err(refusal) => return Ok(Err(refusal)),
+        };
+        let g_ir = dh.as_ref().map(|(_, g_ir)| g_ir.as_bytes());
+        let exchange_dh = (ChildDh::Group(self.config.pfs), g_ir);
+        let accepted = self.accept_child(rng, p, (ni, &nr), replaces, exchange_dh)?;
+        Ok(accepted
+            .map(|(mut payloads, install)| {
+                payloads.insert(0, Payload::Nonce(nr));
+                if let Some((ke, _)) = dh {
+                    payloads.insert(1, Payload::Ke(ke));
+                }
+                (payloads, install)
+            })
+            .map_err(|error| (error, Vec::new())))
+    }
+
+    /// Responder side of the key exchange of a CREATE_CHILD_SA request: our KE payload and
+    /// the shared secret when the policy asks for PFS, nothing when it does not, or the error
+    /// notify and its data (a KE payload for another group asks for ours, RFC 7296 §1.3).
+    fn pfs_exchange<R: RngCore + CryptoRng>(
+        &self,
+        rng: &mut R,
+        ke: Option<&KePayload>,
+    ) -> Result<Option<(KePayload, SecretBytes)>, Refusal> {
+        let group = self.config.pfs;
+        match ke {
+            None if group == DhGroup::NONE => Ok(None),
+            // PFS asked for and not offered, or offered against a policy without it.
+            None => Err((NotifyType::NO_PROPOSAL_CHOSEN, Vec::new())),
+            Some(_) if group == DhGroup::NONE => Err((NotifyType::NO_PROPOSAL_CHOSEN, Vec::new())),
+            Some(ke) if ke.dh_group != group.0 => Err((
+                NotifyType::INVALID_KE_PAYLOAD,
+                group.0.to_be_bytes().to_vec(),
+            )),
+            Some(ke) => {
+                let ours = DhPrivateKey::generate(group, rng)
+                    .map_err(|_| (NotifyType::NO_PROPOSAL_CHOSEN, Vec::new()))?;
+                let g_ir = ours
+                    .shared_secret(&ke.data)
+                    .map_err(|_| (NotifyType::INVALID_SYNTAX, Vec::new()))?;
+                let ke = KePayload {
+                    dh_group: group.0,
+                    data: ours.public_value().to_vec(),
+                };
+                Ok(Some((ke, g_ir)))
+            }
+        }
+    }
+
     pub(super) fn on_child_response<R: RngCore + CryptoRng>(
         &mut self,
         now: Instant,
@@ -255,14 +313,20 @@ impl IkeSa {
         state: ExpectChildResponse,
         p: Payloads<'_>,
     ) -> Result<(), SaError> {
-        self.set_state(State::Established(Established));
+        let dh = ChildDh::Group(state.dh.as_ref().map_or(DhGroup::NONE, DhPrivateKey::group));
         let accepted = p.nonce().filter(|n| nonce_ok(n)).and_then(|nr| {
-            Some((
-                nr,
-                self.accepted_child(&p, state.child_spi, state.selectors)?,
-            ))
+            let child = self.accepted_child(&p, state.child_spi, state.selectors, dh)?;
+            // With PFS, the responder's KE payload for our group (RFC 7296 §1.3.1).
+            let g_ir = match &state.dh {
+                None => None,
+                Some(ours) => {
+                    let ke = p.ke().filter(|ke| ke.dh_group == ours.group().0)?;
+                    Some(ours.shared_secret(&ke.data).ok()?)
+                }
+            };
+            Some((nr, child, g_ir))
         });
-        let Some((nr, child)) = accepted else {
+        let Some((nr, child, g_ir)) = accepted else {
             // Refused (TEMPORARY_FAILURE, NO_PROPOSAL_CHOSEN...): a timed rekey tries again.
             if let (Some(old), Some(_)) = (state.replaces, self.config.child_rekey_time) {
                 let retry = now + self.config.retransmit.first_timeout;
@@ -270,8 +334,10 @@ impl IkeSa {
             }
             return Ok(());
         };
+        let g_ir = g_ir.as_ref().map(SecretBytes::as_bytes);
+        let exchange = (state.nonce.as_slice(), nr.as_slice());
         let install =
-            self.child_install(&child, Role::Initiator, &state.nonce, nr, state.replaces)?;
+            self.child_install(&child, Role::Initiator, exchange, g_ir, state.replaces)?;
         self.install_child(now, install);
         let Some(old) = state.replaces else {
             return Ok(());
@@ -342,6 +408,10 @@ impl IkeSa {
     ) -> Result<(), SaError> {
         let spi = child_spi(rng);
         let ni = nonce(rng);
+        let dh = match self.config.pfs {
+            DhGroup::NONE => None,
+            group => Some(DhPrivateKey::generate(group, rng)?),
+        };
         let mut payloads = Vec::new();
         if let Some(old) = replaces {
             payloads.push(Payload::Notify(NotifyPayload {
@@ -351,18 +421,27 @@ impl IkeSa {
                 data: Vec::new(),
             }));
         }
-        let mut child = self.child_request_payloads(spi, selectors);
-        // SA, Ni, TSi, TSr (RFC 7296 §1.3.1): the nonce goes right after SA.
+        let mut child =
+            self.child_request_payloads(spi, selectors, ChildDh::Group(self.config.pfs));
+        // SA, Ni, [KEi], TSi, TSr (RFC 7296 §1.3.1): the nonce and KE go right after SA.
         let sa_at = child
             .iter()
             .position(|p| matches!(p, Payload::Sa(_)))
             .unwrap_or(0);
         child.insert(sa_at + 1, Payload::Nonce(ni.clone()));
+        if let Some(ours) = &dh {
+            let ke = KePayload {
+                dh_group: ours.group().0,
+                data: ours.public_value().to_vec(),
+            };
+            child.insert(sa_at + 2, Payload::Ke(ke));
+        }
         payloads.extend(child);
         let id = self.next_request_id;
         let request = self.seal(rng, ExchangeType::CREATE_CHILD_SA, false, id, &payloads)?;
         self.set_state(State::ExpectChildResponse(ExpectChildResponse {
             nonce: ni,
+            dh,
             child_spi: spi,
             replaces,
             selectors,

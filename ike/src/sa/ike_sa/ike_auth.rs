@@ -78,7 +78,7 @@ impl IkeSa {
             data: self.psk_auth(Role::Initiator, &transcript, &id)?,
         }));
         let selectors = (self.config.local_ts, self.config.remote_ts);
-        payloads.extend(self.child_request_payloads(spi, selectors));
+        payloads.extend(self.child_request_payloads(spi, selectors, ChildDh::Ignored));
         let request = self.seal(rng, ExchangeType::IKE_AUTH, false, 1, &payloads)?;
         self.set_state(State::ExpectAuthResponse(ExpectAuthResponse {
             transcript,
@@ -126,7 +126,8 @@ impl IkeSa {
                 data: self.psk_auth(Role::Responder, &transcript, &own_id)?,
             }),
         ];
-        let child = self.accept_child(rng, &p, &transcript.ni, &transcript.nr, None)?;
+        let nonces = (transcript.ni.as_slice(), transcript.nr.as_slice());
+        let child = self.accept_child(rng, &p, nonces, None, (ChildDh::Ignored, None))?;
         match &child {
             Ok((payloads, _)) => reply.extend(payloads.iter().cloned()),
             Err(error) => reply.push(notify(*error, Vec::new())),
@@ -170,14 +171,9 @@ impl IkeSa {
         }
         self.establish(now);
         let selectors = (self.config.local_ts, self.config.remote_ts);
-        if let Some(child) = self.accepted_child(&p, state.child_spi, selectors) {
-            let install = self.child_install(
-                &child,
-                Role::Initiator,
-                &transcript.ni,
-                &transcript.nr,
-                None,
-            )?;
+        if let Some(child) = self.accepted_child(&p, state.child_spi, selectors, ChildDh::Ignored) {
+            let nonces = (transcript.ni.as_slice(), transcript.nr.as_slice());
+            let install = self.child_install(&child, Role::Initiator, nonces, None, None)?;
             self.install_child(now, install);
         }
         Ok(())

@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use rand::{CryptoRng, RngCore};
 
-use super::{IkeSa, nonce, nonzero_u64, notify};
+use super::{IkeSa, Refusal, nonce, nonzero_u64, notify};
 use crate::crypto::ids::DhGroup;
 use crate::crypto::{DhPrivateKey, IkeSuite, Role, SecretBytes, rekey_skeyseed};
 use crate::sa::action::{Action, CloseReason};
@@ -16,9 +16,6 @@ use crate::sa::payloads::{Payloads, nonce_ok};
 use crate::sa::proposal::{accepted_ike, choose_ike, ike_proposal, offer};
 use crate::sa::state::{Deleting, Established, ExpectIkeRekeyResponse, Rekeyed, State};
 use crate::wire::{DeletePayload, ExchangeType, KePayload, NotifyType, Payload, SaPayload};
-
-/// A refused IKE rekey request: the error notify and its data.
-type Refusal = (NotifyType, Vec<u8>);
 
 impl IkeSa {
     /// Rekeys the IKE SA. When the peer agrees, the new IKE SA comes out as

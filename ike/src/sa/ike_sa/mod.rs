@@ -25,7 +25,7 @@ use super::error::SaError;
 use super::natd::natd_hash;
 use super::payloads::{Payloads, nonce_ok};
 use super::proposal::{
-    accepted_esp, accepted_ike, choose_esp, choose_ike, esp_proposal, ike_proposal, offer,
+    ChildDh, accepted_esp, accepted_ike, choose_esp, choose_ike, esp_proposal, ike_proposal, offer,
 };
 use super::state::{
     Closed, Deleting, Established, ExpectAuthRequest, ExpectAuthResponse, ExpectChildResponse,
@@ -49,6 +49,9 @@ mod ike_rekey;
 mod informational;
 mod sa_init;
 mod transport;
+
+/// A refused request: the error notify to answer with, and its data.
+type Refusal = (NotifyType, Vec<u8>);
 
 const NONCE_LEN: usize = 32;
 
@@ -360,9 +363,12 @@ impl IkeSa {
                 let s = s.clone();
                 self.on_auth_response(now, s, p)?;
             }
-            State::ExpectChildResponse(s) => {
-                let s = s.clone();
-                self.on_child_response(now, rng, s, p)?;
+            State::ExpectChildResponse(_) => {
+                // The wait is over: its state moves into the handler.
+                let waited = self.set_state(State::Established(Established));
+                if let State::ExpectChildResponse(s) = waited {
+                    self.on_child_response(now, rng, s, p)?;
+                }
             }
             State::ExpectInformationalResponse(s) => {
                 for spi in s.deleting.clone() {
@@ -536,7 +542,8 @@ impl IkeSa {
     }
 
     /// The one place where the state changes; every transition is logged.
-    fn set_state(&mut self, next: State) {
+    /// Moves to `next`, logging the move; returns the state left.
+    fn set_state(&mut self, next: State) -> State {
         tracing::info!(
             spi_i = format_args!("{:016x}", self.spi_i),
             spi_r = format_args!("{:016x}", self.spi_r),
@@ -545,7 +552,7 @@ impl IkeSa {
             self.state,
             next
         );
-        self.state = next;
+        mem::replace(&mut self.state, next)
     }
 
     /// Everything the SA asked for since the last call, in order.
