@@ -125,7 +125,7 @@ impl SwanSection {
             "{:<20} {:>4}  {:<20} {:<20} {:<20} {:<20} streams resume (stalled)",
             "lab",
             "runs",
-            "takeover msg (poll)",
+            "takeover msg",
             "peer's new CHILD SA",
             "peer lists new SAs",
             "first protected",
