@@ -207,14 +207,13 @@ impl Core {
     }
 
     /// Hands a snapshot of the facility as it is now to the store thread, serialized into the
-    /// last snapshot's buffer (sized first, so it grows at most once).
+    /// last snapshot's buffer (not sized first: that walk of the whole facility cost more
+    /// than the buffer growing now and then).
     pub(super) fn snapshot(&mut self, flusher: &Flusher) -> Result<(), StoreError> {
         let encoding =
             |e: postcard::Error| StoreError::Corrupt(format!("encoding a snapshot: {e}"));
-        let size = postcard::experimental::serialized_size(&self.facility).map_err(encoding)?;
-        let mut image = flusher.image_buffer();
-        image.reserve(size);
-        let image = postcard::to_extend(&self.facility, image).map_err(encoding)?;
+        let image =
+            postcard::to_extend(&self.facility, flusher.image_buffer()).map_err(encoding)?;
         self.snapshots.taken(image.len());
         flusher.save_snapshot(self.seq, image);
         Ok(())
@@ -256,7 +255,7 @@ fn durability_of(facility: &Facility, ctx: &Ctx, request: &Request) -> Durabilit
     let of_token = |token| {
         facility
             .find_token(ctx.link, token)
-            .and_then(|(name, _)| facility.structure(&name).map(|s| s.attrs.durability))
+            .map(|(s, _)| s.attrs.durability)
             .unwrap_or(Durability::Async)
     };
     match request {
