@@ -16,7 +16,8 @@ use crate::structure::{
 use crate::wire::CfMessage;
 
 /// One log record: a mutating request and the context it was applied in (owned when read
-/// back, borrowed when written).
+/// back, borrowed when written). Postcard encodes a struct as its fields one after the other,
+/// so a record is the context's encoding followed by the request's.
 #[derive(Debug, Serialize, Deserialize)]
 struct Record<C, R> {
     ctx: C,
@@ -127,10 +128,15 @@ impl Core {
 
     /// Applies `request`; logs it first when it can change the facility; routes the deliveries.
     /// A failure detection pass that finds nobody overdue changes nothing and is not logged.
+    ///
+    /// `received` is the encoding the request was decoded from, if it came that way unchanged:
+    /// the log record then takes those bytes instead of encoding the request again (a record
+    /// is the context's encoding followed by the request's, see [`Record`]).
     pub(super) fn apply(
         &mut self,
         ctx: &Ctx,
         request: Request,
+        received: Option<&[u8]>,
         flusher: &Flusher,
     ) -> Result<Applied, StoreError> {
         if let Request::Expire { .. } = request {
@@ -140,13 +146,16 @@ impl Core {
             None
         } else {
             let durability = durability_of(&self.facility, ctx, &request);
-            let bytes = flusher.append(
-                self.seq + 1,
-                &Record {
-                    ctx,
-                    request: &request,
-                },
-            )?;
+            let bytes = match received {
+                Some(encoded) => flusher.append_parts(self.seq + 1, ctx, encoded)?,
+                None => flusher.append(
+                    self.seq + 1,
+                    &Record {
+                        ctx,
+                        request: &request,
+                    },
+                )?,
+            };
             self.seq += 1;
             self.snapshots.logged(bytes);
             Some((self.seq, durability))
