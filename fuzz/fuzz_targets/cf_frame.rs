@@ -1,10 +1,15 @@
 //! The CF link frame decoder on arbitrary bytes, both directions: it must return a message,
 //! "incomplete" or an error, never panic; a decoded message must encode and decode the same.
+//! The CF's own decoder of connector messages must agree with it and hand back request bytes
+//! that decode to the same request.
 
 #![no_main]
 
 use bytes::BytesMut;
-use cf::wire::{CfMessage, ConnectorMessage, decode_frame, encode_frame};
+use cf::structure::Request;
+use cf::wire::{
+    CfMessage, ConnectorMessage, decode_connector_message, decode_frame, encode_frame, frame_body,
+};
 use libfuzzer_sys::fuzz_target;
 
 const MAX: usize = 64 * 1024;
@@ -24,7 +29,27 @@ where
     }
 }
 
+/// The CF's decoder of connector messages agrees with the plain one, and the request bytes it
+/// hands back (what the CF logs) decode to the same request.
+fn server_decode_agrees(data: &[u8]) {
+    let mut rest = data;
+    while let Ok(Some((body, used))) = frame_body(rest, MAX) {
+        let plain = postcard::from_bytes::<ConnectorMessage>(body).ok();
+        let server = decode_connector_message(body).ok();
+        assert_eq!(plain.as_ref(), server.as_ref().map(|(m, _)| m));
+        if let Some((ConnectorMessage::Request { request, .. }, received)) = &server {
+            let received = received.expect("a request comes with its bytes");
+            assert_eq!(
+                postcard::from_bytes::<Request>(received).ok().as_ref(),
+                Some(request)
+            );
+        }
+        rest = &rest[used..];
+    }
+}
+
 fuzz_target!(|data: &[u8]| {
+    server_decode_agrees(data);
     round_trip::<ConnectorMessage>(data);
     round_trip::<CfMessage>(data);
 });

@@ -46,7 +46,7 @@ enum Command {
         #[arg(long, default_value_t = 500)]
         flush_ms: u64,
         /// Fewest log records between snapshots of the facility (a snapshot also waits until
-        /// the log since the last one is as large as its image).
+        /// the log since the last one is four times as large as its image).
         #[arg(long, default_value_t = 100_000)]
         snapshot_every: u64,
         /// Runtime worker threads (1: a single-threaded runtime).

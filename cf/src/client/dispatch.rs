@@ -1,14 +1,19 @@
 //! The client's reading side: matches answers to waiting requests, queued lock requests to
 //! their completions, and fans events out to subscribers.
+//!
+//! Each request in flight has a slot in one table (a slab): the request id names the slot and
+//! its generation, the slot holds the answer and the waker of the [`Pending`] handle. So a
+//! request costs no allocation, channel or hashing of its own, and the reader hands out a whole
+//! burst of answers under one hold of the lock.
 
 use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::{Mutex, MutexGuard};
-use std::task::{Context, Poll};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll, Waker};
 
 use futures::Stream;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 
 use super::Reader;
 use crate::Error;
@@ -68,66 +73,159 @@ impl Answer {
     }
 }
 
-/// The sending half of a [`Pending`] answer, kept until the answer arrives.
+/// Where a request's answer stands.
 #[derive(Debug)]
-pub(super) struct Waiter {
-    /// The connection the request was made under, to match a completion after a queued reply.
-    token: Option<ConToken>,
-    answer: oneshot::Sender<Result<Answer, Error>>,
+enum Stage {
+    /// The slot is free.
+    Free,
+    /// Sent, no answer yet.
+    Waiting,
+    /// The CF queued it (behind a held lock): its completion is the answer.
+    Queued,
+    /// Answered; the answer waits for its [`Pending`] handle.
+    Done(Result<Answer, Error>),
 }
 
-impl Waiter {
-    /// A waiter and the caller's handle on it.
-    pub(super) fn new(token: Option<ConToken>) -> (Self, Pending) {
-        let (answer, receiver) = oneshot::channel();
-        (
-            Self { token, answer },
-            Pending {
-                receiver,
-                taken: false,
-            },
-        )
-    }
+/// One request in flight.
+#[derive(Debug)]
+struct Slot {
+    /// Bumped each time the slot is taken, so a stale request id matches nothing.
+    generation: u32,
+    /// The connection the request was made under, to match a completion after a queued reply.
+    token: Option<ConToken>,
+    stage: Stage,
+    /// The task awaiting the answer.
+    waker: Option<Waker>,
+    /// The [`Pending`] handle was dropped: the slot is freed when the answer comes.
+    abandoned: bool,
+}
 
-    pub(super) fn fail(self, error: Error) {
-        let _ = self.answer.send(Err(error));
-    }
+/// The request id of slot `index` in `generation`.
+fn request_id(index: u32, generation: u32) -> RequestId {
+    RequestId((u64::from(generation) << 32) | u64::from(index))
+}
 
-    fn complete(self, answer: Answer) {
-        let _ = self.answer.send(Ok(answer));
-    }
+/// The slot index and generation a request id names.
+fn slot_of(id: RequestId) -> (usize, u32) {
+    let index = usize::try_from(id.0 & 0xFFFF_FFFF).unwrap_or(usize::MAX);
+    let generation = u32::try_from(id.0 >> 32).unwrap_or(u32::MAX);
+    (index, generation)
 }
 
 /// The answer to a submitted request, once it comes: await it, or test it without waiting
 /// (IXLFCOMP). A lock request queued by the CF completes when the lock is granted.
 #[derive(Debug)]
 pub struct Pending {
-    receiver: oneshot::Receiver<Result<Answer, Error>>,
-    taken: bool,
+    inner: PendingInner,
+}
+
+#[derive(Debug)]
+enum PendingInner {
+    /// Waits in slot `index` of the link's table.
+    Slot {
+        dispatch: Arc<Dispatch>,
+        index: usize,
+        generation: u32,
+    },
+    /// Failed before it was sent.
+    Failed(Option<Error>),
+    /// The answer was taken.
+    Taken,
 }
 
 impl Pending {
-    /// IXLFCOMP: the final reply if the request has completed, `None` while it has not
-    /// (IXLRSNCODEREQNOTCOMP). After it returned `Some`, it returns `None` again.
-    pub fn test(&mut self) -> Option<Result<Reply, Error>> {
-        if self.taken {
-            return None;
-        }
-        match self.receiver.try_recv() {
-            Ok(answer) => {
-                self.taken = true;
-                Some(answer.and_then(Answer::into_reply))
-            }
-            Err(oneshot::error::TryRecvError::Empty) => None,
-            Err(oneshot::error::TryRecvError::Closed) => {
-                self.taken = true;
-                Some(Err(Error::LinkLost))
-            }
+    /// A handle whose answer is `error`.
+    fn failed(error: Error) -> Self {
+        Self {
+            inner: PendingInner::Failed(Some(error)),
         }
     }
 
-    pub(super) async fn answer(self) -> Result<Answer, Error> {
-        self.receiver.await.unwrap_or(Err(Error::LinkLost))
+    /// IXLFCOMP: the final reply if the request has completed, `None` while it has not
+    /// (IXLRSNCODEREQNOTCOMP). After it returned `Some`, it returns `None` again.
+    pub fn test(&mut self) -> Option<Result<Reply, Error>> {
+        self.take(None)
+            .map(|answer| answer.and_then(Answer::into_reply))
+    }
+
+    pub(super) async fn answer(mut self) -> Result<Answer, Error> {
+        std::future::poll_fn(|cx| match self.take(Some(cx)) {
+            Some(answer) => Poll::Ready(answer),
+            None => Poll::Pending,
+        })
+        .await
+    }
+
+    /// The answer if it has come (and it was not taken before); otherwise remembers the
+    /// waker of `cx` for when it comes.
+    fn take(&mut self, cx: Option<&mut Context<'_>>) -> Option<Result<Answer, Error>> {
+        let answer = match &mut self.inner {
+            PendingInner::Taken => return None,
+            PendingInner::Failed(error) => Err(error.take().unwrap_or(Error::LinkLost)),
+            PendingInner::Slot {
+                dispatch,
+                index,
+                generation,
+            } => {
+                let mut state = dispatch.state();
+                let Some(slot) = state
+                    .slots
+                    .get_mut(*index)
+                    .filter(|s| s.generation == *generation)
+                else {
+                    // Cannot happen: a slot is reused only after its handle let go of it.
+                    drop(state);
+                    self.inner = PendingInner::Taken;
+                    return Some(Err(Error::LinkLost));
+                };
+                if !matches!(slot.stage, Stage::Done(_)) {
+                    if let Some(cx) = cx
+                        && !slot.waker.as_ref().is_some_and(|w| w.will_wake(cx.waker()))
+                    {
+                        slot.waker = Some(cx.waker().clone());
+                    }
+                    return None;
+                }
+                let Stage::Done(answer) = std::mem::replace(&mut slot.stage, Stage::Free) else {
+                    return None;
+                };
+                state.release(*index);
+                answer
+            }
+        };
+        self.inner = PendingInner::Taken;
+        Some(answer)
+    }
+}
+
+impl Drop for Pending {
+    fn drop(&mut self) {
+        if let PendingInner::Slot {
+            dispatch,
+            index,
+            generation,
+        } = &self.inner
+        {
+            let mut state = dispatch.state();
+            let Some(slot) = state
+                .slots
+                .get_mut(*index)
+                .filter(|s| s.generation == *generation)
+            else {
+                return;
+            };
+            match slot.stage {
+                Stage::Done(_) => {
+                    slot.stage = Stage::Free;
+                    state.release(*index);
+                }
+                Stage::Waiting | Stage::Queued => {
+                    slot.abandoned = true;
+                    slot.waker = None;
+                }
+                Stage::Free => {}
+            }
+        }
     }
 }
 
@@ -135,15 +233,13 @@ impl Future for Pending {
     type Output = Result<Reply, Error>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        if self.taken {
+        if matches!(self.inner, PendingInner::Taken) {
             return Poll::Ready(Err(Error::Protocol("answer already taken".into())));
         }
-        Pin::new(&mut self.receiver).poll(cx).map(|answer| {
-            self.taken = true;
-            answer
-                .unwrap_or(Err(Error::LinkLost))
-                .and_then(Answer::into_reply)
-        })
+        match self.take(Some(cx)) {
+            Some(answer) => Poll::Ready(answer.and_then(Answer::into_reply)),
+            None => Poll::Pending,
+        }
     }
 }
 
@@ -155,8 +251,11 @@ pub(super) struct Dispatch {
 
 #[derive(Debug)]
 struct State {
-    waiting: HashMap<RequestId, Waiter>,
-    queued: HashMap<(ConToken, Ticket), Waiter>,
+    slots: Vec<Slot>,
+    /// Free slots, the last freed first (its memory is the warmest).
+    free: Vec<usize>,
+    /// Slots of requests the CF queued, by connection and ticket.
+    queued: HashMap<(ConToken, Ticket), usize>,
     /// Completions that overtook their queued reply.
     early: HashMap<(ConToken, Ticket), Reply>,
     subscribers: Vec<mpsc::UnboundedSender<ConnectorEvent>>,
@@ -166,12 +265,46 @@ struct State {
     closed: Option<Option<LinkFailure>>,
 }
 
+impl State {
+    /// Returns a slot whose stage is already `Free` to the free list.
+    fn release(&mut self, index: usize) {
+        if let Some(slot) = self.slots.get_mut(index) {
+            slot.waker = None;
+            slot.abandoned = false;
+            self.free.push(index);
+        }
+    }
+
+    /// The slot of request `id` if it waits for its reply.
+    fn waiting(&mut self, id: RequestId) -> Option<usize> {
+        let (index, generation) = slot_of(id);
+        self.slots
+            .get(index)
+            .filter(|s| s.generation == generation && matches!(s.stage, Stage::Waiting))
+            .map(|_| index)
+    }
+
+    /// Stores the answer of slot `index` (or frees the slot if nobody waits for it any more);
+    /// returns the waker to wake once the lock is released.
+    fn complete(&mut self, index: usize, answer: Result<Answer, Error>) -> Option<Waker> {
+        let slot = self.slots.get_mut(index)?;
+        if slot.abandoned {
+            slot.stage = Stage::Free;
+            self.release(index);
+            return None;
+        }
+        slot.stage = Stage::Done(answer);
+        slot.waker.take()
+    }
+}
+
 impl Default for Dispatch {
     fn default() -> Self {
         let (sender, queue) = mpsc::unbounded_channel();
         Self {
             state: Mutex::new(State {
-                waiting: HashMap::new(),
+                slots: Vec::new(),
+                free: Vec::new(),
                 queued: HashMap::new(),
                 early: HashMap::new(),
                 subscribers: vec![sender],
@@ -187,20 +320,57 @@ impl Dispatch {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Registers a waiter for request `id`; gives it back when the link has closed.
-    pub(super) fn expect(&self, id: RequestId, waiter: Waiter) -> Result<(), Waiter> {
+    /// Takes a slot for a request made under connection `token` (if any): its id, and the
+    /// caller's handle on its answer; a handle failed with LinkLost when the link has closed.
+    pub(super) fn expect(
+        self: &Arc<Self>,
+        token: Option<ConToken>,
+    ) -> Result<(RequestId, Pending), Pending> {
         let mut state = self.state();
         if state.closed.is_some() {
-            return Err(waiter);
+            return Err(Pending::failed(Error::LinkLost));
         }
-        state.waiting.insert(id, waiter);
-        Ok(())
+        let index = match state.free.pop() {
+            Some(index) => index,
+            None => {
+                state.slots.push(Slot {
+                    generation: 0,
+                    token: None,
+                    stage: Stage::Free,
+                    waker: None,
+                    abandoned: false,
+                });
+                state.slots.len() - 1
+            }
+        };
+        let Some(slot) = state.slots.get_mut(index) else {
+            return Err(Pending::failed(Error::LinkLost));
+        };
+        slot.generation = slot.generation.wrapping_add(1);
+        slot.token = token;
+        slot.stage = Stage::Waiting;
+        let generation = slot.generation;
+        let id = request_id(u32::try_from(index).unwrap_or(u32::MAX), generation);
+        let pending = Pending {
+            inner: PendingInner::Slot {
+                dispatch: Arc::clone(self),
+                index,
+                generation,
+            },
+        };
+        Ok((id, pending))
     }
 
     /// Fails one waiting request.
     pub(super) fn fail_one(&self, id: RequestId, error: Error) {
-        if let Some(waiter) = self.state().waiting.remove(&id) {
-            waiter.fail(error);
+        let waker = {
+            let mut state = self.state();
+            state
+                .waiting(id)
+                .and_then(|index| state.complete(index, Err(error)))
+        };
+        if let Some(waker) = waker {
+            waker.wake();
         }
     }
 
@@ -217,34 +387,45 @@ impl Dispatch {
         Events { queue }
     }
 
-    fn handle(&self, message: CfMessage) -> Result<(), Option<LinkFailure>> {
-        let mut state = self.state();
+    /// Hands out one message; the wakers of the answered requests go to `wake`.
+    fn handle(
+        state: &mut State,
+        message: CfMessage,
+        wake: &mut Vec<Waker>,
+    ) -> Result<(), Option<LinkFailure>> {
+        let mut done = |state: &mut State, index: usize, answer: Result<Answer, Error>| {
+            wake.extend(state.complete(index, answer));
+        };
         match message {
             CfMessage::Reply { id, reply } => {
-                let Some(waiter) = state.waiting.remove(&id) else {
+                let Some(index) = state.waiting(id) else {
                     return Ok(());
                 };
-                match (&reply.body, waiter.token) {
+                let token = state.slots.get(index).and_then(|s| s.token);
+                match (&reply.body, token) {
                     (ReplyBody::Queued(ticket), Some(token)) => {
                         let key = (token, *ticket);
                         match state.early.remove(&key) {
-                            Some(final_reply) => waiter.complete(Answer::Reply(final_reply)),
+                            Some(final_reply) => done(state, index, Ok(Answer::Reply(final_reply))),
                             None => {
-                                state.queued.insert(key, waiter);
+                                if let Some(slot) = state.slots.get_mut(index) {
+                                    slot.stage = Stage::Queued;
+                                }
+                                state.queued.insert(key, index);
                             }
                         }
                     }
-                    _ => waiter.complete(Answer::Reply(reply)),
+                    _ => done(state, index, Ok(Answer::Reply(reply))),
                 }
             }
             CfMessage::Text { id, text } => {
-                if let Some(waiter) = state.waiting.remove(&id) {
-                    waiter.complete(Answer::Text(text));
+                if let Some(index) = state.waiting(id) {
+                    done(state, index, Ok(Answer::Text(text)));
                 }
             }
             CfMessage::Refused { id, refusal } => {
-                if let Some(waiter) = state.waiting.remove(&id) {
-                    waiter.fail(Error::Refused(refusal));
+                if let Some(index) = state.waiting(id) {
+                    done(state, index, Err(Error::Refused(refusal)));
                 }
             }
             CfMessage::Completion {
@@ -252,7 +433,7 @@ impl Dispatch {
                 ticket,
                 reply,
             } => match state.queued.remove(&(token, ticket)) {
-                Some(waiter) => waiter.complete(Answer::Reply(reply)),
+                Some(index) => done(state, index, Ok(Answer::Reply(reply))),
                 None => {
                     state.early.insert((token, ticket), reply);
                 }
@@ -271,36 +452,194 @@ impl Dispatch {
 
     /// Fails everything still waiting and ends the event streams.
     fn close(&self, failure: Option<LinkFailure>) {
-        let mut state = self.state();
-        let error = || match &failure {
-            Some(failure) => Error::LinkClosed(failure.clone()),
-            None => Error::LinkLost,
-        };
-        for (_, waiter) in state.waiting.drain() {
-            waiter.fail(error());
+        let mut wake = Vec::new();
+        {
+            let mut state = self.state();
+            let error = || match &failure {
+                Some(failure) => Error::LinkClosed(failure.clone()),
+                None => Error::LinkLost,
+            };
+            let open: Vec<usize> = (0..state.slots.len())
+                .filter(|&i| {
+                    state
+                        .slots
+                        .get(i)
+                        .is_some_and(|s| matches!(s.stage, Stage::Waiting | Stage::Queued))
+                })
+                .collect();
+            for index in open {
+                wake.extend(state.complete(index, Err(error())));
+            }
+            state.queued.clear();
+            state.subscribers.clear();
+            state.closed = Some(failure);
         }
-        for (_, waiter) in state.queued.drain() {
-            waiter.fail(error());
-        }
-        state.subscribers.clear();
-        state.closed = Some(failure);
+        wake.into_iter().for_each(Waker::wake);
     }
 }
 
-/// Reads the CF's messages until the link closes.
-pub(super) async fn read_loop(mut reader: Reader, dispatch: std::sync::Arc<Dispatch>) {
-    let failure = loop {
-        match reader.next().await {
+/// Reads the CF's messages until the link closes; every message already read is handed out
+/// under one hold of the lock, and the answered requests' tasks are woken after it.
+pub(super) async fn read_loop(mut reader: Reader, dispatch: Arc<Dispatch>) {
+    let mut wake = Vec::new();
+    let failure = 'link: loop {
+        let first = match reader.next().await {
             Ok(None) | Err(_) => break None,
-            Ok(Some(message)) => {
-                if let Err(failure) = dispatch.handle(message) {
-                    break failure;
+            Ok(Some(message)) => message,
+        };
+        {
+            let mut state = dispatch.state();
+            let mut message = first;
+            loop {
+                if let Err(failure) = Dispatch::handle(&mut state, message, &mut wake) {
+                    drop(state);
+                    wake.drain(..).for_each(Waker::wake);
+                    break 'link failure;
+                }
+                match reader.try_next() {
+                    Ok(Some(next)) => message = next,
+                    Ok(None) => break,
+                    Err(_) => {
+                        drop(state);
+                        wake.drain(..).for_each(Waker::wake);
+                        break 'link None;
+                    }
                 }
             }
         }
+        wake.drain(..).for_each(Waker::wake);
     };
     if let Some(failure) = &failure {
         tracing::info!("CF closed the link: {failure}");
     }
     dispatch.close(failure);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::structure::{Reason, ReturnCode};
+
+    fn reply(reason: Reason) -> Reply {
+        Reply {
+            rc: ReturnCode::Warning,
+            reason,
+            body: ReplyBody::None,
+        }
+    }
+
+    fn deliver(dispatch: &Dispatch, message: CfMessage) -> Vec<Waker> {
+        let mut wake = Vec::new();
+        Dispatch::handle(&mut dispatch.state(), message, &mut wake).unwrap();
+        wake
+    }
+
+    fn answer(dispatch: &Dispatch, id: RequestId, reason: Reason) {
+        deliver(
+            dispatch,
+            CfMessage::Reply {
+                id,
+                reply: reply(reason),
+            },
+        );
+    }
+
+    #[test]
+    fn answers_reach_their_requests_in_any_order() {
+        let dispatch = Arc::new(Dispatch::default());
+        let (first, mut first_pending) = dispatch.expect(None).unwrap();
+        let (second, mut second_pending) = dispatch.expect(None).unwrap();
+        assert_ne!(first, second);
+        assert!(first_pending.test().is_none());
+        answer(&dispatch, second, Reason::NoEntry);
+        answer(&dispatch, first, Reason::ListFull);
+        assert_eq!(
+            first_pending.test().unwrap().unwrap().reason,
+            Reason::ListFull
+        );
+        assert_eq!(
+            second_pending.test().unwrap().unwrap().reason,
+            Reason::NoEntry
+        );
+        assert!(first_pending.test().is_none(), "taken once");
+    }
+
+    #[test]
+    fn a_dropped_handle_frees_its_slot_and_its_old_id_matches_nothing() {
+        let dispatch = Arc::new(Dispatch::default());
+        let (old, pending) = dispatch.expect(None).unwrap();
+        drop(pending);
+        answer(&dispatch, old, Reason::NoEntry);
+        let (new, mut pending) = dispatch.expect(None).unwrap();
+        assert_eq!(slot_of(new).0, slot_of(old).0, "the freed slot is reused");
+        assert_ne!(new, old);
+        answer(&dispatch, old, Reason::NoEntry);
+        assert!(
+            pending.test().is_none(),
+            "a stale id answered the new request"
+        );
+        answer(&dispatch, new, Reason::ListFull);
+        assert_eq!(pending.test().unwrap().unwrap().reason, Reason::ListFull);
+        assert_eq!(dispatch.state().slots.len(), 1);
+    }
+
+    #[test]
+    fn a_queued_request_ends_with_its_completion_whichever_comes_first() {
+        let token = ConToken([7; 16]);
+        for completion_first in [false, true] {
+            let dispatch = Arc::new(Dispatch::default());
+            let (id, mut pending) = dispatch.expect(Some(token)).unwrap();
+            let queued = CfMessage::Reply {
+                id,
+                reply: Reply::warning(Reason::Asynch, ReplyBody::Queued(Ticket(3))),
+            };
+            let completion = CfMessage::Completion {
+                token,
+                ticket: Ticket(3),
+                reply: reply(Reason::LockNotHeld),
+            };
+            if completion_first {
+                deliver(&dispatch, completion.clone());
+                deliver(&dispatch, queued.clone());
+            } else {
+                deliver(&dispatch, queued.clone());
+                assert!(pending.test().is_none(), "done before its completion");
+                deliver(&dispatch, completion.clone());
+            }
+            assert_eq!(pending.test().unwrap().unwrap().reason, Reason::LockNotHeld);
+        }
+    }
+
+    #[test]
+    fn closing_fails_what_waits_and_what_comes_after() {
+        let dispatch = Arc::new(Dispatch::default());
+        let (_, mut pending) = dispatch.expect(None).unwrap();
+        dispatch.close(Some(LinkFailure::Shutdown));
+        assert!(matches!(
+            pending.test(),
+            Some(Err(Error::LinkClosed(LinkFailure::Shutdown)))
+        ));
+        let Err(mut late) = dispatch.expect(None) else {
+            panic!("a slot after the link closed");
+        };
+        assert!(matches!(late.test(), Some(Err(Error::LinkLost))));
+    }
+
+    #[tokio::test]
+    async fn an_awaited_answer_wakes_its_task() {
+        let dispatch = Arc::new(Dispatch::default());
+        let (id, pending) = dispatch.expect(None).unwrap();
+        let waiting = tokio::spawn(pending);
+        tokio::task::yield_now().await;
+        let wake = deliver(
+            &dispatch,
+            CfMessage::Reply {
+                id,
+                reply: reply(Reason::NoEntry),
+            },
+        );
+        assert_eq!(wake.len(), 1, "the awaiting task's waker");
+        wake.into_iter().for_each(Waker::wake);
+        assert_eq!(waiting.await.unwrap().unwrap().reason, Reason::NoEntry);
+    }
 }

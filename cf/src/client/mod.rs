@@ -19,7 +19,6 @@ mod dispatch;
 mod outgoing;
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use bytes::BytesMut;
@@ -28,8 +27,8 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpStream, ToSocketAddrs};
 
 pub use self::connection::Connection;
+use self::dispatch::Dispatch;
 pub use self::dispatch::{ConnectorEvent, Events, Pending};
-use self::dispatch::{Dispatch, Waiter};
 use self::outgoing::Outgoing;
 use crate::Error;
 use crate::auth::{self, Nonce, Secret, Transcript};
@@ -53,7 +52,6 @@ pub struct Client {
 struct Inner {
     outgoing: Arc<Outgoing>,
     dispatch: Arc<Dispatch>,
-    next_id: AtomicU64,
     link: LinkId,
     sysname: String,
     jobname: String,
@@ -128,7 +126,6 @@ impl Client {
             inner: Arc::new(Inner {
                 outgoing,
                 dispatch,
-                next_id: AtomicU64::new(1),
                 link,
                 sysname: sysname.to_owned(),
                 jobname: jobname.to_owned(),
@@ -184,11 +181,10 @@ impl Client {
     /// Sends any request and returns at once (MODE=ASYNCTOKEN); the [`Pending`] answer is
     /// tested with [`Pending::test`] (IXLFCOMP) or awaited.
     pub fn submit(&self, request: Request) -> Pending {
-        let token = request_token(&request);
-        let (waiter, pending) = Waiter::new(token);
-        let id = self.next_id();
-        self.send(id, waiter, ConnectorMessage::Request { id, request });
-        pending
+        self.send(request_token(&request), |id| ConnectorMessage::Request {
+            id,
+            request,
+        })
     }
 
     /// The system is alive: a heartbeat, which must reach the CF more often than
@@ -224,9 +220,7 @@ impl Client {
 
     /// A deterministic dump of a structure (as `cfsrv dump` prints it).
     pub async fn dump(&self, structure: StrName) -> Result<String, Error> {
-        let (waiter, pending) = Waiter::new(None);
-        let id = self.next_id();
-        self.send(id, waiter, ConnectorMessage::Dump { id, structure });
+        let pending = self.send(None, |id| ConnectorMessage::Dump { id, structure });
         pending.answer().await?.into_text()
     }
 
@@ -236,19 +230,20 @@ impl Client {
         self.inner.dispatch.subscribe()
     }
 
-    fn next_id(&self) -> RequestId {
-        RequestId(self.inner.next_id.fetch_add(1, Ordering::Relaxed))
-    }
-
-    /// Registers the waiter, then queues the request's frame for the link's writer.
-    fn send(&self, id: RequestId, waiter: Waiter, message: ConnectorMessage) {
-        if let Err(waiter) = self.inner.dispatch.expect(id, waiter) {
-            waiter.fail(Error::LinkLost);
-            return;
-        }
-        if let Err(e) = self.inner.outgoing.queue(&message) {
+    /// Takes a slot for the answer, then queues the request's frame for the link's writer.
+    fn send(
+        &self,
+        token: Option<ConToken>,
+        message: impl FnOnce(RequestId) -> ConnectorMessage,
+    ) -> Pending {
+        let (id, pending) = match self.inner.dispatch.expect(token) {
+            Ok(taken) => taken,
+            Err(failed) => return failed,
+        };
+        if let Err(e) = self.inner.outgoing.queue(&message(id)) {
             self.inner.dispatch.fail_one(id, e);
         }
+        pending
     }
 }
 

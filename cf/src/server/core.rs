@@ -16,7 +16,8 @@ use crate::structure::{
 use crate::wire::CfMessage;
 
 /// One log record: a mutating request and the context it was applied in (owned when read
-/// back, borrowed when written).
+/// back, borrowed when written). Postcard encodes a struct as its fields one after the other,
+/// so a record is the context's encoding followed by the request's.
 #[derive(Debug, Serialize, Deserialize)]
 struct Record<C, R> {
     ctx: C,
@@ -127,10 +128,15 @@ impl Core {
 
     /// Applies `request`; logs it first when it can change the facility; routes the deliveries.
     /// A failure detection pass that finds nobody overdue changes nothing and is not logged.
+    ///
+    /// `received` is the encoding the request was decoded from, if it came that way unchanged:
+    /// the log record then takes those bytes instead of encoding the request again (a record
+    /// is the context's encoding followed by the request's, see [`Record`]).
     pub(super) fn apply(
         &mut self,
         ctx: &Ctx,
         request: Request,
+        received: Option<&[u8]>,
         flusher: &Flusher,
     ) -> Result<Applied, StoreError> {
         if let Request::Expire { .. } = request {
@@ -140,13 +146,16 @@ impl Core {
             None
         } else {
             let durability = durability_of(&self.facility, ctx, &request);
-            let bytes = flusher.append(
-                self.seq + 1,
-                &Record {
-                    ctx,
-                    request: &request,
-                },
-            )?;
+            let bytes = match received {
+                Some(encoded) => flusher.append_parts(self.seq + 1, ctx, encoded)?,
+                None => flusher.append(
+                    self.seq + 1,
+                    &Record {
+                        ctx,
+                        request: &request,
+                    },
+                )?,
+            };
             self.seq += 1;
             self.snapshots.logged(bytes);
             Some((self.seq, durability))
@@ -207,14 +216,13 @@ impl Core {
     }
 
     /// Hands a snapshot of the facility as it is now to the store thread, serialized into the
-    /// last snapshot's buffer (sized first, so it grows at most once).
+    /// last snapshot's buffer (not sized first: that walk of the whole facility cost more
+    /// than the buffer growing now and then).
     pub(super) fn snapshot(&mut self, flusher: &Flusher) -> Result<(), StoreError> {
         let encoding =
             |e: postcard::Error| StoreError::Corrupt(format!("encoding a snapshot: {e}"));
-        let size = postcard::experimental::serialized_size(&self.facility).map_err(encoding)?;
-        let mut image = flusher.image_buffer();
-        image.reserve(size);
-        let image = postcard::to_extend(&self.facility, image).map_err(encoding)?;
+        let image =
+            postcard::to_extend(&self.facility, flusher.image_buffer()).map_err(encoding)?;
         self.snapshots.taken(image.len());
         flusher.save_snapshot(self.seq, image);
         Ok(())
@@ -256,7 +264,7 @@ fn durability_of(facility: &Facility, ctx: &Ctx, request: &Request) -> Durabilit
     let of_token = |token| {
         facility
             .find_token(ctx.link, token)
-            .and_then(|(name, _)| facility.structure(&name).map(|s| s.attrs.durability))
+            .map(|(s, _)| s.attrs.durability)
             .unwrap_or(Durability::Async)
     };
     match request {

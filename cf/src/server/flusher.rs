@@ -126,6 +126,17 @@ impl Flusher {
     /// Queues log record `seq`, the one after the previous record, encoding it; returns its
     /// encoded length.
     pub(super) fn append(&self, seq: u64, record: &impl Serialize) -> Result<usize, StoreError> {
+        self.append_parts(seq, record, &[])
+    }
+
+    /// Queues log record `seq` made of the encoding of `head` followed by the bytes `tail`
+    /// (see [`LogBatch::push_parts`]); returns its encoded length.
+    pub(super) fn append_parts(
+        &self,
+        seq: u64,
+        head: &impl Serialize,
+        tail: &[u8],
+    ) -> Result<usize, StoreError> {
         let mut state = self.shared.lock();
         let expected = state.queued.last_seq() + 1;
         if seq != expected {
@@ -133,7 +144,7 @@ impl Flusher {
                 "log record {seq} appended where {expected} was due"
             )));
         }
-        let bytes = state.queued.push(record)?;
+        let bytes = state.queued.push_parts(head, tail)?;
         let wake = match state.activity {
             Activity::Busy => false,
             Activity::Idle => true,

@@ -21,7 +21,7 @@ use crate::auth::{self, Nonce, Transcript};
 use crate::structure::{Ctx, Durability, LinkId, Request, StrName, SysName, dump_structure};
 use crate::wire::{
     CfMessage, ConnectorMessage, FrameError, FrameReader, Hello, LinkFailure, PROTOCOL_VERSION,
-    Refusal, RequestId, encode_frame,
+    Refusal, RequestId, decode_connector_message, encode_frame,
 };
 
 /// Output buffered beyond this is written before further waiting requests are handled.
@@ -78,7 +78,8 @@ impl Writer {
 /// What woke the link.
 #[derive(Debug)]
 enum Wakeup {
-    Frame(Result<Option<ConnectorMessage>, FrameError>),
+    /// A whole frame is read (`Ok(false)`: the peer closed the link between frames).
+    Frame(Result<bool, FrameError>),
     Pushed(CfMessage),
     Shutdown,
 }
@@ -131,16 +132,15 @@ pub(super) async fn serve(
             biased;
             _ = shutdown.wait_for(|stop| *stop) => Wakeup::Shutdown,
             Some(message) = queue.recv() => Wakeup::Pushed(message),
-            frame = reader.next() => Wakeup::Frame(frame),
+            ready = reader.ready() => Wakeup::Frame(ready),
         };
         match wakeup {
             Wakeup::Shutdown => break Some(LinkFailure::Shutdown),
             Wakeup::Pushed(message) => writer.queue(&message),
-            Wakeup::Frame(Ok(None)) => break None,
+            Wakeup::Frame(Ok(false)) => break None,
             Wakeup::Frame(Err(e)) => break failure_of(e),
-            Wakeup::Frame(Ok(Some(first))) => {
-                if let Err(failure) = handle_burst(&shared, &from, first, &mut reader, &mut writer)
-                {
+            Wakeup::Frame(Ok(true)) => {
+                if let Err(failure) = handle_burst(&shared, &from, &mut reader, &mut writer) {
                     break failure;
                 }
             }
@@ -167,7 +167,7 @@ pub(super) async fn serve(
                 system: identity.system.clone(),
                 now: now(),
             };
-            if let Err(e) = core.apply(&ctx, Request::LinkDropped, &shared.flusher) {
+            if let Err(e) = core.apply(&ctx, Request::LinkDropped, None, &shared.flusher) {
                 drop(core);
                 shared.store_failed(&e);
             }
@@ -255,13 +255,12 @@ struct Requester<'a> {
     outbound: &'a Outbound,
 }
 
-/// Handles `first` and every further whole message already read, under one hold of the
-/// facility lock and with one request context, queueing the replies on `writer` (up to
-/// [`WRITE_BATCH`] bytes of them; the rest wait for the next turn).
+/// Handles every whole message already read (at least one), under one hold of the facility
+/// lock and with one request context, queueing the replies on `writer` (up to [`WRITE_BATCH`]
+/// bytes of them; the rest wait for the next turn).
 fn handle_burst(
     shared: &Shared,
     from: &Requester<'_>,
-    first: ConnectorMessage,
     reader: &mut Reader,
     writer: &mut Writer,
 ) -> Result<(), Option<LinkFailure>> {
@@ -271,29 +270,42 @@ fn handle_burst(
         now: now(),
     };
     let mut core = shared.core();
-    let mut message = first;
     loop {
-        match message {
-            ConnectorMessage::Request { id, request } => {
-                if let Some(reply) = handle_request(&mut core, shared, from, &ctx, id, request)? {
-                    writer.queue(&reply);
+        let handled = reader.try_next_body(|body| {
+            let (message, received) =
+                decode_connector_message(body).map_err(|_| Some(LinkFailure::Malformed))?;
+            match message {
+                ConnectorMessage::Request { id, request } => {
+                    let arrived = Arrived { id, received };
+                    if let Some(reply) =
+                        handle_request(&mut core, shared, from, &ctx, arrived, request)?
+                    {
+                        writer.queue(&reply);
+                    }
+                }
+                ConnectorMessage::Dump { id, structure } => {
+                    writer.queue(&dump(&core, id, &structure));
+                }
+                ConnectorMessage::Hello(_) | ConnectorMessage::Proof(_) => {
+                    return Err(Some(LinkFailure::NotAuthenticated));
                 }
             }
-            ConnectorMessage::Dump { id, structure } => {
-                writer.queue(&dump(&core, id, &structure));
-            }
-            ConnectorMessage::Hello(_) | ConnectorMessage::Proof(_) => {
-                return Err(Some(LinkFailure::NotAuthenticated));
-            }
+            Ok(())
+        });
+        match handled.map_err(failure_of)? {
+            Some(result) => result?,
+            None => return Ok(()),
         }
         if writer.out.len() >= WRITE_BATCH {
             return Ok(());
         }
-        match reader.try_next().map_err(failure_of)? {
-            Some(next) => message = next,
-            None => return Ok(()),
-        }
     }
+}
+
+/// A request's id and the bytes it was decoded from.
+struct Arrived<'a> {
+    id: RequestId,
+    received: Option<&'a [u8]>,
 }
 
 /// Applies one request. Returns its reply to send now, or `None` when the reply waits for
@@ -303,9 +315,10 @@ fn handle_request(
     shared: &Shared,
     from: &Requester<'_>,
     ctx: &Ctx,
-    id: RequestId,
+    arrived: Arrived<'_>,
     mut request: Request,
 ) -> Result<Option<CfMessage>, LinkFailure> {
+    let Arrived { id, mut received } = arrived;
     match &mut request {
         Request::LinkDropped | Request::Fence { .. } | Request::Expire { .. } => {
             return Ok(Some(CfMessage::Refused {
@@ -313,11 +326,15 @@ fn handle_request(
                 refusal: Refusal::ServerOnly,
             }));
         }
-        // The job name on the connection is the one the link authenticated with.
-        Request::Connect(connect) => connect.jobname.clone_from(&from.identity.jobname),
+        // The job name on the connection is the one the link authenticated with (so the
+        // request is logged as changed, not as received).
+        Request::Connect(connect) => {
+            connect.jobname.clone_from(&from.identity.jobname);
+            received = None;
+        }
         _ => {}
     }
-    let applied = match core.apply(ctx, request, &shared.flusher) {
+    let applied = match core.apply(ctx, request, received, &shared.flusher) {
         Ok(applied) => applied,
         Err(e) => {
             shared.store_failed(&e);

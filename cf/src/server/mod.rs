@@ -50,7 +50,8 @@ pub struct Config {
     /// Largest frame accepted or sent.
     pub max_frame: usize,
     /// Fewest log records between snapshots; a snapshot also waits until the log since the
-    /// last one is as large as its image, so that big facilities are not re-serialized often.
+    /// last one is four times as large as its image, so that big facilities are not
+    /// re-serialized often.
     pub snapshot_every: u64,
     /// Most links at once; further connections wait to be accepted.
     pub max_links: usize,
@@ -214,7 +215,7 @@ fn fail_previous_links(shared: &Shared) -> Result<(), StoreError> {
         core.link_given(link);
         let mut ctx = core.cf_ctx(&shared.config.cf_system);
         ctx.link = link;
-        core.apply(&ctx, Request::LinkDropped, &shared.flusher)?;
+        core.apply(&ctx, Request::LinkDropped, None, &shared.flusher)?;
     }
     Ok(())
 }
@@ -244,7 +245,12 @@ async fn expiry_loop(shared: Arc<Shared>, mut stopped: watch::Receiver<bool>) {
         let applied = {
             let mut core = shared.core();
             let ctx = core.cf_ctx(&shared.config.cf_system);
-            core.apply(&ctx, Request::Expire { interval: micros }, &shared.flusher)
+            core.apply(
+                &ctx,
+                Request::Expire { interval: micros },
+                None,
+                &shared.flusher,
+            )
         };
         if let Err(e) = applied {
             shared.store_failed(&e);

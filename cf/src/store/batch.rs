@@ -39,11 +39,21 @@ impl LogBatch {
     /// Appends the postcard encoding of the next record and returns its length; on an error
     /// the batch is unchanged.
     pub fn push(&mut self, record: &impl Serialize) -> Result<usize, StoreError> {
+        self.push_parts(record, &[])
+    }
+
+    /// Appends a record made of the postcard encoding of `head` followed by `tail`, bytes
+    /// already encoded (a record whose last field arrived encoded); returns its length. On an
+    /// error the batch is unchanged.
+    pub fn push_parts(&mut self, head: &impl Serialize, tail: &[u8]) -> Result<usize, StoreError> {
         let start = self.bytes.len();
         self.bytes.extend_from_slice(&[0; LEN_LEN]);
-        let written = postcard::to_io(record, &mut self.bytes)
+        let written = postcard::to_io(head, &mut self.bytes)
             .map(|_| ())
             .map_err(|e| StoreError::Corrupt(format!("encoding a log record: {e}")));
+        if written.is_ok() {
+            self.bytes.extend_from_slice(tail);
+        }
         let encoded = written.and_then(|()| {
             u32::try_from(self.bytes.len() - start - LEN_LEN)
                 .map_err(|_| StoreError::Corrupt("log record above 4 GiB".into()))
@@ -139,6 +149,16 @@ mod tests {
             LogBatch::decode(batch.as_bytes()).unwrap(),
             [(41, postcard_bytes(b"a")), (42, postcard_bytes(b"bc"))]
         );
+    }
+
+    #[test]
+    fn a_record_in_parts_is_the_record_encoded_whole() {
+        let mut whole = LogBatch::new(1);
+        whole.push(&(7u64, "SYS1", vec![1u8, 2, 3])).unwrap();
+        let mut parts = LogBatch::new(1);
+        let tail = postcard::to_allocvec(&vec![1u8, 2, 3]).unwrap();
+        parts.push_parts(&(7u64, "SYS1"), &tail).unwrap();
+        assert_eq!(parts, whole);
     }
 
     #[test]

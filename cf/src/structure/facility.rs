@@ -121,9 +121,10 @@ impl Facility {
         if !server_issued && self.is_fenced(ctx) {
             return Outcome::reply(Reply::refused(Reason::Fenced));
         }
-        let mutating = !request.is_read_only();
+        // A list operation checks its own structure's threshold (the only one it can change).
+        let check_all = !request.is_read_only() && !matches!(request, Request::List { .. });
         let mut outcome = self.dispatch(ctx, request);
-        if mutating {
+        if check_all {
             for structure in self.structures.values_mut() {
                 structure.check_full_threshold(&self.cf.name, &mut outcome.deliveries);
             }
@@ -218,15 +219,27 @@ impl Facility {
         self.fail_where(|c| &c.system == system, out);
     }
 
+    /// A list operation changes only its own structure, so only that one's usage is checked
+    /// against its full threshold afterwards.
     fn list_op(&mut self, ctx: &Ctx, token: ConToken, op: ListOp) -> Outcome {
-        let Some((name, conid)) = self.find_token(ctx.link, token) else {
+        let mutating = !op.is_read_only();
+        let cfname = &self.cf.name;
+        let found = self.structures.values_mut().find_map(|s| {
+            let conid = s
+                .conns
+                .by_token(token)
+                .filter(|c| c.link == ctx.link)?
+                .conid;
+            Some((s, conid))
+        });
+        let Some((structure, conid)) = found else {
             return Outcome::reply(Reply::refused(Reason::NotAuthorized));
         };
         let mut out = Vec::new();
-        let Some(structure) = self.structures.get_mut(&name) else {
-            return Outcome::reply(Reply::refused(Reason::NotAuthorized));
-        };
         let reply = structure.run(conid, op, &mut self.next_ticket, &mut out);
+        if mutating {
+            structure.check_full_threshold(cfname, &mut out);
+        }
         Outcome {
             reply,
             deliveries: out,
@@ -234,12 +247,16 @@ impl Facility {
     }
 
     /// The structure and CONID of an active connection with `token` on `link`.
-    pub(crate) fn find_token(&self, link: LinkId, token: ConToken) -> Option<(StrName, ConId)> {
+    pub(crate) fn find_token(
+        &self,
+        link: LinkId,
+        token: ConToken,
+    ) -> Option<(&ListStructure, ConId)> {
         self.structures.values().find_map(|s| {
             s.conns
                 .by_token(token)
                 .filter(|c| c.link == link)
-                .map(|c| (s.name.clone(), c.conid))
+                .map(|c| (s, c.conid))
         })
     }
 }

@@ -149,7 +149,10 @@ impl Facility {
 
     /// IXLDISC.
     pub(crate) fn disconnect(&mut self, ctx: &Ctx, token: ConToken) -> Outcome {
-        let Some((name, conid)) = self.find_token(ctx.link, token) else {
+        let Some((name, conid)) = self
+            .find_token(ctx.link, token)
+            .map(|(s, conid)| (s.name.clone(), conid))
+        else {
             return Outcome::reply(Reply::refused(Reason::NotAuthorized));
         };
         let mut out = Vec::new();
@@ -174,7 +177,10 @@ impl Facility {
 
     /// IXLEERSP RELEASECONN=YES: a peer releases a failed-persistent connection.
     pub(crate) fn release(&mut self, ctx: &Ctx, token: ConToken, conname: &ConName) -> Outcome {
-        let Some((name, _)) = self.find_token(ctx.link, token) else {
+        let Some(name) = self
+            .find_token(ctx.link, token)
+            .map(|(s, _)| s.name.clone())
+        else {
             return Outcome::reply(Reply::refused(Reason::NotAuthorized));
         };
         let mut out = Vec::new();

@@ -39,6 +39,16 @@ pub fn decode_frame<T: DeserializeOwned>(
     buf: &[u8],
     max: usize,
 ) -> Result<Option<(T, usize)>, FrameError> {
+    let Some((body, used)) = frame_body(buf, max)? else {
+        return Ok(None);
+    };
+    let message = postcard::from_bytes(body)?;
+    Ok(Some((message, used)))
+}
+
+/// The body of the frame at the start of `buf` and the number of bytes the frame takes;
+/// `Ok(None)` while it is incomplete.
+pub fn frame_body(buf: &[u8], max: usize) -> Result<Option<(&[u8], usize)>, FrameError> {
     let Some((header, rest)) = buf.split_first_chunk::<HEADER_LEN>() else {
         return Ok(None);
     };
@@ -46,11 +56,7 @@ pub fn decode_frame<T: DeserializeOwned>(
     if len > max {
         return Err(FrameError::TooLarge { len, max });
     }
-    let Some(body) = rest.get(..len) else {
-        return Ok(None);
-    };
-    let message = postcard::from_bytes(body)?;
-    Ok(Some((message, HEADER_LEN + len)))
+    Ok(rest.get(..len).map(|body| (body, HEADER_LEN + len)))
 }
 
 /// Appends the frame of `message` to `dst`; refuses a body larger than `max`.

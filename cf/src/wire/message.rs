@@ -55,6 +55,25 @@ pub enum ConnectorMessage {
     },
 }
 
+/// The variant index postcard gives [`ConnectorMessage::Request`] (a test keeps it true).
+const REQUEST_VARIANT: u32 = 2;
+
+/// Decodes a connector message from a frame body; for a request, also hands back the bytes its
+/// [`Request`] was decoded from, which decode to exactly that request again (what the CF logs
+/// instead of encoding the request anew).
+pub fn decode_connector_message(
+    body: &[u8],
+) -> Result<(ConnectorMessage, Option<&[u8]>), postcard::Error> {
+    let (variant, rest) = postcard::take_from_bytes::<u32>(body)?;
+    if variant != REQUEST_VARIANT {
+        return Ok((postcard::from_bytes(body)?, None));
+    }
+    let (id, rest) = postcard::take_from_bytes::<RequestId>(rest)?;
+    let (request, after) = postcard::take_from_bytes::<Request>(rest)?;
+    let used = rest.len() - after.len();
+    Ok((ConnectorMessage::Request { id, request }, rest.get(..used)))
+}
+
 /// A message from the CF to a connector.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum CfMessage {
@@ -174,5 +193,53 @@ impl fmt::Display for LinkFailure {
             Self::Shutdown => f.write_str("CF shutting down"),
             Self::StoreFailed => f.write_str("CF store failed"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::structure::{ConToken, ListNumber, ListOp};
+
+    #[test]
+    fn a_request_decodes_with_the_bytes_of_its_request() {
+        let request = Request::List {
+            token: ConToken([5; 16]),
+            op: ListOp::ReadListControls {
+                list: ListNumber(300),
+            },
+        };
+        let message = ConnectorMessage::Request {
+            id: RequestId(1 << 40),
+            request: request.clone(),
+        };
+        let mut body = postcard::to_allocvec(&message).unwrap();
+        body.extend_from_slice(b"trailing");
+        let (decoded, raw) = decode_connector_message(&body).unwrap();
+        assert_eq!(decoded, message);
+        assert_eq!(
+            raw,
+            Some(postcard::to_allocvec(&request).unwrap().as_slice())
+        );
+    }
+
+    #[test]
+    fn other_messages_decode_without_request_bytes() {
+        let message = ConnectorMessage::Dump {
+            id: RequestId(3),
+            structure: crate::structure::StrName::new("EZBDVIPA").unwrap(),
+        };
+        let body = postcard::to_allocvec(&message).unwrap();
+        assert_eq!(decode_connector_message(&body).unwrap(), (message, None));
+    }
+
+    #[test]
+    fn a_cut_request_is_malformed() {
+        let message = ConnectorMessage::Request {
+            id: RequestId(9),
+            request: Request::Heartbeat,
+        };
+        let body = postcard::to_allocvec(&message).unwrap();
+        assert!(decode_connector_message(&body[..body.len() - 1]).is_err());
     }
 }

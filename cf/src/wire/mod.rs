@@ -8,6 +8,8 @@ pub mod codec;
 pub mod message;
 pub mod reader;
 
-pub use codec::{DEFAULT_MAX_FRAME, FrameError, HEADER_LEN, decode_frame, encode_frame};
+pub use codec::{
+    DEFAULT_MAX_FRAME, FrameError, HEADER_LEN, decode_frame, encode_frame, frame_body,
+};
 pub use message::*;
 pub use reader::FrameReader;

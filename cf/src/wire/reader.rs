@@ -7,7 +7,7 @@ use bytes::{Buf, BytesMut};
 use serde::de::DeserializeOwned;
 use tokio::io::{AsyncRead, AsyncReadExt};
 
-use super::codec::{FrameError, HEADER_LEN, decode_frame};
+use super::codec::{FrameError, HEADER_LEN, decode_frame, frame_body};
 
 /// Room a read always has in the buffer (a burst of small frames fits in it).
 const READ_ROOM: usize = 64 * 1024;
@@ -40,6 +40,36 @@ impl<R: AsyncRead + Unpin, In: DeserializeOwned> FrameReader<R, In> {
                 Ok(Some(message))
             }
             None => Ok(None),
+        }
+    }
+
+    /// The next whole frame already read, without waiting, handed to `decode` as its body:
+    /// `Ok(None)` when no whole frame waits. The frame is consumed whatever `decode` returns.
+    pub fn try_next_body<T>(
+        &mut self,
+        decode: impl FnOnce(&[u8]) -> T,
+    ) -> Result<Option<T>, FrameError> {
+        let Some((body, used)) = frame_body(&self.buf, self.max_frame)? else {
+            return Ok(None);
+        };
+        let decoded = decode(body);
+        self.buf.advance(used);
+        Ok(Some(decoded))
+    }
+
+    /// Waits until a whole frame is read (it is left in the buffer); `Ok(false)` when the peer
+    /// closed between frames. Cancel-safe.
+    pub async fn ready(&mut self) -> Result<bool, FrameError> {
+        loop {
+            if frame_body(&self.buf, self.max_frame)?.is_some() {
+                return Ok(true);
+            }
+            if self.fill().await? == 0 {
+                if self.buf.is_empty() {
+                    return Ok(false);
+                }
+                return Err(FrameError::Io(std::io::ErrorKind::UnexpectedEof.into()));
+            }
         }
     }
 
