@@ -522,16 +522,27 @@ impl Stack {
             let now = self.clock.now();
             self.datapath.poll_timers(now);
             self.iface.poll(now, &mut self.datapath, &mut self.sockets);
-            let moved = self.tcp.service(now, &mut self.sockets)
+            let moved = self
+                .tcp
+                .service(now, &mut self.sockets, self.datapath.time_wait_mut())
                 | self.udp.service(&mut self.sockets)
                 | self.pings.service(now, &mut self.sockets);
             if moved {
                 self.iface.poll(now, &mut self.datapath, &mut self.sockets);
             }
+            if self.datapath.has_time_wait_frames() {
+                self.iface.poll(
+                    now,
+                    &mut self.datapath.time_wait_device(),
+                    self.tcp.time_wait_sockets(),
+                );
+                self.tcp.settle_time_wait(self.datapath.time_wait_mut());
+            }
             let deadline = [
                 self.iface.poll_at(now, &self.sockets),
                 self.datapath.poll_at(),
                 self.pings.poll_at(),
+                self.tcp.poll_at(),
             ]
             .into_iter()
             .flatten()
