@@ -27,6 +27,7 @@ pub struct TcpTuple {
 pub struct TimeWaitFilter {
     tuples: HashSet<TcpTuple>,
     frames: VecDeque<Bytes>,
+    touched: Vec<TcpTuple>,
 }
 
 impl TimeWaitFilter {
@@ -43,18 +44,28 @@ impl TimeWaitFilter {
     /// Keeps `frame` aside when it is a segment of a connection in TIME_WAIT; gives it back
     /// otherwise.
     pub fn divert(&mut self, frame: Bytes) -> Option<Bytes> {
-        if !self.tuples.is_empty()
-            && inbound_tuple(&frame).is_some_and(|tuple| self.tuples.contains(&tuple))
-        {
-            self.frames.push_back(frame);
-            return None;
+        if self.tuples.is_empty() {
+            return Some(frame);
         }
-        Some(frame)
+        match inbound_tuple(&frame) {
+            Some(tuple) if self.tuples.contains(&tuple) => {
+                self.frames.push_back(frame);
+                self.touched.push(tuple);
+                None
+            }
+            _ => Some(frame),
+        }
     }
 
     /// The next frame kept aside.
     pub fn pop(&mut self) -> Option<Bytes> {
         self.frames.pop_front()
+    }
+
+    /// The connections frames were kept aside for since the last call, in arrival order
+    /// (repeated when several came).
+    pub fn take_touched(&mut self) -> Vec<TcpTuple> {
+        std::mem::take(&mut self.touched)
     }
 
     /// Whether frames wait for the TIME_WAIT sockets.
@@ -146,6 +157,8 @@ mod tests {
         assert_eq!(filter.divert(first.clone()), None);
         assert_eq!(filter.divert(first.clone()), None);
         assert!(filter.has_frames());
+        assert_eq!(filter.take_touched(), vec![tuple, tuple]);
+        assert!(filter.take_touched().is_empty());
         assert_eq!(filter.pop(), Some(first.clone()));
         assert_eq!(filter.pop(), Some(first));
         assert!(!filter.has_frames());

@@ -17,6 +17,7 @@ pub mod clock;
 pub mod netstat;
 pub mod ping;
 pub mod tcp;
+mod time_wait;
 pub mod udp;
 
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
@@ -531,12 +532,11 @@ impl Stack {
                 self.iface.poll(now, &mut self.datapath, &mut self.sockets);
             }
             if self.datapath.has_time_wait_frames() {
-                self.iface.poll(
-                    now,
-                    &mut self.datapath.time_wait_device(),
-                    self.tcp.time_wait_sockets(),
-                );
-                self.tcp.settle_time_wait(self.datapath.time_wait_mut());
+                let touched = self.datapath.time_wait_mut().take_touched();
+                let waiting = self.tcp.check_out_time_wait(touched);
+                self.iface
+                    .poll(now, &mut self.datapath.time_wait_device(), waiting);
+                self.tcp.check_in_time_wait(self.datapath.time_wait_mut());
             }
             let deadline = [
                 self.iface.poll_at(now, &self.sockets),

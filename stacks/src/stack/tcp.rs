@@ -7,12 +7,12 @@
 //! a slow reader closes the TCP window and a slow network blocks the writer.
 //!
 //! smoltcp scans every socket of a set on each poll and each received segment, so the table
-//! keeps its sets small: a connection that reaches TIME_WAIT moves to a set of its own, polled
-//! only for the segments the datapath keeps aside for it (see [`crate::datapath::time_wait`]),
-//! and the sockets of ended connections are kept, up to [`SPARE_SOCKETS`], to be reused with
-//! their buffers instead of allocating and zeroing new ones.
+//! keeps the stack's set small: a connection that reaches TIME_WAIT leaves it to wait in
+//! [`super::time_wait`], and the sockets of ended connections are kept, up to
+//! [`SPARE_SOCKETS`], to be reused with their buffers instead of allocating and zeroing new
+//! ones.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::ops::RangeInclusive;
 use std::sync::Arc;
@@ -26,6 +26,7 @@ use tokio::sync::{Notify, mpsc, oneshot};
 
 use super::StackError;
 use super::netstat::{ConnId, ConnState, ConnectionInfo, TcpState};
+use super::time_wait::{TimeWaitSockets, Waiting};
 use crate::datapath::time_wait::{TcpTuple, TimeWaitFilter};
 
 /// Chunks queued between the stack and an application, each way.
@@ -231,19 +232,14 @@ enum Next {
     TimeWait,
 }
 
-/// A connection waiting out TIME_WAIT; its handle is in the TIME_WAIT set.
+/// What the table keeps about a connection in TIME_WAIT.
 #[derive(Debug)]
-struct Parked {
-    conn: Connection,
-    tuple: TcpTuple,
-    since: Instant,
-}
-
-/// The connections in TIME_WAIT, oldest first, and the socket set they are polled in.
-#[derive(Debug)]
-struct TimeWaitSockets {
-    sockets: SocketSet<'static>,
-    parked: VecDeque<Parked>,
+struct Ended {
+    conn_id: ConnId,
+    owner: String,
+    local_port: u16,
+    bytes_in: u64,
+    bytes_out: u64,
 }
 
 /// The stack's TCP listeners and connections.
@@ -253,7 +249,7 @@ pub(crate) struct TcpTable {
     wake: Arc<Notify>,
     listeners: Vec<Listener>,
     connections: Vec<Connection>,
-    time_wait: TimeWaitSockets,
+    time_wait: TimeWaitSockets<Ended>,
     /// Connections (in TIME_WAIT too) by local port.
     local_ports: HashMap<u16, usize>,
     spare: Vec<tcp::Socket<'static>>,
@@ -279,10 +275,7 @@ impl TcpTable {
             wake,
             listeners: Vec::new(),
             connections: Vec::new(),
-            time_wait: TimeWaitSockets {
-                sockets: SocketSet::new(Vec::new()),
-                parked: VecDeque::new(),
-            },
+            time_wait: TimeWaitSockets::default(),
             local_ports: HashMap::new(),
             spare: Vec::new(),
             next_conn: 1,
@@ -524,79 +517,70 @@ impl TcpTable {
         progress
     }
 
-    /// Moves a connection in TIME_WAIT to the TIME_WAIT set.
+    /// Moves a connection in TIME_WAIT out of the stack's set to wait.
     fn park(
         &mut self,
         now: Instant,
-        mut conn: Connection,
+        conn: Connection,
         sockets: &mut SocketSet<'static>,
         filter: &mut TimeWaitFilter,
     ) {
-        let socket = sockets.remove(conn.handle);
-        let Socket::Tcp(tcp_socket) = &socket else {
+        let Socket::Tcp(socket) = sockets.remove(conn.handle) else {
             self.release_port(conn.local_port);
             return;
         };
         let tuple = TcpTuple {
-            local: v4(tcp_socket.local_endpoint()),
-            foreign: v4(tcp_socket.remote_endpoint()),
+            local: v4(socket.local_endpoint()),
+            foreign: v4(socket.remote_endpoint()),
         };
-        conn.handle = self.time_wait.sockets.add(socket);
+        let record = Ended {
+            conn_id: conn.conn_id,
+            owner: conn.owner,
+            local_port: conn.local_port,
+            bytes_in: conn.bytes_in,
+            bytes_out: conn.bytes_out,
+        };
         filter.insert(tuple);
-        self.time_wait.parked.push_back(Parked {
-            conn,
-            tuple,
-            since: now,
-        });
+        if let Some(replaced) = self.time_wait.park(tuple, socket, now, record) {
+            // Cannot happen (smoltcp lets one socket have a connection), but stay counted.
+            self.release_port(replaced.record.local_port);
+            self.recycle(Socket::Tcp(replaced.socket));
+        }
     }
 
     /// Ends the TIME_WAIT of the connections that waited long enough.
     fn expire_time_wait(&mut self, now: Instant, filter: &mut TimeWaitFilter) {
-        while let Some(parked) = self.time_wait.parked.front()
-            && now - parked.since >= self.config.time_wait
-        {
-            if let Some(parked) = self.time_wait.parked.pop_front() {
-                self.unpark(parked, filter);
-            }
+        while let Some((tuple, waiting)) = self.time_wait.pop_expired(now, self.config.time_wait) {
+            self.unpark(tuple, waiting, filter);
         }
     }
 
-    /// Drops a connection from the TIME_WAIT set.
-    fn unpark(&mut self, parked: Parked, filter: &mut TimeWaitFilter) {
-        filter.remove(&parked.tuple);
-        self.release_port(parked.conn.local_port);
-        let socket = self.time_wait.sockets.remove(parked.conn.handle);
-        self.recycle(socket);
+    /// Forgets a connection that was in TIME_WAIT.
+    fn unpark(&mut self, tuple: TcpTuple, waiting: Waiting<Ended>, filter: &mut TimeWaitFilter) {
+        filter.remove(&tuple);
+        self.release_port(waiting.record.local_port);
+        self.recycle(Socket::Tcp(waiting.socket));
     }
 
-    /// The set of the sockets in TIME_WAIT, to poll with the segments kept aside for them.
-    pub(crate) fn time_wait_sockets(&mut self) -> &mut SocketSet<'static> {
-        &mut self.time_wait.sockets
+    /// Moves the sockets in TIME_WAIT of connections `tuples` into a set to poll with the
+    /// segments kept aside for them; [`TcpTable::check_in_time_wait`] takes them back.
+    pub(crate) fn check_out_time_wait(&mut self, tuples: Vec<TcpTuple>) -> &mut SocketSet<'static> {
+        self.time_wait.check_out(tuples)
     }
 
-    /// After the TIME_WAIT set was polled: the connections a segment ended (a RST) go.
-    pub(crate) fn settle_time_wait(&mut self, filter: &mut TimeWaitFilter) {
-        let parked = std::mem::take(&mut self.time_wait.parked);
-        for entry in parked {
-            let state = self
-                .time_wait
-                .sockets
-                .get::<tcp::Socket>(entry.conn.handle)
-                .state();
-            if state == tcp::State::TimeWait {
-                self.time_wait.parked.push_back(entry);
-            } else {
-                self.unpark(entry, filter);
-            }
+    /// Takes back the sockets polled; the connections a segment ended (a RST) go.
+    pub(crate) fn check_in_time_wait(&mut self, filter: &mut TimeWaitFilter) {
+        let mut ended = Vec::new();
+        self.time_wait
+            .check_in(|tuple, waiting| ended.push((tuple, waiting)));
+        for (tuple, waiting) in ended {
+            self.unpark(tuple, waiting, filter);
         }
     }
 
     /// When the oldest connection in TIME_WAIT is due to go.
     pub(crate) fn poll_at(&self) -> Option<Instant> {
-        self.time_wait
-            .parked
-            .front()
-            .map(|parked| parked.since + self.config.time_wait)
+        self.time_wait.next_expiry(self.config.time_wait)
     }
 
     fn service_listeners(&mut self, sockets: &mut SocketSet<'static>) -> bool {
@@ -853,21 +837,18 @@ impl TcpTable {
                 bytes_out: c.bytes_out,
             }
         });
-        let time_wait = self.time_wait.parked.iter().map(|parked| {
-            let socket = self
-                .time_wait
-                .sockets
-                .get::<tcp::Socket>(parked.conn.handle);
-            ConnectionInfo {
-                conn_id: parked.conn.conn_id,
-                owner: parked.conn.owner.clone(),
-                local: parked.tuple.local,
-                foreign: parked.tuple.foreign,
-                state: ConnState::Tcp(socket.state().into()),
-                bytes_in: parked.conn.bytes_in,
-                bytes_out: parked.conn.bytes_out,
-            }
-        });
+        let time_wait = self
+            .time_wait
+            .iter()
+            .map(|(tuple, waiting)| ConnectionInfo {
+                conn_id: waiting.record.conn_id,
+                owner: waiting.record.owner.clone(),
+                local: tuple.local,
+                foreign: tuple.foreign,
+                state: ConnState::Tcp(waiting.socket.state().into()),
+                bytes_in: waiting.record.bytes_in,
+                bytes_out: waiting.record.bytes_out,
+            });
         let mut all: Vec<ConnectionInfo> = listeners.chain(connections).chain(time_wait).collect();
         all.sort_by_key(|info| info.conn_id);
         all
