@@ -508,14 +508,20 @@ async fn a_connection_in_time_wait_acknowledges_a_retransmitted_fin() {
     assert_eq!(reader.recv().await, Received::Closed);
     tokio::time::sleep(Duration::from_millis(100)).await;
     let mut server_fin = None;
+    let mut acked = false;
     while let Some(frame) = mirror.try_recv() {
-        if let Some((from, to, true, _, _)) = tcp_seen(&frame)
-            && (from, to) == (at(A_HOME, 7), client)
-        {
-            server_fin = Some(frame);
+        match tcp_seen(&frame) {
+            Some((from, to, true, _, _)) if (from, to) == (at(A_HOME, 7), client) => {
+                server_fin = Some(frame);
+            }
+            Some((from, to, false, true, false)) if (from, to) == (client, at(A_HOME, 7)) => {
+                acked |= server_fin.is_some();
+            }
+            _ => {}
         }
     }
     let server_fin = server_fin.expect("the server's FIN on the switch");
+    assert!(acked, "the client acknowledged the server's FIN before TIME_WAIT");
     let listing = lab.host.connections().await.unwrap();
     assert!(
         listing
