@@ -80,26 +80,25 @@ impl<T> TimeWaitSockets<T> {
         now: Instant,
         wait: Duration,
     ) -> Option<(TcpTuple, Waiting<T>)> {
+        // Only entries due are looked up: the table is large, and this runs on every turn of
+        // the stack.
         while let Some(&(since, tuple, serial)) = self.order.front() {
+            if now - since < wait {
+                return None;
+            }
+            self.order.pop_front();
             if self.waiting.get(&tuple).is_some_and(|w| w.serial == serial) {
-                if now - since < wait {
-                    return None;
-                }
-                self.order.pop_front();
                 return self.waiting.remove(&tuple).map(|w| (tuple, w));
             }
-            // Ended early: drop the stale entry.
-            self.order.pop_front();
+            // Ended early: the entry was stale.
         }
         None
     }
 
-    /// When the oldest connection will have waited `wait`.
+    /// When the oldest entry is due (a connection that ended early only wakes the stack for
+    /// nothing).
     pub(crate) fn next_expiry(&self, wait: Duration) -> Option<Instant> {
-        self.order
-            .iter()
-            .find(|(_, tuple, serial)| self.waiting.get(tuple).is_some_and(|w| w.serial == *serial))
-            .map(|(since, _, _)| *since + wait)
+        self.order.front().map(|(since, _, _)| *since + wait)
     }
 
     /// Moves the sockets of `tuples` (those still waiting) into the set to poll, and gives it.
@@ -209,6 +208,11 @@ mod tests {
         // A fresh socket is CLOSED, not TIME_WAIT: it counts as ended.
         sockets.check_in(|tuple, waiting| ended.push((tuple, waiting.record)));
         assert_eq!(ended, vec![(tuple(1), "closed")]);
+        assert!(
+            sockets
+                .pop_expired(Instant::from_millis(1000), WAIT)
+                .is_none()
+        );
         assert_eq!(sockets.next_expiry(WAIT), Some(Instant::from_millis(1010)));
         let (gone, _) = sockets.pop_expired(Instant::from_secs(5), WAIT).unwrap();
         assert_eq!(gone, tuple(2));
