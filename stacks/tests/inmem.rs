@@ -521,7 +521,10 @@ async fn a_connection_in_time_wait_acknowledges_a_retransmitted_fin() {
         }
     }
     let server_fin = server_fin.expect("the server's FIN on the switch");
-    assert!(acked, "the client acknowledged the server's FIN before TIME_WAIT");
+    assert!(
+        acked,
+        "the client acknowledged the server's FIN before TIME_WAIT"
+    );
     let listing = lab.host.connections().await.unwrap();
     assert!(
         listing
