@@ -476,3 +476,80 @@ async fn a_connection_closed_here_first_leaves_time_wait_after_the_configured_se
         closed.elapsed()
     );
 }
+
+/// A TCP segment seen on the switch: (source, destination, FIN, ACK, RST).
+fn tcp_seen(frame: &[u8]) -> Option<(SocketAddrV4, SocketAddrV4, bool, bool, bool)> {
+    let eth = EthernetFrame::new_checked(frame).ok()?;
+    let ip = Ipv4Packet::new_checked(eth.payload()).ok()?;
+    if ip.next_header() != IpProtocol::Tcp {
+        return None;
+    }
+    let tcp = TcpPacket::new_checked(ip.payload()).ok()?;
+    Some((
+        at(ip.src_addr(), tcp.src_port()),
+        at(ip.dst_addr(), tcp.dst_port()),
+        tcp.fin(),
+        tcp.ack(),
+        tcp.rst(),
+    ))
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_connection_in_time_wait_acknowledges_a_retransmitted_fin() {
+    let lab = lab(false);
+    let mut mirror = lab.switch.mirror();
+    let _echo = EchoServer::start(&lab.a, at(Ipv4Addr::UNSPECIFIED, 7))
+        .await
+        .unwrap();
+    let stream = lab.host.connect("CLIENT", at(A_HOME, 7)).await.unwrap();
+    let client = stream.local;
+    let (mut reader, writer) = stream.split();
+    drop(writer);
+    assert_eq!(reader.recv().await, Received::Closed);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let mut server_fin = None;
+    let mut acked = false;
+    while let Some(frame) = mirror.try_recv() {
+        match tcp_seen(&frame) {
+            Some((from, to, true, _, _)) if (from, to) == (at(A_HOME, 7), client) => {
+                server_fin = Some(frame);
+            }
+            Some((from, to, false, true, false)) if (from, to) == (client, at(A_HOME, 7)) => {
+                acked |= server_fin.is_some();
+            }
+            _ => {}
+        }
+    }
+    let server_fin = server_fin.expect("the server's FIN on the switch");
+    assert!(
+        acked,
+        "the client acknowledged the server's FIN before TIME_WAIT"
+    );
+    let listing = lab.host.connections().await.unwrap();
+    assert!(
+        listing
+            .iter()
+            .any(|c| c.local == client && c.state == ConnState::Tcp(TcpState::TimeWait))
+    );
+
+    // The FIN again, as if the client's last ACK had been lost.
+    let mut injector = lab.switch.port();
+    stacks::lan::LanPort::send(&mut injector, server_fin).unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let mut answers = Vec::new();
+    while let Some(frame) = mirror.try_recv() {
+        if let Some((from, to, fin, ack, rst)) = tcp_seen(&frame)
+            && (from, to) == (client, at(A_HOME, 7))
+        {
+            answers.push((fin, ack, rst));
+        }
+    }
+    assert_eq!(answers, vec![(false, true, false)], "one ACK, no RST");
+    let listing = lab.host.connections().await.unwrap();
+    assert!(
+        listing
+            .iter()
+            .any(|c| c.local == client && c.state == ConnState::Tcp(TcpState::TimeWait)),
+        "still in TIME_WAIT"
+    );
+}

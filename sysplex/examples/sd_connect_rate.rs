@@ -152,8 +152,9 @@ async fn measure(
     for task in tasks {
         task.await??;
     }
-    // Let the closes drain so the next path starts clean.
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // Let the closes drain and the clients' TIME_WAIT (1 s) end, so the next path starts with
+    // no socket left from this one.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
     Ok(Measured {
         connections,
         refused,

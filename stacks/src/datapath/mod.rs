@@ -22,6 +22,7 @@ pub mod garp;
 pub mod neighbours;
 pub mod nexthop;
 pub mod stage;
+pub mod time_wait;
 pub mod xcf;
 
 use std::collections::{BTreeMap, VecDeque};
@@ -44,6 +45,7 @@ use garp::{GarpSchedule, GarpTimers};
 use neighbours::Neighbours;
 use nexthop::NextHops;
 use stage::{Origin, PacketStage, StageSlot, Stages, Verdict};
+use time_wait::TimeWaitFilter;
 use xcf::{XcfDatagram, XcfKind, XcfLink, XcfSend};
 
 /// Frames or datagrams taken from one source per [`Datapath::poll_ingress`] call, so that one
@@ -147,6 +149,7 @@ pub struct Datapath {
     next_hops: NextHops,
     neighbours: Neighbours,
     rx_queue: VecDeque<Bytes>,
+    time_wait: TimeWaitFilter,
     stats: DatapathStats,
 }
 
@@ -164,6 +167,7 @@ impl Datapath {
             next_hops: NextHops::default(),
             neighbours: Neighbours::default(),
             rx_queue: VecDeque::new(),
+            time_wait: TimeWaitFilter::default(),
             stats: DatapathStats::default(),
         }
     }
@@ -237,6 +241,23 @@ impl Datapath {
         for (addr, mac) in self.neighbours.fresh(now) {
             self.deliver(arp::neighbour_update(self.config.mac, own_ip, addr, mac));
         }
+    }
+
+    /// The connections in TIME_WAIT whose segments smoltcp takes from [`Datapath::time_wait_device`]
+    /// instead of from this device.
+    pub fn time_wait_mut(&mut self) -> &mut TimeWaitFilter {
+        &mut self.time_wait
+    }
+
+    /// Whether segments for connections in TIME_WAIT wait to be polled.
+    pub fn has_time_wait_frames(&self) -> bool {
+        self.time_wait.has_frames()
+    }
+
+    /// The device to poll the TIME_WAIT sockets with: it receives the segments kept aside for
+    /// them and sends like this one.
+    pub fn time_wait_device(&mut self) -> TimeWaitDevice<'_> {
+        TimeWaitDevice(self)
     }
 
     /// Installs the stage of a slot of the packet walk.
@@ -589,7 +610,12 @@ impl Device for Datapath {
     type TxToken<'a> = TxToken<'a>;
 
     fn receive(&mut self, timestamp: Instant) -> Option<(RxToken, TxToken<'_>)> {
-        let frame = self.rx_queue.pop_front()?;
+        let frame = loop {
+            let frame = self.rx_queue.pop_front()?;
+            if let Some(frame) = self.time_wait.divert(frame) {
+                break frame;
+            }
+        };
         Some((
             RxToken(frame),
             TxToken {
@@ -611,6 +637,40 @@ impl Device for Datapath {
         caps.medium = Medium::Ethernet;
         caps.max_transmission_unit = self.config.ip_mtu + EthernetFrame::<&[u8]>::header_len();
         caps
+    }
+}
+
+/// The datapath as the device of the TIME_WAIT sockets (see [`time_wait`]).
+#[derive(Debug)]
+pub struct TimeWaitDevice<'a>(&'a mut Datapath);
+
+impl Device for TimeWaitDevice<'_> {
+    type RxToken<'a>
+        = RxToken
+    where
+        Self: 'a;
+    type TxToken<'a>
+        = TxToken<'a>
+    where
+        Self: 'a;
+
+    fn receive(&mut self, timestamp: Instant) -> Option<(RxToken, TxToken<'_>)> {
+        let frame = self.0.time_wait.pop()?;
+        Some((
+            RxToken(frame),
+            TxToken {
+                datapath: self.0,
+                now: timestamp,
+            },
+        ))
+    }
+
+    fn transmit(&mut self, timestamp: Instant) -> Option<TxToken<'_>> {
+        self.0.transmit(timestamp)
+    }
+
+    fn capabilities(&self) -> DeviceCapabilities {
+        self.0.capabilities()
     }
 }
 

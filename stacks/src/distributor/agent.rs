@@ -17,7 +17,7 @@ use smoltcp::time::Instant;
 
 use super::config::DistConfig;
 use super::core::Distributor;
-use super::signal::SdSignal;
+use super::signal::{SdSignal, batch_ended};
 use super::stage::SharedSd;
 use crate::dvipa::model::ConnKey;
 
@@ -330,7 +330,7 @@ impl SdAgent {
                 distributor.expire(now);
             }
         }
-        for (to, signal) in reports {
+        for (to, signal) in batch_ended(reports) {
             if to == self.local_xcf {
                 if let Some(distributor) = self.shared.lock().distributor.as_mut() {
                     distributor.apply(now, to, &signal);

@@ -285,6 +285,9 @@ impl Distributor {
                 self.listeners(from, report.dvipa, report.port, report.ready)
             }
             SdSignal::ConnectionEnded(conn) => self.connection_ended(now, from, conn),
+            SdSignal::ConnectionsEnded(conns) => conns.iter().fold(false, |any, conn| {
+                self.connection_ended(now, from, conn) | any
+            }),
             SdSignal::Quiesce { port } => {
                 self.quiesce(from, *port);
                 true

@@ -78,4 +78,103 @@ pub enum SdSignal {
     },
     /// Target → new distributor: the answer to [`SdSignal::Query`].
     Answer(TargetAnswer),
+    /// Target → distributor: routed connections that ended on the target, reported together
+    /// (at most [`MAX_ENDED_PER_SIGNAL`] in one signal).
+    ConnectionsEnded(Vec<ConnKey>),
+}
+
+/// The most connection ends one [`SdSignal::ConnectionsEnded`] carries.
+pub const MAX_ENDED_PER_SIGNAL: usize = 4096;
+
+/// Puts the [`SdSignal::ConnectionEnded`] reports of `reports` together, per addressee, in
+/// [`SdSignal::ConnectionsEnded`] signals where the first of them stood; the other reports stay
+/// as and where they are.
+pub fn batch_ended(reports: Vec<(Ipv4Addr, SdSignal)>) -> Vec<(Ipv4Addr, SdSignal)> {
+    let mut batched: Vec<(Ipv4Addr, SdSignal)> = Vec::with_capacity(reports.len());
+    // The open batch of each addressee, by its index in `batched`.
+    let mut open: Vec<(Ipv4Addr, usize)> = Vec::new();
+    for (to, signal) in reports {
+        let SdSignal::ConnectionEnded(conn) = signal else {
+            batched.push((to, signal));
+            continue;
+        };
+        let batch = open
+            .iter()
+            .find(|(addressee, _)| *addressee == to)
+            .map(|&(_, at)| at);
+        match batch.and_then(|at| batched.get_mut(at)) {
+            Some((_, SdSignal::ConnectionsEnded(conns))) if conns.len() < MAX_ENDED_PER_SIGNAL => {
+                conns.push(conn);
+            }
+            _ => {
+                open.retain(|(addressee, _)| *addressee != to);
+                open.push((to, batched.len()));
+                batched.push((to, SdSignal::ConnectionsEnded(vec![conn])));
+            }
+        }
+    }
+    for (_, signal) in &mut batched {
+        if let SdSignal::ConnectionsEnded(conns) = signal
+            && let [conn] = conns[..]
+        {
+            *signal = SdSignal::ConnectionEnded(conn);
+        }
+    }
+    batched
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::SocketAddrV4;
+
+    fn conn(port: u16) -> ConnKey {
+        ConnKey {
+            local: SocketAddrV4::new(Ipv4Addr::new(198, 51, 100, 10), 7),
+            foreign: SocketAddrV4::new(Ipv4Addr::new(192, 0, 2, 50), port),
+        }
+    }
+
+    const ONE: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 1);
+    const TWO: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 2);
+
+    #[test]
+    fn ends_go_together_per_distributor_and_other_reports_keep_their_place() {
+        let quiesce = SdSignal::Quiesce { port: None };
+        let reports = vec![
+            (ONE, SdSignal::ConnectionEnded(conn(1))),
+            (TWO, SdSignal::ConnectionEnded(conn(2))),
+            (ONE, quiesce.clone()),
+            (ONE, SdSignal::ConnectionEnded(conn(3))),
+        ];
+        assert_eq!(
+            batch_ended(reports),
+            vec![
+                (ONE, SdSignal::ConnectionsEnded(vec![conn(1), conn(3)])),
+                (TWO, SdSignal::ConnectionEnded(conn(2))),
+                (ONE, quiesce),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_batch_holds_at_most_the_limit() {
+        let reports = (0..=MAX_ENDED_PER_SIGNAL)
+            .map(|n| {
+                (
+                    ONE,
+                    SdSignal::ConnectionEnded(conn(u16::try_from(n).unwrap())),
+                )
+            })
+            .collect();
+        let batched = batch_ended(reports);
+        assert_eq!(batched.len(), 2);
+        assert!(
+            matches!(&batched[0].1, SdSignal::ConnectionsEnded(c) if c.len() == MAX_ENDED_PER_SIGNAL)
+        );
+        assert_eq!(
+            batched[1].1,
+            SdSignal::ConnectionEnded(conn(u16::try_from(MAX_ENDED_PER_SIGNAL).unwrap()))
+        );
+    }
 }

@@ -30,6 +30,8 @@ struct Routed {
     distributor: Ipv4Addr,
     /// Whether a sweep has seen the stack hold it open.
     seen_open: bool,
+    /// Sweeps that did not see it open, before any did.
+    missed: u8,
     /// Its request arrived protected: outbound packets go back to the distributor.
     protected: bool,
 }
@@ -43,6 +45,7 @@ impl TargetTable {
             Routed {
                 distributor,
                 seen_open: false,
+                missed: 0,
                 protected,
             },
         );
@@ -129,15 +132,18 @@ impl TargetTable {
 
     /// Compares the table with the connections the stack holds `open`: a routed connection seen
     /// open before and now gone ended (closed by FIN, or timed out); the reports to send come
-    /// back with their addressees. A connection not yet seen open is kept (its SYN may be
-    /// ahead of the socket).
+    /// back with their addressees. A connection not yet seen open is kept at the first sweep
+    /// that misses it (the listing swept may be older than its SYN) and ends at the second (it
+    /// lasted less than a sweep, or its SYN never made a socket).
     pub fn sweep(&mut self, open: &HashSet<ConnKey>) -> Vec<(Ipv4Addr, SdSignal)> {
         let mut ended = Vec::new();
         self.connections.retain(|conn, routed| {
             if open.contains(conn) {
                 routed.seen_open = true;
-                true
-            } else if routed.seen_open {
+                return true;
+            }
+            routed.missed = routed.missed.saturating_add(1);
+            if routed.seen_open || routed.missed >= 2 {
                 ended.push((routed.distributor, SdSignal::ConnectionEnded(*conn)));
                 false
             } else {
@@ -342,6 +348,26 @@ mod tests {
         assert_eq!(
             table.sweep(&HashSet::new()),
             vec![(DISTRIBUTOR, SdSignal::ConnectionEnded(conn))]
+        );
+        assert!(table.is_empty());
+    }
+
+    #[test]
+    fn a_connection_no_sweep_saw_open_ends_at_the_second_sweep_missing_it() {
+        let mut table = TargetTable::default();
+        table.on_inbound(Some(DISTRIBUTOR), &tcp_packet(client(), server(), "S"));
+        let conn = ConnKey {
+            local: server(),
+            foreign: client(),
+        };
+        assert!(
+            table.sweep(&HashSet::new()).is_empty(),
+            "the listing may predate the SYN"
+        );
+        assert_eq!(
+            table.sweep(&HashSet::new()),
+            vec![(DISTRIBUTOR, SdSignal::ConnectionEnded(conn))],
+            "it came and went between two sweeps"
         );
         assert!(table.is_empty());
     }

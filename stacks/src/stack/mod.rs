@@ -17,6 +17,7 @@ pub mod clock;
 pub mod netstat;
 pub mod ping;
 pub mod tcp;
+mod time_wait;
 pub mod udp;
 
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
@@ -522,16 +523,26 @@ impl Stack {
             let now = self.clock.now();
             self.datapath.poll_timers(now);
             self.iface.poll(now, &mut self.datapath, &mut self.sockets);
-            let moved = self.tcp.service(now, &mut self.sockets)
+            let moved = self
+                .tcp
+                .service(now, &mut self.sockets, self.datapath.time_wait_mut())
                 | self.udp.service(&mut self.sockets)
                 | self.pings.service(now, &mut self.sockets);
             if moved {
                 self.iface.poll(now, &mut self.datapath, &mut self.sockets);
             }
+            if self.datapath.has_time_wait_frames() {
+                let touched = self.datapath.time_wait_mut().take_touched();
+                let waiting = self.tcp.check_out_time_wait(touched);
+                self.iface
+                    .poll(now, &mut self.datapath.time_wait_device(), waiting);
+                self.tcp.check_in_time_wait(self.datapath.time_wait_mut());
+            }
             let deadline = [
                 self.iface.poll_at(now, &self.sockets),
                 self.datapath.poll_at(),
                 self.pings.poll_at(),
+                self.tcp.poll_at(),
             ]
             .into_iter()
             .flatten()

@@ -5,26 +5,38 @@
 //! (split into a [`TcpReader`] and a [`TcpWriter`]); data moves through bounded channels, and
 //! the stack moves it between the channels and the sockets only while both sides have room, so
 //! a slow reader closes the TCP window and a slow network blocks the writer.
+//!
+//! smoltcp scans every socket of a set on each poll and each received segment, so the table
+//! keeps the stack's set small: a connection that reaches TIME_WAIT leaves it to wait in
+//! [`super::time_wait`], and the sockets of ended connections are kept, up to
+//! [`SPARE_SOCKETS`], to be reused with their buffers instead of allocating and zeroing new
+//! ones.
 
+use std::collections::HashMap;
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::ops::RangeInclusive;
 use std::sync::Arc;
 
 use bytes::Bytes;
 use smoltcp::iface::{Context, SocketHandle, SocketSet};
-use smoltcp::socket::tcp;
+use smoltcp::socket::{Socket, tcp};
 use smoltcp::time::{Duration, Instant};
 use smoltcp::wire::{IpAddress, IpEndpoint, IpListenEndpoint};
 use tokio::sync::{Notify, mpsc, oneshot};
 
 use super::StackError;
 use super::netstat::{ConnId, ConnState, ConnectionInfo, TcpState};
+use super::time_wait::{TimeWaitSockets, Waiting};
+use crate::datapath::time_wait::{TcpTuple, TimeWaitFilter};
 
 /// Chunks queued between the stack and an application, each way.
 const CHANNEL_CHUNKS: usize = 16;
 
 /// The largest chunk the stack hands an application at once.
 const READ_CHUNK: usize = 16 * 1024;
+
+/// Sockets of ended connections kept for reuse, at most.
+pub const SPARE_SOCKETS: usize = 256;
 
 /// What a [`TcpReader`] got.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -195,8 +207,6 @@ struct AppSide {
     fin_sent: bool,
     /// The peer's FIN was seen; the reader gets `Closed`, even if the socket has closed since.
     fin_seen: bool,
-    /// When the socket was first seen in TIME_WAIT.
-    time_wait_since: Option<Instant>,
 }
 
 #[derive(Debug)]
@@ -204,7 +214,30 @@ struct Connection {
     conn_id: ConnId,
     owner: String,
     handle: SocketHandle,
+    /// The local port (the listener's for an accepted connection).
+    local_port: u16,
     phase: Phase,
+    bytes_in: u64,
+    bytes_out: u64,
+}
+
+/// What becomes of a connection after it was serviced.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Next {
+    /// It stays in the stack's socket set.
+    Keep,
+    /// It ended: its socket goes.
+    Remove,
+    /// It waits out TIME_WAIT in the TIME_WAIT set.
+    TimeWait,
+}
+
+/// What the table keeps about a connection in TIME_WAIT.
+#[derive(Debug)]
+struct Ended {
+    conn_id: ConnId,
+    owner: String,
+    local_port: u16,
     bytes_in: u64,
     bytes_out: u64,
 }
@@ -216,6 +249,10 @@ pub(crate) struct TcpTable {
     wake: Arc<Notify>,
     listeners: Vec<Listener>,
     connections: Vec<Connection>,
+    time_wait: TimeWaitSockets<Ended>,
+    /// Connections (in TIME_WAIT too) by local port.
+    local_ports: HashMap<u16, usize>,
+    spare: Vec<tcp::Socket<'static>>,
     next_conn: u32,
     next_port: u16,
 }
@@ -238,6 +275,9 @@ impl TcpTable {
             wake,
             listeners: Vec::new(),
             connections: Vec::new(),
+            time_wait: TimeWaitSockets::default(),
+            local_ports: HashMap::new(),
+            spare: Vec::new(),
             next_conn: 1,
             next_port,
         }
@@ -250,14 +290,49 @@ impl TcpTable {
         id
     }
 
-    fn socket(&self) -> tcp::Socket<'static> {
-        let rx = tcp::SocketBuffer::new(vec![0; self.config.buffer_size]);
-        let tx = tcp::SocketBuffer::new(vec![0; self.config.buffer_size]);
-        tcp::Socket::new(rx, tx)
+    /// A closed socket: a spare one, or a new one with the configured buffers. Every socket
+    /// is handed out closed, and `listen` and `connect` reset it, so a spare one behaves as a
+    /// new one; the only setting the table changes, the timeout, is set by each user.
+    fn socket(&mut self) -> tcp::Socket<'static> {
+        self.spare.pop().unwrap_or_else(|| {
+            let rx = tcp::SocketBuffer::new(vec![0; self.config.buffer_size]);
+            let tx = tcp::SocketBuffer::new(vec![0; self.config.buffer_size]);
+            tcp::Socket::new(rx, tx)
+        })
     }
 
-    fn listening_socket(&self, local: SocketAddrV4) -> Result<tcp::Socket<'static>, StackError> {
+    /// Keeps the socket of an ended connection (taken out of its set) for reuse.
+    fn recycle(&mut self, socket: Socket<'static>) {
+        if let Socket::Tcp(mut socket) = socket
+            && self.spare.len() < SPARE_SOCKETS
+        {
+            // Out of every set: closing it here sends nothing.
+            socket.abort();
+            self.spare.push(socket);
+        }
+    }
+
+    /// Counts a connection on local port `port`.
+    fn hold_port(&mut self, port: u16) {
+        *self.local_ports.entry(port).or_default() += 1;
+    }
+
+    /// Forgets a connection on local port `port`.
+    fn release_port(&mut self, port: u16) {
+        if let Some(count) = self.local_ports.get_mut(&port) {
+            *count -= 1;
+            if *count == 0 {
+                self.local_ports.remove(&port);
+            }
+        }
+    }
+
+    fn listening_socket(
+        &mut self,
+        local: SocketAddrV4,
+    ) -> Result<tcp::Socket<'static>, StackError> {
         let mut socket = self.socket();
+        socket.set_timeout(None);
         let addr = (!local.ip().is_unspecified()).then(|| IpAddress::Ipv4(*local.ip()));
         socket
             .listen(IpListenEndpoint {
@@ -308,18 +383,12 @@ impl TcpTable {
         })
     }
 
-    fn ephemeral_port(&mut self, sockets: &SocketSet<'static>) -> Option<u16> {
+    fn ephemeral_port(&mut self) -> Option<u16> {
         let range = self.config.ephemeral_ports.clone();
         let span = usize::from(range.end() - range.start()) + 1;
         let in_use = |port: u16| {
             self.listeners.iter().any(|l| l.local.port() == port)
-                || self.connections.iter().any(|c| {
-                    sockets
-                        .get::<tcp::Socket>(c.handle)
-                        .local_endpoint()
-                        .is_some_and(|e| e.port == port)
-                        || sockets.get::<tcp::Socket>(c.handle).listen_endpoint().port == port
-                })
+                || self.local_ports.contains_key(&port)
         };
         for _ in 0..span {
             let port = self.next_port;
@@ -348,7 +417,7 @@ impl TcpTable {
         remote: SocketAddrV4,
         reply: oneshot::Sender<Result<TcpStream, StackError>>,
     ) {
-        let Some(port) = self.ephemeral_port(sockets) else {
+        let Some(port) = self.ephemeral_port() else {
             let _ = reply.send(Err(StackError::NoEphemeralPort));
             return;
         };
@@ -361,6 +430,7 @@ impl TcpTable {
         if let Err(error) =
             socket.connect(cx, (IpAddress::Ipv4(*remote.ip()), remote.port()), local)
         {
+            self.recycle(Socket::Tcp(socket));
             let _ = reply.send(Err(StackError::Unaddressable {
                 remote,
                 reason: error.to_string(),
@@ -374,10 +444,12 @@ impl TcpTable {
             started: now,
             remote,
         };
+        self.hold_port(port);
         self.connections.push(Connection {
             conn_id,
             owner: owner.to_owned(),
             handle,
+            local_port: port,
             phase,
             bytes_in: 0,
             bytes_out: 0,
@@ -395,7 +467,6 @@ impl TcpTable {
             pending: None,
             fin_sent: false,
             fin_seen: false,
-            time_wait_since: None,
         };
         let old = std::mem::replace(&mut conn.phase, Phase::Open(app));
         let stream = TcpStream {
@@ -417,20 +488,99 @@ impl TcpTable {
 
     /// Moves data and connections along after smoltcp ran; true if anything moved that smoltcp
     /// must act on (another poll is due).
-    pub(crate) fn service(&mut self, now: Instant, sockets: &mut SocketSet<'static>) -> bool {
+    /// Connections reaching TIME_WAIT move to the TIME_WAIT set, their segments kept aside by
+    /// `filter`; those that waited [`TcpConfig::time_wait`] go.
+    pub(crate) fn service(
+        &mut self,
+        now: Instant,
+        sockets: &mut SocketSet<'static>,
+        filter: &mut TimeWaitFilter,
+    ) -> bool {
         let mut progress = self.service_listeners(sockets);
         let mut connections = std::mem::take(&mut self.connections);
-        connections.retain_mut(|conn| {
+        let mut kept = Vec::with_capacity(connections.len());
+        for mut conn in connections.drain(..) {
             let socket = sockets.get_mut::<tcp::Socket>(conn.handle);
-            let keep = self.service_connection(now, conn, socket, &mut progress);
-            if !keep {
-                sockets.remove(conn.handle);
+            match self.service_connection(now, &mut conn, socket, &mut progress) {
+                Next::Keep => kept.push(conn),
+                Next::Remove => {
+                    self.release_port(conn.local_port);
+                    let socket = sockets.remove(conn.handle);
+                    self.recycle(socket);
+                }
+                Next::TimeWait => self.park(now, conn, sockets, filter),
             }
-            keep
-        });
-        connections.append(&mut self.connections);
-        self.connections = connections;
+        }
+        kept.append(&mut self.connections);
+        self.connections = kept;
+        self.expire_time_wait(now, filter);
         progress
+    }
+
+    /// Moves a connection in TIME_WAIT out of the stack's set to wait.
+    fn park(
+        &mut self,
+        now: Instant,
+        conn: Connection,
+        sockets: &mut SocketSet<'static>,
+        filter: &mut TimeWaitFilter,
+    ) {
+        let Socket::Tcp(socket) = sockets.remove(conn.handle) else {
+            self.release_port(conn.local_port);
+            return;
+        };
+        let tuple = TcpTuple {
+            local: v4(socket.local_endpoint()),
+            foreign: v4(socket.remote_endpoint()),
+        };
+        let record = Ended {
+            conn_id: conn.conn_id,
+            owner: conn.owner,
+            local_port: conn.local_port,
+            bytes_in: conn.bytes_in,
+            bytes_out: conn.bytes_out,
+        };
+        filter.insert(tuple);
+        if let Some(replaced) = self.time_wait.park(tuple, socket, now, record) {
+            // Cannot happen (smoltcp lets one socket have a connection), but stay counted.
+            self.release_port(replaced.record.local_port);
+            self.recycle(Socket::Tcp(replaced.socket));
+        }
+    }
+
+    /// Ends the TIME_WAIT of the connections that waited long enough.
+    fn expire_time_wait(&mut self, now: Instant, filter: &mut TimeWaitFilter) {
+        while let Some((tuple, waiting)) = self.time_wait.pop_expired(now, self.config.time_wait) {
+            self.unpark(tuple, waiting, filter);
+        }
+    }
+
+    /// Forgets a connection that was in TIME_WAIT.
+    fn unpark(&mut self, tuple: TcpTuple, waiting: Waiting<Ended>, filter: &mut TimeWaitFilter) {
+        filter.remove(&tuple);
+        self.release_port(waiting.record.local_port);
+        self.recycle(Socket::Tcp(waiting.socket));
+    }
+
+    /// Moves the sockets in TIME_WAIT of connections `tuples` into a set to poll with the
+    /// segments kept aside for them; [`TcpTable::check_in_time_wait`] takes them back.
+    pub(crate) fn check_out_time_wait(&mut self, tuples: Vec<TcpTuple>) -> &mut SocketSet<'static> {
+        self.time_wait.check_out(tuples)
+    }
+
+    /// Takes back the sockets polled; the connections a segment ended (a RST) go.
+    pub(crate) fn check_in_time_wait(&mut self, filter: &mut TimeWaitFilter) {
+        let mut ended = Vec::new();
+        self.time_wait
+            .check_in(|tuple, waiting| ended.push((tuple, waiting)));
+        for (tuple, waiting) in ended {
+            self.unpark(tuple, waiting, filter);
+        }
+    }
+
+    /// When the oldest connection in TIME_WAIT is due to go.
+    pub(crate) fn poll_at(&self) -> Option<Instant> {
+        self.time_wait.next_expiry(self.config.time_wait)
     }
 
     fn service_listeners(&mut self, sockets: &mut SocketSet<'static>) -> bool {
@@ -439,7 +589,8 @@ impl TcpTable {
         listeners.retain_mut(|listener| {
             if listener.accept.is_closed() {
                 for handle in listener.listening.drain(..) {
-                    sockets.remove(handle);
+                    let socket = sockets.remove(handle);
+                    self.recycle(socket);
                 }
                 return false;
             }
@@ -461,7 +612,9 @@ impl TcpTable {
                 let conn_id = self.allocate_conn_id();
                 let phase = Phase::Embryonic { listener: listener.conn_id };
                 let owner = listener.owner.clone();
-                self.connections.push(Connection { conn_id, owner, handle, phase, bytes_in: 0, bytes_out: 0 });
+                let local_port = listener.local.port();
+                self.hold_port(local_port);
+                self.connections.push(Connection { conn_id, owner, handle, local_port, phase, bytes_in: 0, bytes_out: 0 });
             }
             let room = listener.backlog.saturating_sub(waiting);
             while listener.listening.len() < room {
@@ -476,14 +629,14 @@ impl TcpTable {
         progress
     }
 
-    /// Services one connection; false when it is finished and its socket can go.
+    /// Services one connection: what becomes of it.
     fn service_connection(
         &mut self,
         now: Instant,
         conn: &mut Connection,
         socket: &mut tcp::Socket,
         progress: &mut bool,
-    ) -> bool {
+    ) -> Next {
         let state = socket.state();
         match &conn.phase {
             Phase::Connecting {
@@ -500,7 +653,7 @@ impl TcpTable {
                             drop(stream);
                         }
                         *progress |= self.move_data(conn, socket);
-                        true
+                        Next::Keep
                     }
                     tcp::State::Closed => {
                         let error = if now - started >= self.config.connect_timeout {
@@ -513,9 +666,9 @@ impl TcpTable {
                         {
                             let _ = reply.send(Err(error));
                         }
-                        false
+                        Next::Remove
                     }
-                    _ => true,
+                    _ => Next::Keep,
                 }
             }
             Phase::Embryonic { listener } => {
@@ -539,26 +692,27 @@ impl TcpTable {
                                 *progress = true;
                             }
                         }
-                        true
+                        Next::Keep
                     }
-                    tcp::State::Closed => false,
-                    _ => true,
+                    tcp::State::Closed => Next::Remove,
+                    _ => Next::Keep,
                 }
             }
             Phase::Open(_) => {
                 *progress |= self.move_data(conn, socket);
-                let Phase::Open(app) = &mut conn.phase else {
-                    return false;
+                let Phase::Open(app) = &conn.phase else {
+                    return Next::Remove;
                 };
                 // A closed socket stays until its reader has been told how it ended.
                 let telling = app.to_app.is_some();
-                if socket.state() == tcp::State::TimeWait && !telling {
-                    let since = *app.time_wait_since.get_or_insert(now);
-                    return now - since < self.config.time_wait;
+                match socket.state() {
+                    _ if telling => Next::Keep,
+                    tcp::State::TimeWait => Next::TimeWait,
+                    tcp::State::Closed => Next::Remove,
+                    _ => Next::Keep,
                 }
-                socket.state() != tcp::State::Closed || telling
             }
-            Phase::Finished => false,
+            Phase::Finished => Next::Remove,
         }
     }
 
@@ -683,7 +837,19 @@ impl TcpTable {
                 bytes_out: c.bytes_out,
             }
         });
-        let mut all: Vec<ConnectionInfo> = listeners.chain(connections).collect();
+        let time_wait = self
+            .time_wait
+            .iter()
+            .map(|(tuple, waiting)| ConnectionInfo {
+                conn_id: waiting.record.conn_id,
+                owner: waiting.record.owner.clone(),
+                local: tuple.local,
+                foreign: tuple.foreign,
+                state: ConnState::Tcp(waiting.socket.state().into()),
+                bytes_in: waiting.record.bytes_in,
+                bytes_out: waiting.record.bytes_out,
+            });
+        let mut all: Vec<ConnectionInfo> = listeners.chain(connections).chain(time_wait).collect();
         all.sort_by_key(|info| info.conn_id);
         all
     }
