@@ -115,8 +115,9 @@ enum Bench {
         /// Transfers per path.
         #[arg(long, default_value_t = 3)]
         runs: usize,
-        /// Our stack's TCP buffers, in KiB.
-        #[arg(long, default_value_t = 64)]
+        /// Our stack's TCP buffers, in KiB (256: a 64 KiB window holds one super-packet of the
+        /// sender, and then the stream stops and waits for every window update).
+        #[arg(long, default_value_t = 256)]
         buffer_kib: usize,
         /// The IP MTU of both paths.
         #[arg(long, default_value_t = 1500)]
