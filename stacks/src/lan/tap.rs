@@ -45,8 +45,6 @@ pub struct TapPort {
     name: String,
     offload: bool,
     buffer: Vec<u8>,
-    /// Frames with a `virtio_net_hdr` this port refused.
-    refused: u64,
 }
 
 impl TapPort {
@@ -73,18 +71,12 @@ impl TapPort {
             name,
             offload: options.offload,
             buffer: vec![0; header + MAX_FRAME],
-            refused: 0,
         })
     }
 
     /// The name the kernel gave the device.
     pub fn name(&self) -> &str {
         &self.name
-    }
-
-    /// Frames received with a `virtio_net_hdr` this port could not honour, and dropped.
-    pub fn refused(&self) -> u64 {
-        self.refused
     }
 }
 
@@ -116,10 +108,7 @@ impl LanPort for TapPort {
                     }
                     match offloaded_frame(read) {
                         Ok(frame) => return Poll::Ready(Ok(frame)),
-                        Err(error) => {
-                            self.refused += 1;
-                            tracing::debug!(%error, "TAP frame refused");
-                        }
+                        Err(error) => tracing::debug!(%error, "TAP frame refused"),
                     }
                 }
                 Ok(Err(error)) => return Poll::Ready(Err(error)),
