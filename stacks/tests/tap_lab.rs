@@ -1,7 +1,9 @@
 //! TAP lab, as root: two stacks on TAP devices bridged, in a lab network namespace, with a Linux
 //! "host" namespace. The host pings a stack, talks to its echo server over TCP, then sees a
 //! DVIPA move from stack A to stack B: its neighbour entry follows the gratuitous ARP, and a new
-//! connection reaches B. Skips (passing, with a message) without root or /dev/net/tun.
+//! connection reaches B. A second test puts a stack on a TAP device with offload straight into
+//! the host namespace: the host's TSO super-packets reach the stream sink whole and verified.
+//! Skips (passing, with a message) without root or /dev/net/tun.
 //!
 //! ```text
 //!   host netns: veth 192.0.2.50 ──┐
@@ -14,8 +16,10 @@ use std::time::Duration;
 
 use smoltcp::wire::{EthernetAddress, Ipv4Cidr};
 use stacks::apps::echo::EchoServer;
+use stacks::apps::pattern::Pattern;
+use stacks::apps::stream::SinkServer;
 use stacks::lan::netns::{self, Netns, missing_prerequisite};
-use stacks::lan::tap::TapPort;
+use stacks::lan::tap::{TapOptions, TapPort};
 use stacks::stack::{Stack, StackConfig, StackHandle};
 
 const A_HOME: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 11);
@@ -138,4 +142,88 @@ async fn linux_host_talks_to_stacks_on_tap_and_follows_a_dvipa_move() {
         (echo_a.stats().connections(), echo_b.stats().connections()),
         (2, 1)
     );
+}
+
+/// Sends a file over one connection with `sendfile`, waits for the receiver's FIN, prints `SENT
+/// <bytes>`.
+const SENDER: &str = r#"
+import socket, sys
+s = socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=60)
+with open(sys.argv[3], "rb") as f:
+    sent = s.sendfile(f)
+s.shutdown(socket.SHUT_WR)
+while s.recv(65536):
+    pass
+print("SENT", sent, flush=True)
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tap_with_offload_takes_linux_super_packets_whole_and_every_byte_verifies() {
+    if let Some(reason) = skip_reason() {
+        eprintln!("skipping the TAP offload test: {reason}");
+        return;
+    }
+    const SEED: u64 = 0x00FF_10AD;
+    const BYTES: u64 = 16 << 20;
+    let home = Ipv4Addr::new(192, 0, 2, 2);
+    let path = std::env::temp_dir().join(format!("zsysplex-offload-{}", std::process::id()));
+    let mut data = vec![0u8; usize::try_from(BYTES).unwrap()];
+    Pattern::new(SEED).fill(0, &mut data);
+    std::fs::write(&path, &data).unwrap();
+    struct Remove(std::path::PathBuf);
+    impl Drop for Remove {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_file(&self.0);
+        }
+    }
+    let _file = Remove(path.clone());
+
+    let host = Netns::create("toff").expect("host namespace");
+    let tap = format!("zdto{:05}", std::process::id() % 100_000);
+    let port = TapPort::open_with(&tap, TapOptions { offload: true }).expect("TAP opens");
+    netns::run(&["ip", "link", "set", port.name(), "netns", host.name()]).expect("TAP moves");
+    host.exec(&["ip", "addr", "add", "192.0.2.1/24", "dev", &tap])
+        .unwrap();
+    host.exec(&["ip", "link", "set", &tap, "up"]).unwrap();
+    let config = StackConfig::new(
+        "TCPCSO",
+        EthernetAddress([0x02, 0, 0x5e, 0, 0, 0x0c]),
+        vec![Ipv4Cidr::new(home, 24)],
+    );
+    let (stack, _task) = Stack::spawn(config, Box::new(port)).expect("stack starts");
+    let mut sink = SinkServer::start(&stack, SocketAddrV4::new(home, 5001), SEED)
+        .await
+        .unwrap();
+
+    assert!(
+        host.ping("192.0.2.2").expect("ping runs"),
+        "no ARP or ICMP through the offload port"
+    );
+    let mut sender = host
+        .spawn(&[
+            "python3",
+            "-c",
+            SENDER,
+            "192.0.2.2",
+            "5001",
+            &path.to_string_lossy(),
+        ])
+        .unwrap();
+    let sent =
+        tokio::task::spawn_blocking(move || sender.line_starting("SENT", Duration::from_secs(60)))
+            .await
+            .unwrap()
+            .expect("the sender finished");
+    assert_eq!(sent, format!("SENT {BYTES}"));
+    let report = sink.next_report().await.expect("a sink report");
+    assert_eq!(report.bytes_verified, BYTES);
+    assert_eq!(report.first_mismatch, None);
+    let frames = stack.datapath_stats().await.unwrap().lan_frames_in;
+    let segments = BYTES / 1460;
+    eprintln!("{BYTES} bytes arrived in {frames} frames ({segments} MSS-sized segments)");
+    assert!(
+        frames < segments / 2,
+        "{frames} frames for {segments} segments: the kernel did not hand over super-packets"
+    );
+    stack.shutdown().await;
 }

@@ -81,6 +81,11 @@ enum Command {
         /// $TMPDIR/zsysplex-<plexname>).
         #[arg(long)]
         control_dir: Option<PathBuf>,
+        /// Open the TAP device with checksum and TCP segmentation offload (a sender's
+        /// super-packets arrive whole; the datapath cuts them for the stages that forward or
+        /// encrypt).
+        #[arg(long)]
+        tap_offload: bool,
     },
     /// Run the CF server of a topology on its address (in-memory store).
     Cf {
@@ -110,12 +115,16 @@ enum Bench {
         /// Transfers per path.
         #[arg(long, default_value_t = 3)]
         runs: usize,
-        /// Our stack's TCP buffers, in KiB.
-        #[arg(long, default_value_t = 64)]
+        /// Our stack's TCP buffers, in KiB (256: a 64 KiB window holds one super-packet of the
+        /// sender, and then the stream stops and waits for every window update).
+        #[arg(long, default_value_t = 256)]
         buffer_kib: usize,
         /// The IP MTU of both paths.
         #[arg(long, default_value_t = 1500)]
         mtu: u16,
+        /// Open our TAP device without checksum and segmentation offload.
+        #[arg(long)]
+        no_offload: bool,
     },
     /// Sysplex-wide security associations: the backup renegotiating the owner's IKE tunnels
     /// from EZBDVIPA after SIGKILL of the owner, timed per phase (embedded lab), and against a
@@ -191,7 +200,8 @@ async fn main() -> anyhow::Result<()> {
             topology,
             sysname,
             control_dir,
-        } => lpar(topology, &sysname, control_dir).await?,
+            tap_offload,
+        } => lpar(topology, &sysname, control_dir, tap_offload).await?,
         Command::Cf { topology } => cf_server(topology).await?,
         Command::Bench(Bench::Takeover { runs }) => {
             let options = sysplex::bench::takeover::Options {
@@ -205,12 +215,14 @@ async fn main() -> anyhow::Result<()> {
             runs,
             buffer_kib,
             mtu,
+            no_offload,
         }) => {
             let options = sysplex::bench::throughput::Options {
                 mebibytes,
                 runs,
                 buffer_kib,
                 mtu,
+                offload: !no_offload,
             };
             print!("{}", sysplex::bench::throughput::run(options).await?);
         }
@@ -364,6 +376,7 @@ async fn lpar(
     topology: PathBuf,
     sysname: &str,
     control_dir: Option<PathBuf>,
+    tap_offload: bool,
 ) -> anyhow::Result<()> {
     let topology = Topology::load(&topology)?;
     let Some(cf) = topology.cf.address else {
@@ -380,7 +393,10 @@ async fn lpar(
         .tap
         .as_deref()
         .context("`sysplex lpar` needs a TAP LAN (`tap = \"device\"` on the LPAR)")?;
-    let port = stacks::lan::tap::TapPort::open(tap)
+    let options = stacks::lan::tap::TapOptions {
+        offload: tap_offload,
+    };
+    let port = stacks::lan::tap::TapPort::open_with(tap, options)
         .with_context(|| format!("opening TAP device {tap} (needs root)"))?;
     let stack = sysplex::lab::spawn_stack(lpar, index, Box::new(port))?;
     // One process is one IPL: its seeds are those of the embedded lab's first IPL.

@@ -21,6 +21,7 @@ pub mod arp;
 pub mod garp;
 pub mod neighbours;
 pub mod nexthop;
+pub mod segment;
 pub mod stage;
 pub mod time_wait;
 pub mod xcf;
@@ -131,6 +132,8 @@ pub struct DatapathStats {
     pub returned_sent: u64,
     /// Returned packets whose destination had no known next hop.
     pub returned_no_next_hop: u64,
+    /// Packets larger than the MTU (from a port with offload) cut into pieces before the stages.
+    pub segmented: u64,
     /// Packets consumed by a stage.
     pub stage_consumed: u64,
     /// Packets dropped by a stage, by reason.
@@ -428,10 +431,35 @@ impl Datapath {
             }
             return;
         }
+        if packet.len() <= self.config.ip_mtu {
+            return self.walk_stages(now, origin, packet.to_vec(), protected);
+        }
+        // A super-packet a port with offload took whole: the stages may forward or encapsulate
+        // it, so they get pieces that fit the LAN, as the sender's GSO would have cut them.
+        match segment::split_tcp(packet, self.config.ip_mtu) {
+            Ok(pieces) => {
+                self.stats.segmented += 1;
+                for piece in pieces {
+                    self.walk_stages(now, origin, piece, protected);
+                }
+            }
+            Err(error) => {
+                *self
+                    .stats
+                    .stage_drops
+                    .entry("oversized packet not segmented")
+                    .or_default() += 1;
+                tracing::debug!(%error, "oversized packet dropped");
+            }
+        }
+    }
+
+    /// Walks one IPv4 packet for this stack through the inbound stages.
+    fn walk_stages(&mut self, now: Instant, origin: Origin, packet: Vec<u8>, protected: bool) {
         let verdict = if protected {
-            self.stages.inbound_protected(now, origin, packet.to_vec())
+            self.stages.inbound_protected(now, origin, packet)
         } else {
-            self.stages.inbound(now, origin, packet.to_vec())
+            self.stages.inbound(now, origin, packet)
         };
         match verdict {
             Verdict::Continue(packet) | Verdict::Decrypted(packet) => {
@@ -913,6 +941,79 @@ mod tests {
         let datagram = XcfDatagram::parse(&bytes).unwrap();
         assert_eq!(datagram.kind, XcfKind::Returned);
         assert_eq!(datagram.packet, &ipv4_frame(HOST)[14..]);
+    }
+
+    /// Records the size of every packet it sees inbound and passes it on.
+    #[derive(Debug)]
+    struct RecordSizes(std::sync::Arc<std::sync::Mutex<Vec<usize>>>);
+
+    impl PacketStage for RecordSizes {
+        fn inbound(&mut self, _now: Instant, _origin: Origin, packet: Vec<u8>) -> Verdict {
+            self.0.lock().unwrap().push(packet.len());
+            Verdict::Continue(packet)
+        }
+    }
+
+    /// A TCP/IPv4 frame to HOME with `payload` (valid checksums).
+    fn tcp_frame(payload: &[u8]) -> Bytes {
+        use smoltcp::wire::{TcpControl, TcpPacket, TcpRepr, TcpSeqNumber};
+        let caps = smoltcp::phy::ChecksumCapabilities::default();
+        let tcp = TcpRepr {
+            src_port: 40000,
+            dst_port: 5001,
+            control: TcpControl::None,
+            seq_number: TcpSeqNumber(1),
+            ack_number: Some(TcpSeqNumber(1)),
+            window_len: 512,
+            window_scale: None,
+            max_seg_size: None,
+            sack_permitted: false,
+            sack_ranges: [None; 3],
+            timestamp: None,
+            payload,
+        };
+        let ip = Ipv4Repr {
+            src_addr: HOST,
+            dst_addr: HOME,
+            next_header: IpProtocol::Tcp,
+            payload_len: tcp.buffer_len(),
+            hop_limit: 64,
+        };
+        let eth = EthernetRepr {
+            src_addr: HOST_MAC,
+            dst_addr: MAC,
+            ethertype: EthernetProtocol::Ipv4,
+        };
+        let mut bytes = vec![0u8; eth.buffer_len() + ip.buffer_len() + tcp.buffer_len()];
+        let mut frame = EthernetFrame::new_unchecked(&mut bytes[..]);
+        eth.emit(&mut frame);
+        let mut packet = Ipv4Packet::new_unchecked(frame.payload_mut());
+        ip.emit(&mut packet, &caps);
+        tcp.emit(
+            &mut TcpPacket::new_unchecked(packet.payload_mut()),
+            &HOST.into(),
+            &HOME.into(),
+            &caps,
+        );
+        Bytes::from(bytes)
+    }
+
+    #[tokio::test]
+    async fn an_oversized_tcp_packet_reaches_the_stages_in_pieces_that_fit_the_mtu() {
+        let switch = EthernetSwitch::new();
+        let mut dp = datapath(&switch);
+        let sizes = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        dp.ingress_frame(Instant::ZERO, tcp_frame(&[5; 4000]));
+        assert_eq!(
+            dp.rx_queue.len(),
+            1,
+            "without stages smoltcp takes it whole"
+        );
+        dp.install_stage(StageSlot::Distributor, Box::new(RecordSizes(sizes.clone())));
+        dp.ingress_frame(Instant::ZERO, tcp_frame(&[5; 4000]));
+        assert_eq!(*sizes.lock().unwrap(), vec![1500, 1500, 1120]);
+        assert_eq!(dp.stats().segmented, 1);
+        assert_eq!(dp.rx_queue.len(), 4);
     }
 
     /// Counts the protected packets it sees, and says they were decrypted.

@@ -9,6 +9,7 @@
 pub mod netns;
 pub mod switch;
 pub mod tap;
+pub mod vnet;
 
 use std::fmt;
 use std::io;

@@ -5,6 +5,14 @@
 //! (`IFF_TAP | IFF_NO_PI`), non-blocking, and driven by tokio's `AsyncFd`. A device that this
 //! port created goes away when the port is dropped. Bringing the link up and putting it on a
 //! bridge (`ip link set dev NAME master BR up`) is the lab's job. Needs `CAP_NET_ADMIN`.
+//!
+//! With [`TapOptions::offload`] the device is opened with `IFF_VNET_HDR` and told
+//! (`TUNSETOFFLOAD`) that this end takes partial checksums and TCP/IPv4 segmentation offload:
+//! the kernel then hands over a sender's TSO super-packets whole (up to 64 KiB of TCP in one
+//! read) instead of cutting them into MTU-sized frames. The port completes every partial
+//! checksum (see [`super::vnet`]), so what it returns is an ordinary, valid Ethernet frame that
+//! may be larger than the MTU; the frames it sends carry a plain header (no GSO, checksums
+//! done), so their size is the stack's business as without offload.
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Write};
@@ -14,33 +22,55 @@ use std::task::{Context, Poll, ready};
 use bytes::Bytes;
 use tokio::io::unix::AsyncFd;
 
+use super::vnet::{self, GsoKind, VNET_HEADER_LEN, VnetHeader};
 use super::{LanPort, SendOutcome};
 
-/// The largest frame read from the device: a 64 KiB IP MTU plus the Ethernet header.
+/// The largest frame read from the device: a 64 KiB IP packet plus the Ethernet header.
 const MAX_FRAME: usize = 65_536 + 14;
+
+/// How a TAP port is opened.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TapOptions {
+    /// Take partial checksums and TCP/IPv4 super-packets of up to 64 KiB from the kernel
+    /// (`IFF_VNET_HDR`, `TUN_F_CSUM | TUN_F_TSO4`). Off by default: received frames may then be
+    /// larger than the MTU, which only a stack that accepts them (and segments them before
+    /// anything that forwards or encapsulates them) should be given.
+    pub offload: bool,
+}
 
 /// A TAP device, as one Ethernet port of a stack.
 #[derive(Debug)]
 pub struct TapPort {
     device: AsyncFd<File>,
     name: String,
+    offload: bool,
     buffer: Vec<u8>,
 }
 
 impl TapPort {
     /// Creates (or attaches to) the TAP device `name` (at most 15 bytes; `%d` lets the kernel
-    /// number it). Must be called inside a tokio runtime.
+    /// number it), without offload. Must be called inside a tokio runtime.
     pub fn open(name: &str) -> io::Result<Self> {
+        Self::open_with(name, TapOptions::default())
+    }
+
+    /// Creates (or attaches to) the TAP device `name` with `options`.
+    pub fn open_with(name: &str, options: TapOptions) -> io::Result<Self> {
         let file = OpenOptions::new()
             .read(true)
             .write(true)
             .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC)
             .open("/dev/net/tun")?;
-        let name = sys::attach_tap(&file, name)?;
+        let name = sys::attach_tap(&file, name, options.offload)?;
+        if options.offload {
+            sys::enable_offload(&file)?;
+        }
+        let header = if options.offload { VNET_HEADER_LEN } else { 0 };
         Ok(Self {
             device: sys::register(file)?,
             name,
-            buffer: vec![0; MAX_FRAME],
+            offload: options.offload,
+            buffer: vec![0; header + MAX_FRAME],
         })
     }
 
@@ -50,6 +80,21 @@ impl TapPort {
     }
 }
 
+/// The frame behind the `virtio_net_hdr` of `read`, with its checksum completed.
+fn offloaded_frame(read: &[u8]) -> Result<Bytes, vnet::VnetError> {
+    let (header, frame) = VnetHeader::parse(read)?;
+    if matches!(header.gso, GsoKind::TcpV6 | GsoKind::Udp) {
+        // TUN_F_TSO6 and TUN_F_USO* were not offered: a super-datagram cannot be delivered whole.
+        return Err(vnet::VnetError::NotOffered(header.gso));
+    }
+    if !header.needs_checksum() {
+        return Ok(Bytes::copy_from_slice(frame));
+    }
+    let mut frame = frame.to_vec();
+    vnet::complete_checksum(&header, &mut frame)?;
+    Ok(Bytes::from(frame))
+}
+
 impl LanPort for TapPort {
     fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<Bytes>> {
         loop {
@@ -57,8 +102,14 @@ impl LanPort for TapPort {
             let buffer = &mut self.buffer;
             match guard.try_io(|device| device.get_ref().read(buffer)) {
                 Ok(Ok(len)) => {
-                    let frame = buffer.get(..len).unwrap_or_default();
-                    return Poll::Ready(Ok(Bytes::copy_from_slice(frame)));
+                    let read = buffer.get(..len).unwrap_or_default();
+                    if !self.offload {
+                        return Poll::Ready(Ok(Bytes::copy_from_slice(read)));
+                    }
+                    match offloaded_frame(read) {
+                        Ok(frame) => return Poll::Ready(Ok(frame)),
+                        Err(error) => tracing::debug!(%error, "TAP frame refused"),
+                    }
                 }
                 Ok(Err(error)) => return Poll::Ready(Err(error)),
                 Err(_would_block) => continue,
@@ -67,7 +118,17 @@ impl LanPort for TapPort {
     }
 
     fn send(&mut self, frame: Bytes) -> io::Result<SendOutcome> {
-        match self.device.get_ref().write(&frame) {
+        let mut device: &File = self.device.get_ref();
+        let written = if self.offload {
+            let parts = [
+                io::IoSlice::new(&VnetHeader::PLAIN),
+                io::IoSlice::new(&frame),
+            ];
+            device.write_vectored(&parts)
+        } else {
+            device.write(&frame)
+        };
+        match written {
             Ok(_) => Ok(SendOutcome::Sent),
             Err(error) if error.kind() == io::ErrorKind::WouldBlock => Ok(SendOutcome::Dropped),
             Err(error) => Err(error),
@@ -92,9 +153,28 @@ mod sys {
         unsafe { AsyncFd::register(file) }.map_err(|error| error.into_parts().1)
     }
 
-    /// Binds the open `/dev/net/tun` file to a TAP device called `name`; returns the name the
-    /// kernel used.
-    pub(super) fn attach_tap(file: &File, name: &str) -> io::Result<String> {
+    /// Tells the device that this end reads and writes a 10-byte `virtio_net_hdr` before every
+    /// frame, takes partial checksums and TCP/IPv4 segmentation offload.
+    pub(super) fn enable_offload(file: &File) -> io::Result<()> {
+        let size = libc::c_int::try_from(super::VNET_HEADER_LEN)
+            .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "header size overflow"))?;
+        // SAFETY: the descriptor is open while `file` lives; TUNSETVNETHDRSZ reads one `int`
+        // through the pointer, which points at `size` for the whole call.
+        if unsafe { libc::ioctl(file.as_raw_fd(), libc::TUNSETVNETHDRSZ, &size) } < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        let features = libc::c_ulong::from(libc::TUN_F_CSUM | libc::TUN_F_TSO4);
+        // SAFETY: TUNSETOFFLOAD takes its argument by value (an unsigned long of TUN_F_* bits)
+        // and touches no memory of ours.
+        if unsafe { libc::ioctl(file.as_raw_fd(), libc::TUNSETOFFLOAD, features) } < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(())
+    }
+
+    /// Binds the open `/dev/net/tun` file to a TAP device called `name` (with a
+    /// `virtio_net_hdr` per frame when `vnet_header`); returns the name the kernel used.
+    pub(super) fn attach_tap(file: &File, name: &str, vnet_header: bool) -> io::Result<String> {
         let bytes = name.as_bytes();
         if bytes.is_empty() || bytes.len() >= libc::IFNAMSIZ || bytes.contains(&0) {
             return Err(io::Error::new(
@@ -108,7 +188,10 @@ mod sys {
         for (slot, byte) in request.ifr_name.iter_mut().zip(bytes) {
             *slot = libc::c_char::from_ne_bytes([*byte]);
         }
-        let flags = libc::IFF_TAP | libc::IFF_NO_PI;
+        let mut flags = libc::IFF_TAP | libc::IFF_NO_PI;
+        if vnet_header {
+            flags |= libc::IFF_VNET_HDR;
+        }
         request.ifr_ifru.ifru_flags = libc::c_short::try_from(flags)
             .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "TAP flags overflow"))?;
         // SAFETY: the descriptor is open for as long as `file` lives; TUNSETIFF reads and writes
@@ -138,9 +221,9 @@ mod tests {
         // On /dev/null the ioctl itself would fail with ENOTTY, so InvalidInput proves that the
         // name check ran first.
         let null = File::open("/dev/null").unwrap();
-        let error = sys::attach_tap(&null, "a-very-long-tap-name").unwrap_err();
+        let error = sys::attach_tap(&null, "a-very-long-tap-name", false).unwrap_err();
         assert_eq!(error.kind(), io::ErrorKind::InvalidInput);
-        let error = sys::attach_tap(&null, "").unwrap_err();
+        let error = sys::attach_tap(&null, "", true).unwrap_err();
         assert_eq!(error.kind(), io::ErrorKind::InvalidInput);
     }
 }

@@ -19,7 +19,7 @@ use std::time::Duration;
 use smoltcp::wire::{EthernetAddress, Ipv4Cidr};
 use stacks::apps::pattern::Pattern;
 use stacks::apps::stream::SinkServer;
-use stacks::lan::tap::TapPort;
+use stacks::lan::tap::{TapOptions, TapPort};
 use stacks::stack::{Stack, StackConfig};
 
 use super::Summary;
@@ -89,6 +89,9 @@ pub struct Options {
     pub buffer_kib: usize,
     /// The IP MTU of both paths (the TAP device and our stack; both ends of the veth).
     pub mtu: u16,
+    /// Whether our TAP device takes checksum and TCP segmentation offload (see
+    /// [`TapOptions::offload`]); the veth pair has it either way, as Linux sets it up.
+    pub offload: bool,
 }
 
 /// The figures of one path.
@@ -182,7 +185,12 @@ fn pattern_file(bytes: u64) -> Result<tempfile::NamedTempFile, Error> {
 async fn over_tap(path: &str, options: Options) -> Result<(u64, f64, bool), Error> {
     let sender = Netns::create("tput")?;
     let tap = format!("zst{}", std::process::id() % 100_000);
-    let port = TapPort::open(&tap)?;
+    let port = TapPort::open_with(
+        &tap,
+        TapOptions {
+            offload: options.offload,
+        },
+    )?;
     stacks::lan::netns::run(&["ip", "link", "set", port.name(), "netns", sender.name()])?;
     let mtu = options.mtu.to_string();
     sender.exec(&["ip", "addr", "add", "192.0.2.1/24", "dev", &tap])?;
@@ -300,8 +308,12 @@ impl fmt::Display for Report {
         writeln!(
             f,
             "TCP throughput: one stream of {} MiB from a Linux sender (python3 sendfile), MTU \
-             {}, our TCP buffers {} KiB; Gbit/s, median (min-max) of {} runs",
-            o.mebibytes, o.mtu, o.buffer_kib, o.runs
+             {}, our TCP buffers {} KiB, TAP offload {}; Gbit/s, median (min-max) of {} runs",
+            o.mebibytes,
+            o.mtu,
+            o.buffer_kib,
+            if o.offload { "on" } else { "off" },
+            o.runs
         )?;
         if let Some(why) = &self.skipped {
             return writeln!(f, "skipped: {why}");
