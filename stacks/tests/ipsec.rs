@@ -161,7 +161,14 @@ async fn a_checksummed_stream_crosses_esp_with_a_child_rekey_midway() {
     });
     // Rekey the CHILD SA from the host once a good part of the stream went through ESP.
     // Yield, not sleep: paused time does not advance while the stream keeps the runtime busy.
+    let mut turns = 0u32;
     while lab.zos_ipsec.state().counters.esp_in < 300 {
+        turns += 1;
+        assert!(
+            turns < 10_000_000,
+            "the stream stalled: {:?}",
+            lab.zos_ipsec.state().counters
+        );
         tokio::task::yield_now().await;
     }
     let spi = lab.host_ipsec().state().sad.children()[0].inbound_spi;

@@ -35,8 +35,8 @@ use bytes::Bytes;
 use smoltcp::phy::{self, Device, DeviceCapabilities, Medium};
 use smoltcp::time::Instant;
 use smoltcp::wire::{
-    ArpPacket, ArpRepr, EthernetAddress, EthernetFrame, EthernetProtocol, EthernetRepr, Ipv4Cidr,
-    Ipv4Packet,
+    ArpPacket, ArpRepr, EthernetAddress, EthernetFrame, EthernetProtocol, EthernetRepr, IpProtocol,
+    Ipv4Cidr, Ipv4Packet,
 };
 
 use crate::lan::{LanPort, SendOutcome};
@@ -431,11 +431,13 @@ impl Datapath {
             }
             return;
         }
-        if packet.len() <= self.config.ip_mtu {
+        // Only a TCP super-packet that a port with offload took whole is cut: the stages may
+        // forward or encapsulate it, so they get pieces that fit, as the sender's GSO would
+        // have cut them. Anything else goes on whole: an ESP packet for an IPSec stack, whose
+        // IP MTU leaves room for ESP inside the LAN's, is larger than that MTU by design.
+        if packet.len() <= self.config.ip_mtu || header.next_header() != IpProtocol::Tcp {
             return self.walk_stages(now, origin, packet.to_vec(), protected);
         }
-        // A super-packet a port with offload took whole: the stages may forward or encapsulate
-        // it, so they get pieces that fit the LAN, as the sender's GSO would have cut them.
         match segment::split_tcp(packet, self.config.ip_mtu) {
             Ok(pieces) => {
                 self.stats.segmented += 1;
@@ -706,7 +708,7 @@ impl Device for TimeWaitDevice<'_> {
 mod tests {
     use super::*;
     use crate::lan::switch::EthernetSwitch;
-    use smoltcp::wire::{IpProtocol, Ipv4Repr};
+    use smoltcp::wire::Ipv4Repr;
 
     const MAC: EthernetAddress = EthernetAddress([0x02, 0, 0, 0, 0, 0x0a]);
     const HOST_MAC: EthernetAddress = EthernetAddress([0x02, 0, 0, 0, 0, 0x0b]);
@@ -1014,6 +1016,39 @@ mod tests {
         assert_eq!(*sizes.lock().unwrap(), vec![1500, 1500, 1120]);
         assert_eq!(dp.stats().segmented, 1);
         assert_eq!(dp.rx_queue.len(), 4);
+    }
+
+    #[tokio::test]
+    async fn an_esp_packet_larger_than_the_ip_mtu_reaches_the_stages_whole() {
+        // An IPSec stack's IP MTU leaves room for ESP in the LAN's 1500 bytes, so the ESP
+        // packets that arrive for it are larger than its own MTU.
+        let switch = EthernetSwitch::new();
+        let mut config = DatapathConfig::new(MAC);
+        config.ip_mtu = 1400;
+        let mut dp = Datapath::new(
+            config,
+            vec![Ipv4Cidr::new(HOME, 24)],
+            Box::new(switch.port()),
+        );
+        let sizes = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        dp.install_stage(StageSlot::Distributor, Box::new(RecordSizes(sizes.clone())));
+        let ip = Ipv4Repr {
+            src_addr: HOST,
+            dst_addr: HOME,
+            next_header: IpProtocol::IpSecEsp,
+            payload_len: 1480,
+            hop_limit: 64,
+        };
+        let mut frame = ipv4_frame(HOME).to_vec();
+        frame.resize(14 + 1500, 0);
+        ip.emit(
+            &mut Ipv4Packet::new_unchecked(&mut frame[14..]),
+            &smoltcp::phy::ChecksumCapabilities::default(),
+        );
+        dp.ingress_frame(Instant::ZERO, Bytes::from(frame));
+        assert_eq!(*sizes.lock().unwrap(), vec![1500]);
+        assert_eq!(dp.stats().segmented, 0);
+        assert!(dp.stats().stage_drops.is_empty());
     }
 
     /// Counts the protected packets it sees, and says they were decrypted.
