@@ -8,6 +8,9 @@
 //! - the sender, seeing three duplicate ACKs with only its FIN outstanding, started a fast
 //!   retransmit that had nothing to send and switched its retransmission timer off.
 //!
+//! A third test covers the patch's addition: a socket in TIME_WAIT gives its buffers up and
+//! still answers as TIME_WAIT must.
+//!
 //! Each test plays the remote end by hand against one smoltcp interface, on a virtual clock.
 
 use std::collections::VecDeque;
@@ -347,4 +350,49 @@ fn a_fin_on_a_segment_whose_data_is_already_here_closes_the_connection() {
         sent.iter().any(|s| s.ack == PEER_ISS + 1 + 300 + 1),
         "the FIN is acknowledged: {sent:?}"
     );
+}
+
+#[test]
+fn a_socket_in_time_wait_gives_up_its_buffers_and_still_acknowledges_a_retransmitted_fin() {
+    let mut lab = Lab::new();
+    let next = lab.connect_out();
+    lab.tcp().close();
+    lab.run_for(Duration::from_millis(20));
+    // The remote end acknowledges the FIN and closes too, with its last 100 bytes.
+    let data = [7; 100];
+    lab.send(
+        PEER_ISS + 1,
+        Some(next.wrapping_add(1)),
+        TcpControl::Fin,
+        &data,
+    );
+    lab.run_for(Duration::from_millis(20));
+    assert_eq!(lab.tcp().state(), tcp::State::TimeWait);
+
+    let empty = || tcp::SocketBuffer::new(Vec::new());
+    assert!(
+        lab.tcp().replace_buffers(empty(), empty()).is_err(),
+        "data not yet read keeps the buffers"
+    );
+    assert_eq!(lab.tcp().recv_slice(&mut [0; 200]), Ok(100));
+    let Ok((rx, tx)) = lab.tcp().replace_buffers(empty(), empty()) else {
+        panic!("a socket in TIME_WAIT with its data read gives its buffers up");
+    };
+    assert_eq!((rx.capacity(), tx.capacity()), (4096, 4096));
+    assert_eq!(lab.tcp().recv_capacity(), 0);
+
+    // The remote end missed the last ACK and sends its data and FIN again.
+    lab.send(
+        PEER_ISS + 1,
+        Some(next.wrapping_add(1)),
+        TcpControl::Fin,
+        &data,
+    );
+    let sent = lab.run_for(Duration::from_millis(20));
+    assert!(
+        sent.iter()
+            .any(|s| !s.fin && s.seq == next.wrapping_add(1) && s.ack == PEER_ISS + 102),
+        "the retransmitted FIN is acknowledged: {sent:?}"
+    );
+    assert_eq!(lab.tcp().state(), tcp::State::TimeWait);
 }

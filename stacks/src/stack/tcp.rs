@@ -8,9 +8,10 @@
 //!
 //! smoltcp scans every socket of a set on each poll and each received segment, so the table
 //! keeps the stack's set small: a connection that reaches TIME_WAIT leaves it to wait in
-//! [`super::time_wait`], and the sockets of ended connections are kept, up to
-//! [`SPARE_SOCKETS`], to be reused with their buffers instead of allocating and zeroing new
-//! ones.
+//! [`super::time_wait`] with empty buffers, and the buffers of connections that ended or went
+//! to wait are kept, up to [`SPARE_BUFFERS`] pairs, for new sockets instead of allocating and
+//! zeroing new ones (a stack closing thousands of connections a second would otherwise hold
+//! a pair for each for the whole of TIME_WAIT).
 
 use std::collections::HashMap;
 use std::net::{Ipv4Addr, SocketAddrV4};
@@ -35,8 +36,8 @@ const CHANNEL_CHUNKS: usize = 16;
 /// The largest chunk the stack hands an application at once.
 const READ_CHUNK: usize = 16 * 1024;
 
-/// Sockets of ended connections kept for reuse, at most.
-pub const SPARE_SOCKETS: usize = 256;
+/// Buffer pairs (receive, send) of ended connections kept for new sockets, at most.
+pub const SPARE_BUFFERS: usize = 256;
 
 /// What a [`TcpReader`] got.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -252,7 +253,7 @@ pub(crate) struct TcpTable {
     time_wait: TimeWaitSockets<Ended>,
     /// Connections (in TIME_WAIT too) by local port.
     local_ports: HashMap<u16, usize>,
-    spare: Vec<tcp::Socket<'static>>,
+    spare: Vec<(tcp::SocketBuffer<'static>, tcp::SocketBuffer<'static>)>,
     next_conn: u32,
     next_port: u16,
 }
@@ -290,25 +291,38 @@ impl TcpTable {
         id
     }
 
-    /// A closed socket: a spare one, or a new one with the configured buffers. Every socket
-    /// is handed out closed, and `listen` and `connect` reset it, so a spare one behaves as a
-    /// new one; the only setting the table changes, the timeout, is set by each user.
+    /// A new closed socket, with spare buffers or new ones of the configured size.
     fn socket(&mut self) -> tcp::Socket<'static> {
-        self.spare.pop().unwrap_or_else(|| {
-            let rx = tcp::SocketBuffer::new(vec![0; self.config.buffer_size]);
-            let tx = tcp::SocketBuffer::new(vec![0; self.config.buffer_size]);
-            tcp::Socket::new(rx, tx)
-        })
+        let (rx, tx) = self.spare.pop().unwrap_or_else(|| {
+            (
+                tcp::SocketBuffer::new(vec![0; self.config.buffer_size]),
+                tcp::SocketBuffer::new(vec![0; self.config.buffer_size]),
+            )
+        });
+        tcp::Socket::new(rx, tx)
     }
 
-    /// Keeps the socket of an ended connection (taken out of its set) for reuse.
-    fn recycle(&mut self, socket: Socket<'static>) {
-        if let Socket::Tcp(mut socket) = socket
-            && self.spare.len() < SPARE_SOCKETS
+    /// Takes the buffers of `socket` for new sockets when it holds no data (closed, or in
+    /// TIME_WAIT with its data read), leaving it empty ones.
+    fn reclaim_buffers(&mut self, socket: &mut tcp::Socket<'static>) {
+        if self.spare.len() >= SPARE_BUFFERS
+            || socket.recv_capacity() != self.config.buffer_size
+            || socket.send_capacity() != self.config.buffer_size
         {
+            return;
+        }
+        let empty = || tcp::SocketBuffer::new(Vec::new());
+        if let Ok(buffers) = socket.replace_buffers(empty(), empty()) {
+            self.spare.push(buffers);
+        }
+    }
+
+    /// Keeps the buffers of an ended connection's socket (taken out of its set) for reuse.
+    fn recycle(&mut self, socket: Socket<'static>) {
+        if let Socket::Tcp(mut socket) = socket {
             // Out of every set: closing it here sends nothing.
             socket.abort();
-            self.spare.push(socket);
+            self.reclaim_buffers(&mut socket);
         }
     }
 
@@ -525,10 +539,11 @@ impl TcpTable {
         sockets: &mut SocketSet<'static>,
         filter: &mut TimeWaitFilter,
     ) {
-        let Socket::Tcp(socket) = sockets.remove(conn.handle) else {
+        let Socket::Tcp(mut socket) = sockets.remove(conn.handle) else {
             self.release_port(conn.local_port);
             return;
         };
+        self.reclaim_buffers(&mut socket);
         let tuple = TcpTuple {
             local: v4(socket.local_endpoint()),
             foreign: v4(socket.remote_endpoint()),

@@ -1115,6 +1115,35 @@ impl<'a> Socket<'a> {
         self.set_state(State::Closed);
     }
 
+    /// Replace the receive and send buffers, and return the old ones, emptied.
+    ///
+    /// Only a socket that is closed, or holds no data in either buffer and none received out
+    /// of order, such as one in the `TIME-WAIT` state whose data the application has read,
+    /// takes new buffers; otherwise, or when the receive buffer is larger than 1 GiB, the new
+    /// buffers are given back as the error. A socket that only waits out `TIME-WAIT` has no
+    /// use for large buffers, and its old ones can serve a new connection.
+    #[allow(clippy::type_complexity)]
+    pub fn replace_buffers<T>(
+        &mut self,
+        rx_buffer: T,
+        tx_buffer: T,
+    ) -> Result<(SocketBuffer<'a>, SocketBuffer<'a>), (SocketBuffer<'a>, SocketBuffer<'a>)>
+    where
+        T: Into<SocketBuffer<'a>>,
+    {
+        let (rx_buffer, tx_buffer) = (rx_buffer.into(), tx_buffer.into());
+        let empty =
+            self.rx_buffer.is_empty() && self.tx_buffer.is_empty() && self.assembler.is_empty();
+        if !(self.state == State::Closed || empty) || rx_buffer.capacity() > (1 << 30) {
+            return Err((rx_buffer, tx_buffer));
+        }
+        let mut old_rx = mem::replace(&mut self.rx_buffer, rx_buffer);
+        let mut old_tx = mem::replace(&mut self.tx_buffer, tx_buffer);
+        old_rx.clear();
+        old_tx.clear();
+        Ok((old_rx, old_tx))
+    }
+
     /// Return whether the socket is passively listening for incoming connections.
     ///
     /// In terms of the TCP state machine, the socket must be in the `LISTEN` state.
