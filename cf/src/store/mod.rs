@@ -10,6 +10,7 @@
 //! records after it.
 
 mod batch;
+mod image_file;
 mod memory;
 mod sled_store;
 
@@ -27,6 +28,9 @@ pub enum StoreError {
     /// A stored value is not what the store wrote.
     #[error("store corrupt: {0}")]
     Corrupt(String),
+    /// The snapshot image file could not be read or written.
+    #[error("snapshot image file: {0}")]
+    Io(#[from] std::io::Error),
     /// The log writer failed earlier (its error, as text).
     #[error("log writer failed: {0}")]
     Failed(String),

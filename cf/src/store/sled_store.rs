@@ -1,17 +1,24 @@
 //! The on-disk [`Store`], on sled 0.34.7.
 //!
 //! Tree `log-batches` maps the big-endian sequence number of a batch's last record to the
-//! [`LogBatch`]; the default tree holds the snapshot (`snapshot-image`, and `snapshot-seq`, the
-//! big-endian sequence number of the last record it includes, written in one batch) and the
-//! incarnation counter. sled flushes in the background every `flush_every_ms` (the `async`
-//! durability); [`Store::flush`] forces it.
+//! [`LogBatch`]; the default tree holds the incarnation counter. The snapshot image is a file
+//! of its own in the same directory ([`ImageFile`]). sled flushes in the background every
+//! `flush_every_ms` (the `async` durability); [`Store::flush`] forces it.
+//!
+//! Databases of earlier versions kept the snapshot in the default tree (`snapshot-image`, and
+//! `snapshot-seq`, the big-endian sequence number of the last record it includes): such a
+//! snapshot is still loaded when it is newer than the image file, and the next snapshot
+//! removes it.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use super::image_file::ImageFile;
 use super::{LogBatch, Recovered, Snapshot, Store, StoreError, unbroken_after};
 
+/// The snapshot image in the default tree, before the image file.
 const SNAPSHOT_IMAGE_KEY: &[u8] = b"snapshot-image";
+/// The sequence number of the snapshot in the default tree.
 const SNAPSHOT_SEQ_KEY: &[u8] = b"snapshot-seq";
 const INCARNATION_KEY: &[u8] = b"incarnation";
 const LOG_TREE: &[u8] = b"log-batches";
@@ -28,6 +35,7 @@ pub const LOCK_WAIT: Duration = Duration::from_secs(5);
 pub struct SledStore {
     db: sled::Db,
     log: sled::Tree,
+    image: ImageFile,
 }
 
 impl SledStore {
@@ -47,17 +55,12 @@ impl SledStore {
                 Err(sled::Error::Io(e)) if is_lock_busy(&e) && started.elapsed() < LOCK_WAIT => {
                     std::thread::sleep(Duration::from_millis(20));
                 }
-                opened => return Self::from_db(opened?),
+                opened => return Self::from_db(opened?, dir),
             }
         }
     }
 
-    /// A store in a temporary database that disappears when dropped (tests).
-    pub fn temporary() -> Result<Self, StoreError> {
-        Self::from_db(sled::Config::new().temporary(true).open()?)
-    }
-
-    fn from_db(db: sled::Db) -> Result<Self, StoreError> {
+    fn from_db(db: sled::Db, dir: &Path) -> Result<Self, StoreError> {
         let old_log = db.tree_names().iter().any(|name| name == OLD_LOG_TREE)
             && !db.open_tree(OLD_LOG_TREE)?.is_empty();
         if old_log || db.contains_key(OLD_SNAPSHOT_KEY)? {
@@ -66,7 +69,41 @@ impl SledStore {
             ));
         }
         let log = db.open_tree(LOG_TREE)?;
-        Ok(Self { db, log })
+        Ok(Self {
+            db,
+            log,
+            image: ImageFile::new(dir),
+        })
+    }
+
+    /// The snapshot an earlier version kept in the default tree, if any.
+    fn snapshot_in_tree(&self) -> Result<Option<Snapshot>, StoreError> {
+        match (
+            self.db.get(SNAPSHOT_SEQ_KEY)?,
+            self.db.get(SNAPSHOT_IMAGE_KEY)?,
+        ) {
+            (None, None) => Ok(None),
+            (Some(seq), Some(image)) => Ok(Some(Snapshot {
+                seq: seq_from_key(&seq)?,
+                image: image.to_vec(),
+            })),
+            _ => Err(StoreError::Corrupt("snapshot without its sequence".into())),
+        }
+    }
+
+    /// The newest snapshot: the image file's, or an earlier version's in the default tree.
+    fn newest_snapshot(&self) -> Result<Option<Snapshot>, StoreError> {
+        let in_tree_seq = self
+            .db
+            .get(SNAPSHOT_SEQ_KEY)?
+            .map(|seq| seq_from_key(&seq))
+            .transpose()?;
+        let file_seq = self.image.seq()?;
+        match (file_seq, in_tree_seq) {
+            (_, None) => self.image.load(),
+            (Some(file), Some(tree)) if file >= tree => self.image.load(),
+            _ => self.snapshot_in_tree(),
+        }
     }
 }
 
@@ -93,13 +130,15 @@ impl Store for SledStore {
     }
 
     fn save_snapshot(&self, seq: u64, image: &[u8]) -> Result<(), StoreError> {
-        let mut snapshot = sled::Batch::default();
-        snapshot.insert(SNAPSHOT_IMAGE_KEY, image);
-        snapshot.insert(SNAPSHOT_SEQ_KEY, &seq.to_be_bytes());
-        self.db.apply_batch(snapshot)?;
-        // The snapshot must be on disk before the records it replaces go. Batches that end
-        // after `seq` stay whole; loading skips their records up to `seq`.
-        self.db.flush()?;
+        // The snapshot is on disk before the records it replaces go. Batches that end after
+        // `seq` stay whole; loading skips their records up to `seq`.
+        self.image.save(seq, image)?;
+        if self.db.contains_key(SNAPSHOT_SEQ_KEY)? {
+            let mut older = sled::Batch::default();
+            older.remove(SNAPSHOT_SEQ_KEY);
+            older.remove(SNAPSHOT_IMAGE_KEY);
+            self.db.apply_batch(older)?;
+        }
         let mut batch = sled::Batch::default();
         for key in self.log.range(..=seq.to_be_bytes()).keys() {
             batch.remove(key?);
@@ -109,17 +148,7 @@ impl Store for SledStore {
     }
 
     fn load(&self) -> Result<Recovered, StoreError> {
-        let snapshot = match (
-            self.db.get(SNAPSHOT_SEQ_KEY)?,
-            self.db.get(SNAPSHOT_IMAGE_KEY)?,
-        ) {
-            (None, None) => None,
-            (Some(seq), Some(image)) => Some(Snapshot {
-                seq: seq_from_key(&seq)?,
-                image: image.to_vec(),
-            }),
-            _ => return Err(StoreError::Corrupt("snapshot without its sequence".into())),
-        };
+        let snapshot = self.newest_snapshot()?;
         let after = snapshot.as_ref().map_or(0, |s| s.seq);
         let mut records = Vec::new();
         for item in self.log.range((after + 1).to_be_bytes()..) {
@@ -168,6 +197,47 @@ mod tests {
             drop(store);
             SledStore::open(dir.path(), 500).unwrap()
         });
+    }
+
+    #[test]
+    fn a_snapshot_kept_in_the_tree_loads_until_a_newer_image_replaces_it() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let store = SledStore::open(dir.path(), 500).unwrap();
+            store.append(&batch_of(1..=3)).unwrap();
+            store.db.insert(SNAPSHOT_IMAGE_KEY, b"tree-image").unwrap();
+            store
+                .db
+                .insert(SNAPSHOT_SEQ_KEY, &2u64.to_be_bytes())
+                .unwrap();
+            store.flush().unwrap();
+        }
+        let store = SledStore::open(dir.path(), 500).unwrap();
+        let loaded = store.load().unwrap();
+        let snapshot = loaded.snapshot.unwrap();
+        assert_eq!(
+            (snapshot.seq, snapshot.image.as_slice()),
+            (2, &b"tree-image"[..])
+        );
+        assert_eq!(loaded.log.len(), 1);
+
+        store.save_snapshot(3, b"file-image").unwrap();
+        assert!(!store.db.contains_key(SNAPSHOT_IMAGE_KEY).unwrap());
+        let loaded = store.load().unwrap();
+        let snapshot = loaded.snapshot.unwrap();
+        assert_eq!(
+            (snapshot.seq, snapshot.image.as_slice()),
+            (3, &b"file-image"[..])
+        );
+        assert!(loaded.log.is_empty());
+    }
+
+    fn batch_of(seqs: std::ops::RangeInclusive<u64>) -> LogBatch {
+        let mut batch = LogBatch::new(*seqs.start());
+        for seq in seqs {
+            batch.push(&seq).unwrap();
+        }
+        batch
     }
 
     #[test]

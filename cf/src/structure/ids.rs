@@ -126,7 +126,8 @@ pub struct ListNumber(pub u32);
 
 /// A list entry identifier (LEID), 12 bytes. System LEIDs are never reused while the structure
 /// lives; user LEIDs (ENTRYIDTYPE=USER) are unique while in use.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+/// Its hash is in [`super::entry_map`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct Leid(pub [u8; 12]);
 
 impl Leid {

@@ -1,8 +1,7 @@
 //! One allocated list structure: its lists, entries, lock table, connections and monitors, with
 //! the primitives that keep counts, cursors, vector bits and event queues in step.
 
-use std::collections::{BTreeMap, HashMap};
-use std::hash::{BuildHasherDefault, Hasher};
+use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
@@ -10,49 +9,12 @@ use super::attrs::{ListCntlType, StrDisp, StructureAttrs};
 use super::codes::Reason;
 use super::conn::{ConnState, Connections};
 use super::entry::Entry;
+use super::entry_map::EntryMap;
 use super::ids::{ConId, EntryKey, EntryName, Leid, ListNumber, StrName, Tod};
 use super::list::{List, Position};
 use super::lock::LockTable;
 use super::monitor::Monitors;
 use super::reply::{Delivery, Event, Recipient};
-
-/// The entries of a structure by LEID: only ever looked up, never walked (list order lives in
-/// each [`List`]). The hasher has fixed keys, so the same requests give the same snapshot image.
-pub(crate) type EntryMap = HashMap<Leid, Entry, BuildHasherDefault<LeidHasher>>;
-
-/// A hasher with fixed keys for LEIDs (12 bytes, mostly a counter): a multiply per 8-byte
-/// word and a final mix, so sequential LEIDs spread over the whole table. Keys come from the
-/// CF itself or from authenticated connectors, so no flooding resistance is needed.
-#[derive(Debug, Default, Clone, Copy)]
-pub(crate) struct LeidHasher(u64);
-
-impl LeidHasher {
-    fn add(&mut self, word: u64) {
-        self.0 = (self.0.rotate_left(23) ^ word).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    }
-}
-
-impl Hasher for LeidHasher {
-    fn write(&mut self, bytes: &[u8]) {
-        for chunk in bytes.chunks(8) {
-            let mut word = [0u8; 8];
-            word[..chunk.len()].copy_from_slice(chunk);
-            self.add(u64::from_le_bytes(word));
-        }
-    }
-
-    fn write_usize(&mut self, n: usize) {
-        self.add(u64::try_from(n).unwrap_or(u64::MAX));
-    }
-
-    fn finish(&self) -> u64 {
-        // splitmix64's finalizer: every input bit reaches the low and the high bits.
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-}
 
 /// An allocated list structure.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -436,39 +398,5 @@ impl ListStructure {
         };
         pct(self.entries_in_use(), self.attrs.entry_count)
             .max(pct(self.elements_in_use, self.attrs.element_count))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use std::collections::HashSet;
-    use std::hash::{BuildHasher, BuildHasherDefault};
-
-    use super::*;
-
-    #[test]
-    fn sequential_leids_spread_over_low_and_high_hash_bits() {
-        let hasher = BuildHasherDefault::<LeidHasher>::default();
-        let hashes: Vec<u64> = (1..=1024u64)
-            .map(|n| hasher.hash_one(Leid::system(n)))
-            .collect();
-        // Random hashes fill about 63% of 1024 buckets; a weak mix fills far fewer.
-        let buckets: HashSet<u64> = hashes.iter().map(|h| h & 1023).collect();
-        assert!(buckets.len() > 550, "{} buckets", buckets.len());
-        let tags: HashSet<u64> = hashes.iter().map(|h| h >> 57).collect();
-        assert!(tags.len() > 100, "{} tags", tags.len());
-    }
-
-    #[test]
-    fn the_leid_hash_is_the_same_every_time() {
-        let hasher = BuildHasherDefault::<LeidHasher>::default();
-        assert_eq!(
-            hasher.hash_one(Leid::system(7)),
-            hasher.hash_one(Leid::system(7))
-        );
-        assert_ne!(
-            hasher.hash_one(Leid::system(7)),
-            hasher.hash_one(Leid::system(8))
-        );
     }
 }

@@ -55,6 +55,7 @@ mod controls;
 mod dispatch;
 mod dump;
 mod entry;
+mod entry_map;
 mod facility;
 mod full;
 mod ids;

@@ -67,7 +67,7 @@ pub fn encode_frame<T: Serialize>(
 ) -> Result<(), FrameError> {
     let start = dst.len();
     dst.put_u32(0);
-    let written = postcard::serialize_with_flavor(message, Appender(dst));
+    let written = postcard::serialize_with_flavor(message, Appender::new(dst));
     let len = dst.len() - start - HEADER_LEN;
     let checked = written.map_err(FrameError::from).and_then(|()| {
         u32::try_from(len)
@@ -87,24 +87,62 @@ pub fn encode_frame<T: Serialize>(
     }
 }
 
-/// Postcard output appended straight to a `BytesMut` (through `io::Write` every field would
-/// cost a call of its own).
-struct Appender<'a>(&'a mut BytesMut);
+/// Bytes an [`Appender`] gathers before it appends them.
+const STAGE: usize = 128;
+
+/// Postcard output appended to a `BytesMut` (through `io::Write` every field would cost a call
+/// of its own). Postcard writes fixed arrays such as LEIDs and small integers a byte at a time,
+/// and a single byte appended to a `BytesMut` costs a `memmove` call: bytes are gathered in a
+/// small buffer and appended together.
+struct Appender<'a> {
+    dst: &'a mut BytesMut,
+    staged: [u8; STAGE],
+    len: usize,
+}
+
+impl<'a> Appender<'a> {
+    fn new(dst: &'a mut BytesMut) -> Self {
+        Self {
+            dst,
+            staged: [0; STAGE],
+            len: 0,
+        }
+    }
+
+    fn append_staged(&mut self) {
+        self.dst.extend_from_slice(&self.staged[..self.len]);
+        self.len = 0;
+    }
+}
 
 impl Flavor for Appender<'_> {
     type Output = ();
 
     fn try_extend(&mut self, data: &[u8]) -> postcard::Result<()> {
-        self.0.extend_from_slice(data);
+        match self.staged.get_mut(self.len..self.len + data.len()) {
+            Some(room) => {
+                room.copy_from_slice(data);
+                self.len += data.len();
+            }
+            None => {
+                self.append_staged();
+                self.dst.extend_from_slice(data);
+            }
+        }
         Ok(())
     }
 
     fn try_push(&mut self, data: u8) -> postcard::Result<()> {
-        self.0.put_u8(data);
+        if self.len == STAGE {
+            self.append_staged();
+        }
+        self.staged[self.len] = data;
+        self.len += 1;
         Ok(())
     }
 
-    fn finalize(self) -> postcard::Result<()> {
+    fn finalize(mut self) -> postcard::Result<()> {
+        self.append_staged();
         Ok(())
     }
 }
@@ -190,6 +228,19 @@ mod tests {
             let (back, used) = decode_frame::<Sample>(&buf, DEFAULT_MAX_FRAME).unwrap().unwrap();
             prop_assert_eq!(back, sample);
             prop_assert_eq!(used, buf.len());
+        }
+
+        #[test]
+        fn a_body_is_the_postcard_encoding_whatever_mix_of_bytes_and_slices(
+            bytewise in proptest::collection::vec(any::<u8>(), 0..300),
+            slice in proptest::collection::vec(any::<u8>(), 0..300),
+            id in any::<u64>(),
+        ) {
+            let value = (bytewise, serde_bytes::ByteBuf::from(slice), id);
+            let mut buf = BytesMut::new();
+            encode_frame(&value, &mut buf, DEFAULT_MAX_FRAME).unwrap();
+            let body = postcard::to_allocvec(&value).unwrap();
+            prop_assert_eq!(&buf[HEADER_LEN..], body.as_slice());
         }
 
         #[test]
