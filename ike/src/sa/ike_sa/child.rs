@@ -226,7 +226,7 @@ impl IkeSa {
             Err((error, data)) => vec![notify(*error, data.clone())],
         };
         let response = self.seal(rng, ExchangeType::CREATE_CHILD_SA, true, id, &reply)?;
-        self.send_response(id, &response);
+        // The new CHILD SA is in place before the response that lets the initiator use it.
         if let Ok((_, install)) = outcome {
             // RFC 7296 §2.8.1: we are rekeying the same CHILD SA; which new SA is redundant is
             // decided by the nonces once our own exchange completes.
@@ -242,6 +242,7 @@ impl IkeSa {
             }
             self.install_child(now, install);
         }
+        self.send_response(id, &response);
         Ok(())
     }
 

@@ -133,7 +133,6 @@ impl IkeSa {
             Err(error) => reply.push(notify(*error, Vec::new())),
         }
         let response = self.seal(rng, ExchangeType::IKE_AUTH, true, id, &reply)?;
-        self.send_response(id, &response);
         if p.notify(NotifyType::INITIAL_CONTACT).is_some() {
             self.actions.push(Action::InitialContact {
                 local_id: self.config.local_id.clone(),
@@ -141,9 +140,11 @@ impl IkeSa {
             });
         }
         self.establish(now);
+        // The CHILD SA is in place before the response that lets the initiator use it leaves.
         if let Ok((_, install)) = child {
             self.install_child(now, install);
         }
+        self.send_response(id, &response);
         Ok(())
     }
 
