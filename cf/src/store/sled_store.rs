@@ -93,16 +93,10 @@ impl SledStore {
 
     /// The newest snapshot: the image file's, or an earlier version's in the default tree.
     fn newest_snapshot(&self) -> Result<Option<Snapshot>, StoreError> {
-        let in_tree_seq = self
-            .db
-            .get(SNAPSHOT_SEQ_KEY)?
-            .map(|seq| seq_from_key(&seq))
-            .transpose()?;
-        let file_seq = self.image.seq()?;
-        match (file_seq, in_tree_seq) {
-            (_, None) => self.image.load(),
-            (Some(file), Some(tree)) if file >= tree => self.image.load(),
-            _ => self.snapshot_in_tree(),
+        match (self.image.seq()?, self.snapshot_in_tree()?) {
+            (Some(file), Some(tree)) if file < tree.seq => Ok(Some(tree)),
+            (None, Some(tree)) => Ok(Some(tree)),
+            _ => self.image.load(),
         }
     }
 }

@@ -152,15 +152,18 @@ impl Checksum {
             self.pending = [0; 8];
             self.pending_len = 0;
         }
-        let mut words = rest.chunks_exact(8);
-        for word in &mut words {
-            self.hash = fnv_word(self.hash, word);
-        }
-        let tail = words.remainder();
+        let whole = rest.len() - rest.len() % 8;
+        let (words, tail) = rest.split_at(whole);
+        self.update_words(words);
         if let Some(slot) = self.pending.get_mut(..tail.len()) {
             slot.copy_from_slice(tail);
         }
         self.pending_len = tail.len();
+    }
+
+    /// Adds whole words, with no partial word pending (a trailing partial word is ignored).
+    fn update_words(&mut self, words: &[u8]) {
+        self.hash = words.chunks_exact(8).fold(self.hash, fnv_word);
     }
 
     /// The checksum so far.
@@ -220,7 +223,6 @@ impl Verifier {
     /// short loops keep the checksum's serial multiply chain apart from the pattern's).
     fn feed_words(&mut self, bytes: &[u8]) {
         let start = self.received;
-        let mut hash = self.checksum.hash;
         let mut counter = self.pattern.seed.wrapping_add(start / 8);
         for (n, block) in bytes.chunks(BLOCK).enumerate() {
             let mut differs = 0;
@@ -228,9 +230,7 @@ impl Verifier {
                 differs |= word ^ splitmix64(counter);
                 counter = counter.wrapping_add(1);
             }
-            for word in block.chunks_exact(8).map(le_word) {
-                hash = (hash ^ word).wrapping_mul(FNV_PRIME);
-            }
+            self.checksum.update_words(block);
             if differs != 0 && self.first_mismatch.is_none() {
                 let block_start = start + u64::try_from(n * BLOCK).unwrap_or(u64::MAX);
                 self.first_mismatch = self
@@ -239,7 +239,6 @@ impl Verifier {
                     .map(|i| block_start + u64::try_from(i).unwrap_or(u64::MAX));
             }
         }
-        self.checksum.hash = hash;
         self.received += u64::try_from(bytes.len()).unwrap_or(u64::MAX);
     }
 
