@@ -15,11 +15,11 @@
 //! done), so their size is the stack's business as without offload.
 
 use std::fs::{File, OpenOptions};
-use std::io::{self, Read, Write};
+use std::io::{self, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::task::{Context, Poll, ready};
 
-use bytes::Bytes;
+use bytes::{Buf, Bytes, BytesMut};
 use tokio::io::unix::AsyncFd;
 
 use super::vnet::{self, GsoKind, VNET_HEADER_LEN, VnetHeader};
@@ -27,6 +27,11 @@ use super::{LanPort, SendOutcome};
 
 /// The largest frame read from the device: a 64 KiB IP packet plus the Ethernet header.
 const MAX_FRAME: usize = 65_536 + 14;
+
+/// Frames are read straight into blocks of this size and handed on as slices of them, so no
+/// frame is copied after the kernel's copy; a block is reused once every frame cut from it is
+/// dropped.
+const RECEIVE_BLOCK: usize = 4 * (VNET_HEADER_LEN + MAX_FRAME);
 
 /// How a TAP port is opened.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -44,7 +49,8 @@ pub struct TapPort {
     device: AsyncFd<File>,
     name: String,
     offload: bool,
-    buffer: Vec<u8>,
+    /// The free room the next frame is read into (empty: frames are split off as they come).
+    receive: BytesMut,
 }
 
 impl TapPort {
@@ -65,12 +71,11 @@ impl TapPort {
         if options.offload {
             sys::enable_offload(&file)?;
         }
-        let header = if options.offload { VNET_HEADER_LEN } else { 0 };
         Ok(Self {
             device: sys::register(file)?,
             name,
             offload: options.offload,
-            buffer: vec![0; header + MAX_FRAME],
+            receive: BytesMut::with_capacity(RECEIVE_BLOCK),
         })
     }
 
@@ -80,31 +85,32 @@ impl TapPort {
     }
 }
 
-/// The frame behind the `virtio_net_hdr` of `read`, with its checksum completed.
-fn offloaded_frame(read: &[u8]) -> Result<Bytes, vnet::VnetError> {
-    let (header, frame) = VnetHeader::parse(read)?;
+/// The frame behind the `virtio_net_hdr` of `read`, with its checksum completed in place.
+fn offloaded_frame(mut read: BytesMut) -> Result<Bytes, vnet::VnetError> {
+    let (header, _) = VnetHeader::parse(&read)?;
     if matches!(header.gso, GsoKind::TcpV6 | GsoKind::Udp) {
         // TUN_F_TSO6 and TUN_F_USO* were not offered: a super-datagram cannot be delivered whole.
         return Err(vnet::VnetError::NotOffered(header.gso));
     }
-    if !header.needs_checksum() {
-        return Ok(Bytes::copy_from_slice(frame));
-    }
-    let mut frame = frame.to_vec();
-    vnet::complete_checksum(&header, &mut frame)?;
-    Ok(Bytes::from(frame))
+    read.advance(VNET_HEADER_LEN);
+    vnet::complete_checksum(&header, &mut read)?;
+    Ok(read.freeze())
 }
 
 impl LanPort for TapPort {
     fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<Bytes>> {
         loop {
             let mut guard = ready!(self.device.poll_read_ready(cx))?;
-            let buffer = &mut self.buffer;
-            match guard.try_io(|device| device.get_ref().read(buffer)) {
+            if self.receive.capacity() < VNET_HEADER_LEN + MAX_FRAME {
+                // Takes the block back when every frame cut from it is gone, or starts another.
+                self.receive.reserve(RECEIVE_BLOCK);
+            }
+            let receive = &mut self.receive;
+            match guard.try_io(|device| sys::read_into(device.get_ref(), receive)) {
                 Ok(Ok(len)) => {
-                    let read = buffer.get(..len).unwrap_or_default();
+                    let read = self.receive.split_to(len);
                     if !self.offload {
-                        return Poll::Ready(Ok(Bytes::copy_from_slice(read)));
+                        return Poll::Ready(Ok(read.freeze()));
                     }
                     match offloaded_frame(read) {
                         Ok(frame) => return Poll::Ready(Ok(frame)),
@@ -144,7 +150,23 @@ mod sys {
     use std::io;
     use std::os::fd::AsRawFd;
 
+    use bytes::BytesMut;
     use tokio::io::unix::AsyncFd;
+
+    /// Reads one frame from the device into the free capacity of `buffer`, appending it, and
+    /// returns its length.
+    pub(super) fn read_into(file: &File, buffer: &mut BytesMut) -> io::Result<usize> {
+        let room = buffer.spare_capacity_mut();
+        // SAFETY: the descriptor is open while `file` lives; read(2) writes at most
+        // `room.len()` bytes through the pointer, which is valid for that many writes for the
+        // whole call (uninitialized bytes may be written).
+        let read = unsafe { libc::read(file.as_raw_fd(), room.as_mut_ptr().cast(), room.len()) };
+        let len = usize::try_from(read).map_err(|_| io::Error::last_os_error())?;
+        // SAFETY: the kernel initialized the first `len` bytes of the free capacity, and `len`
+        // is at most that capacity.
+        unsafe { buffer.set_len(buffer.len() + len) };
+        Ok(len)
+    }
 
     /// Registers the device with tokio's reactor.
     pub(super) fn register(file: File) -> io::Result<AsyncFd<File>> {
