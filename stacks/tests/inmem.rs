@@ -15,6 +15,7 @@ use stacks::apps::echo::EchoServer;
 use stacks::apps::stream::{SinkServer, StreamEnd, run_source};
 use stacks::datapath::addresses::DvipaRole;
 use stacks::datapath::stage::{Origin, PacketStage, StageSlot, Verdict};
+use stacks::lan::LanPort;
 use stacks::lan::switch::{EthernetSwitch, Mirror};
 use stacks::stack::netstat::{ConnState, TcpState};
 use stacks::stack::ping::PingOutcome;
@@ -192,6 +193,55 @@ async fn a_checksummed_megabyte_arrives_complete() {
     assert_eq!(received.first_mismatch, None);
     assert_eq!(received.checksum, sent.checksum);
     assert_eq!(received.end, StreamEnd::Closed);
+}
+
+/// Real time: a stack on its own thread runs on its own runtime, which the test cannot pause.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stack_on_its_own_thread_takes_a_checksummed_stream_and_stops_when_told() {
+    let switch = EthernetSwitch::new();
+    let port = switch.port();
+    let config = StackConfig::new("TCPCSB", mac(0x0b), vec![Ipv4Cidr::new(B_HOME, 24)]);
+    let (b, thread) = Stack::spawn_on_thread(config, move || {
+        assert!(
+            tokio::runtime::Handle::current().runtime_flavor()
+                == tokio::runtime::RuntimeFlavor::CurrentThread,
+            "the port opens in the stack's own runtime"
+        );
+        Ok(Box::new(port) as Box<dyn LanPort>)
+    })
+    .expect("stack starts");
+    assert_eq!(thread.thread().name(), Some("stack-TCPCSB"));
+    let host = stack(&switch, "HOST", 0x50, HOST, None);
+    let mut sink = SinkServer::start(&b, at(B_HOME, 5001), 42).await.unwrap();
+    let sent = run_source(&host, at(B_HOME, 5001), 42, 1 << 20)
+        .await
+        .unwrap();
+    let received = sink.next_report().await.unwrap();
+    assert_eq!(received.bytes_verified, 1 << 20);
+    assert_eq!(received.checksum, sent.checksum);
+
+    b.shutdown().await;
+    let ended = tokio::task::spawn_blocking(move || thread.join())
+        .await
+        .unwrap();
+    assert!(
+        matches!(ended, Ok(Ok(()))),
+        "the thread ends with the stack"
+    );
+    assert!(b.connections().await.is_err(), "the stack is gone");
+}
+
+#[test]
+fn a_stack_whose_lan_port_cannot_open_is_not_started_and_says_why() {
+    let config = StackConfig::new("TCPCSB", mac(0x0b), vec![Ipv4Cidr::new(B_HOME, 24)]);
+    let refused = Stack::spawn_on_thread(config, || {
+        Err(std::io::Error::new(
+            std::io::ErrorKind::PermissionDenied,
+            "TUNSETIFF: operation not permitted",
+        ))
+    })
+    .expect_err("no port, no stack");
+    assert!(refused.to_string().contains("TUNSETIFF"), "{refused}");
 }
 
 #[tokio::test(start_paused = true)]

@@ -554,13 +554,18 @@ pub async fn start_ipsec(
     Ok(Some(service))
 }
 
-/// Spawns the stack of `lpar` (the `index`th of the topology) on `lan`; a stack that runs
-/// IPSec gets [`IPSEC_IP_MTU`].
+/// Spawns the stack of `lpar` (the `index`th of the topology) on `lan`, on the current runtime.
 pub fn spawn_stack(
     lpar: &Lpar,
     index: usize,
     lan: Box<dyn stacks::lan::LanPort>,
 ) -> Result<StackHandle, Error> {
+    Ok(Stack::spawn(stack_config(lpar, index), lan)?.0)
+}
+
+/// The configuration of the stack of `lpar` (the `index`th of the topology); a stack that runs
+/// IPSec gets [`IPSEC_IP_MTU`].
+pub fn stack_config(lpar: &Lpar, index: usize) -> StackConfig {
     let (address, len) = lpar.lan_address;
     let mut config = StackConfig::new(
         &lpar.section.tcpname,
@@ -578,7 +583,7 @@ pub fn spawn_stack(
             .xcf_bind
             .unwrap_or(SocketAddr::from((Ipv4Addr::LOCALHOST, 0))),
     });
-    Ok(Stack::spawn(config, lan)?.0)
+    config
 }
 
 /// A locally administered MAC made of the LAN address: 02:00:a:b:c:d.

@@ -396,9 +396,14 @@ async fn lpar(
     let options = stacks::lan::tap::TapOptions {
         offload: tap_offload,
     };
-    let port = stacks::lan::tap::TapPort::open_with(tap, options)
-        .with_context(|| format!("opening TAP device {tap} (needs root)"))?;
-    let stack = sysplex::lab::spawn_stack(lpar, index, Box::new(port))?;
+    let device = tap.to_owned();
+    // The stack runs on a thread of its own: the LPAR's TCP/IP address space.
+    let (stack, _thread) =
+        stacks::stack::Stack::spawn_on_thread(sysplex::lab::stack_config(lpar, index), move || {
+            let port = stacks::lan::tap::TapPort::open_with(&device, options)?;
+            Ok(Box::new(port) as Box<dyn stacks::lan::LanPort>)
+        })
+        .with_context(|| format!("starting the stack on TAP device {tap} (needs root)"))?;
     // One process is one IPL: its seeds are those of the embedded lab's first IPL.
     let ipsec = sysplex::lab::start_ipsec(&stack, lpar, index, topology.sysplex.seed, 0).await?;
     let mut apps = sysplex::lab::LparApps::start(&stack, &lpar.section.apps).await?;

@@ -12,6 +12,13 @@
 //!
 //! Time comes from [`Clock`] (tokio's clock, so tests may pause it); the random seed of smoltcp
 //! (initial sequence numbers) comes from the configuration.
+//!
+//! [`Stack::spawn`] runs the task on the caller's runtime, beside the applications (the
+//! in-memory labs, where many stacks share a process). [`Stack::spawn_on_thread`] gives the
+//! stack a thread and a single-threaded runtime of its own, as an LPAR's TCP/IP address space
+//! has its own dispatcher: a stack on a TAP device then notices the device's readiness in its
+//! own event loop while it runs, instead of the kernel waking another worker of a shared
+//! runtime for every frame the sender queues, and applications run beside it on the others.
 
 pub mod clock;
 pub mod netstat;
@@ -444,6 +451,58 @@ impl Stack {
         config: StackConfig,
         lan: Box<dyn LanPort>,
     ) -> Result<(StackHandle, JoinHandle<Result<(), Error>>), Error> {
+        let (stack, handle) = Self::build(config, lan)?;
+        Ok((handle, tokio::spawn(stack.run())))
+    }
+
+    /// Starts the stack on a thread of its own, named after it, in a single-threaded runtime
+    /// of its own; `open_lan` opens its LAN port there (a port registers with the runtime it is
+    /// opened in). The thread returns when the stack is shut down, or with the error that
+    /// ended it. Its time is the real clock: a test that pauses tokio's clock keeps its stacks
+    /// on its own runtime with [`Stack::spawn`].
+    pub fn spawn_on_thread<F>(
+        config: StackConfig,
+        open_lan: F,
+    ) -> Result<(StackHandle, std::thread::JoinHandle<Result<(), Error>>), Error>
+    where
+        F: FnOnce() -> std::io::Result<Box<dyn LanPort>> + Send + 'static,
+    {
+        let (started, handle) = std::sync::mpsc::sync_channel(1);
+        let thread = std::thread::Builder::new()
+            .name(format!("stack-{}", config.name))
+            .spawn(move || {
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()?;
+                runtime.block_on(async move {
+                    let built = open_lan()
+                        .map_err(Error::from)
+                        .and_then(|lan| Self::build(config, lan));
+                    match built {
+                        Ok((stack, handle)) => {
+                            let _ = started.send(Ok(handle));
+                            stack.run().await
+                        }
+                        Err(error) => {
+                            let _ = started.send(Err(error));
+                            Ok(())
+                        }
+                    }
+                })
+            })?;
+        match handle.recv() {
+            Ok(Ok(handle)) => Ok((handle, thread)),
+            Ok(Err(error)) => Err(error),
+            // The thread ended before it built the stack: its runtime could not start.
+            Err(_) => Err(match thread.join() {
+                Ok(Err(error)) => error,
+                _ => StackError::Gone.into(),
+            }),
+        }
+    }
+
+    /// Builds the stack on LAN port `lan`, and the handle to it, in the current runtime.
+    fn build(config: StackConfig, lan: Box<dyn LanPort>) -> Result<(Self, StackHandle), Error> {
         let clock = Clock::start();
         let now = clock.now();
         let datapath_config = DatapathConfig {
@@ -495,7 +554,7 @@ impl Stack {
             clock,
             commands: commands_tx,
         };
-        Ok((handle, tokio::spawn(stack.run())))
+        Ok((stack, handle))
     }
 
     /// Makes the interface carry exactly the addresses of the book, keeping the neighbours

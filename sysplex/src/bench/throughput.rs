@@ -19,6 +19,7 @@ use std::time::Duration;
 use smoltcp::wire::{EthernetAddress, Ipv4Cidr};
 use stacks::apps::pattern::Pattern;
 use stacks::apps::stream::SinkServer;
+use stacks::lan::LanPort;
 use stacks::lan::tap::{TapOptions, TapPort};
 use stacks::stack::{Stack, StackConfig};
 
@@ -185,16 +186,7 @@ fn pattern_file(bytes: u64) -> Result<tempfile::NamedTempFile, Error> {
 async fn over_tap(path: &str, options: Options) -> Result<(u64, f64, bool), Error> {
     let sender = Netns::create("tput")?;
     let tap = format!("zst{}", std::process::id() % 100_000);
-    let port = TapPort::open_with(
-        &tap,
-        TapOptions {
-            offload: options.offload,
-        },
-    )?;
-    stacks::lan::netns::run(&["ip", "link", "set", port.name(), "netns", sender.name()])?;
     let mtu = options.mtu.to_string();
-    sender.exec(&["ip", "addr", "add", "192.0.2.1/24", "dev", &tap])?;
-    sender.exec(&["ip", "link", "set", &tap, "mtu", &mtu, "up"])?;
     let home = Ipv4Addr::new(192, 0, 2, 2);
     let mut config = StackConfig::new(
         "TCPCS",
@@ -203,8 +195,17 @@ async fn over_tap(path: &str, options: Options) -> Result<(u64, f64, bool), Erro
     );
     config.tcp.buffer_size = options.buffer_kib * 1024;
     config.ip_mtu = usize::from(options.mtu);
-    let (stack, _task) = Stack::spawn(config, Box::new(port))?;
+    // As `sysplex lpar` runs it: the stack on a thread of its own, the sink on the runtime.
+    let offload = options.offload;
+    let device = tap.clone();
+    let (stack, thread) = Stack::spawn_on_thread(config, move || {
+        let port = TapPort::open_with(&device, TapOptions { offload })?;
+        Ok(Box::new(port) as Box<dyn LanPort>)
+    })?;
     let transfer = async {
+        stacks::lan::netns::run(&["ip", "link", "set", &tap, "netns", sender.name()])?;
+        sender.exec(&["ip", "addr", "add", "192.0.2.1/24", "dev", &tap])?;
+        sender.exec(&["ip", "link", "set", &tap, "mtu", &mtu, "up"])?;
         let mut sink = SinkServer::start(&stack, SocketAddrV4::new(home, PORT), SEED).await?;
         let mut process = sender.spawn(&[
             "python3",
@@ -228,6 +229,8 @@ async fn over_tap(path: &str, options: Options) -> Result<(u64, f64, bool), Erro
     }
     .await;
     stack.shutdown().await;
+    // The TAP device goes with the stack's thread; the next run makes one of the same name.
+    let _ = tokio::task::spawn_blocking(move || thread.join()).await;
     transfer
 }
 
