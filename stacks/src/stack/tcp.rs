@@ -30,11 +30,16 @@ use super::netstat::{ConnId, ConnState, ConnectionInfo, TcpState};
 use super::time_wait::{TimeWaitSockets, Waiting};
 use crate::datapath::time_wait::{TcpTuple, TimeWaitFilter};
 
-/// Chunks queued between the stack and an application, each way.
-const CHANNEL_CHUNKS: usize = 16;
+/// Chunks queued from the stack to an application: with [`READ_CHUNK`], at most 256 KiB
+/// beyond the TCP window.
+const TO_APP_CHUNKS: usize = 4;
 
-/// The largest chunk the stack hands an application at once.
-const READ_CHUNK: usize = 16 * 1024;
+/// The largest chunk the stack hands an application at once: a sender's super-packet moves in
+/// one piece, and a reader that keeps up is woken once for it.
+const READ_CHUNK: usize = 64 * 1024;
+
+/// Chunks queued from an application to the stack.
+const FROM_APP_CHUNKS: usize = 16;
 
 /// Buffer pairs (receive, send) of ended connections kept for new sockets, at most.
 pub const SPARE_BUFFERS: usize = 256;
@@ -473,8 +478,8 @@ impl TcpTable {
     /// Hands the connection to an application: the stream, and the phase it leaves.
     fn open_stream(&self, conn: &mut Connection, socket: &mut tcp::Socket) -> (TcpStream, Phase) {
         socket.set_timeout(None);
-        let (to_app, app_rx) = mpsc::channel(CHANNEL_CHUNKS);
-        let (app_tx, from_app) = mpsc::channel(CHANNEL_CHUNKS);
+        let (to_app, app_rx) = mpsc::channel(TO_APP_CHUNKS);
+        let (app_tx, from_app) = mpsc::channel(FROM_APP_CHUNKS);
         let app = AppSide {
             to_app: Some(to_app),
             from_app,
