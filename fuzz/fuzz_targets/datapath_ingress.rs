@@ -12,14 +12,14 @@ use smoltcp::iface::{Config, Interface, SocketSet};
 use smoltcp::time::Instant;
 use smoltcp::wire::{EthernetAddress, HardwareAddress, Ipv4Cidr};
 use stacks::datapath::{Datapath, DatapathConfig};
-use stacks::lan::{LanPort, SendOutcome};
+use stacks::lan::{LanFrame, LanPort, SendOutcome};
 
 /// A LAN port that never receives and swallows what is sent.
 #[derive(Debug)]
 struct Sink;
 
 impl LanPort for Sink {
-    fn poll_recv(&mut self, _cx: &mut Context<'_>) -> Poll<io::Result<Bytes>> {
+    fn poll_recv(&mut self, _cx: &mut Context<'_>) -> Poll<io::Result<LanFrame>> {
         Poll::Pending
     }
     fn send(&mut self, _frame: Bytes) -> io::Result<SendOutcome> {

@@ -8,8 +8,9 @@
 //! - the sender, seeing three duplicate ACKs with only its FIN outstanding, started a fast
 //!   retransmit that had nothing to send and switched its retransmission timer off.
 //!
-//! A third test covers the patch's addition: a socket in TIME_WAIT gives its buffers up and
-//! still answers as TIME_WAIT must.
+//! A third test covers the patch's first addition: a socket in TIME_WAIT gives its buffers up
+//! and still answers as TIME_WAIT must. A fourth covers the second: a segment whose checksum
+//! the device vouches for is taken without checking it.
 //!
 //! Each test plays the remote end by hand against one smoltcp interface, on a virtual clock.
 
@@ -38,14 +39,22 @@ const PEER_ISS: u32 = 7_000;
 struct Wire {
     to_stack: VecDeque<Vec<u8>>,
     from_stack: VecDeque<Vec<u8>>,
+    /// Vouch for the checksum of every frame handed to the stack.
+    vouch: bool,
 }
 
-struct WireRx(Vec<u8>);
+struct WireRx(Vec<u8>, bool);
 struct WireTx<'a>(&'a mut VecDeque<Vec<u8>>);
 
 impl phy::RxToken for WireRx {
     fn consume<R, F: FnOnce(&[u8]) -> R>(self, f: F) -> R {
         f(&self.0)
+    }
+
+    fn meta(&self) -> phy::PacketMeta {
+        let mut meta = phy::PacketMeta::default();
+        meta.checksum_verified = self.1;
+        meta
     }
 }
 
@@ -64,7 +73,7 @@ impl Device for Wire {
 
     fn receive(&mut self, _: Instant) -> Option<(WireRx, WireTx<'_>)> {
         let frame = self.to_stack.pop_front()?;
-        Some((WireRx(frame), WireTx(&mut self.from_stack)))
+        Some((WireRx(frame, self.vouch), WireTx(&mut self.from_stack)))
     }
 
     fn transmit(&mut self, _: Instant) -> Option<WireTx<'_>> {
@@ -395,4 +404,30 @@ fn a_socket_in_time_wait_gives_up_its_buffers_and_still_acknowledges_a_retransmi
         "the retransmitted FIN is acknowledged: {sent:?}"
     );
     assert_eq!(lab.tcp().state(), tcp::State::TimeWait);
+}
+
+#[test]
+fn a_segment_whose_checksum_the_device_vouches_for_is_taken_without_checking_it() {
+    let mut lab = Lab::new();
+    lab.tcp().listen(STACK_PORT).expect("listen");
+    let spoil_checksum = |lab: &mut Lab| {
+        let frame = lab.wire.to_stack.back_mut().expect("a queued segment");
+        // The TCP checksum: Ethernet header, 20 octets of IPv4 header, offset 16.
+        frame[EthernetFrame::<&[u8]>::header_len() + 20 + 16] ^= 0xff;
+    };
+    lab.send(PEER_ISS, None, TcpControl::Syn, &[]);
+    spoil_checksum(&mut lab);
+    let answered = lab.run_for(Duration::from_millis(50));
+    assert!(answered.is_empty(), "checked and dropped: {answered:?}");
+    assert_eq!(lab.tcp().state(), tcp::State::Listen);
+
+    lab.wire.vouch = true;
+    lab.send(PEER_ISS, None, TcpControl::Syn, &[]);
+    spoil_checksum(&mut lab);
+    let answered = lab.run_for(Duration::from_millis(50));
+    assert!(
+        answered.iter().any(|segment| segment.syn),
+        "taken: {answered:?}"
+    );
+    assert_eq!(lab.tcp().state(), tcp::State::SynReceived);
 }

@@ -32,14 +32,14 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
-use smoltcp::phy::{self, Device, DeviceCapabilities, Medium};
+use smoltcp::phy::{self, Device, DeviceCapabilities, Medium, PacketMeta};
 use smoltcp::time::Instant;
 use smoltcp::wire::{
     ArpPacket, ArpRepr, EthernetAddress, EthernetFrame, EthernetProtocol, EthernetRepr, IpProtocol,
     Ipv4Cidr, Ipv4Packet,
 };
 
-use crate::lan::{LanPort, SendOutcome};
+use crate::lan::{LanFrame, LanPort, SendOutcome};
 use addresses::{AddressBook, DvipaRole};
 use arp::{ArpIgnored, ArpVerdict};
 use garp::{GarpSchedule, GarpTimers};
@@ -151,7 +151,7 @@ pub struct Datapath {
     stages: Stages,
     next_hops: NextHops,
     neighbours: Neighbours,
-    rx_queue: VecDeque<Bytes>,
+    rx_queue: VecDeque<LanFrame>,
     time_wait: TimeWaitFilter,
     stats: DatapathStats,
 }
@@ -317,9 +317,10 @@ impl Datapath {
     }
 
     /// Walks one frame received from the LAN.
-    pub fn ingress_frame(&mut self, now: Instant, frame: Bytes) {
+    pub fn ingress_frame(&mut self, now: Instant, frame: impl Into<LanFrame>) {
+        let frame = frame.into();
         self.stats.lan_frames_in += 1;
-        let Ok(eth) = EthernetFrame::new_checked(&frame[..]) else {
+        let Ok(eth) = EthernetFrame::new_checked(&frame.bytes[..]) else {
             self.stats.unsupported_frames += 1;
             return;
         };
@@ -328,7 +329,7 @@ impl Datapath {
             return;
         }
         match eth.ethertype() {
-            EthernetProtocol::Arp => self.ingress_arp(now, eth.payload(), frame.clone()),
+            EthernetProtocol::Arp => self.ingress_arp(now, eth.payload(), frame.bytes.clone()),
             EthernetProtocol::Ipv4 => {
                 self.ingress_ipv4(now, Origin::Lan, eth.payload(), Some(&frame), false)
             }
@@ -405,14 +406,14 @@ impl Datapath {
     }
 
     /// Walks an IPv4 packet addressed to this stack; `frame` is the frame it came in, if any,
-    /// handed to smoltcp as is when no stage is installed; `protected` when a distributor
-    /// decrypted it.
+    /// handed to smoltcp as is when no stage is installed (with the port's word on its checksum,
+    /// unless it is a fragment); `protected` when a distributor decrypted it.
     fn ingress_ipv4(
         &mut self,
         now: Instant,
         origin: Origin,
         packet: &[u8],
-        frame: Option<&Bytes>,
+        frame: Option<&LanFrame>,
         protected: bool,
     ) {
         let Ok(header) = Ipv4Packet::new_checked(packet) else {
@@ -426,7 +427,14 @@ impl Datapath {
         }
         if self.stages.is_empty() {
             match frame {
-                Some(frame) => self.deliver(frame.clone()),
+                Some(frame) => {
+                    // smoltcp would check a reassembled segment against the last fragment's word.
+                    let fragment = header.more_frags() || header.frag_offset() != 0;
+                    self.deliver(LanFrame {
+                        bytes: frame.bytes.clone(),
+                        checksum_verified: frame.checksum_verified && !fragment,
+                    })
+                }
                 None => self.deliver(self.wrap(packet)),
             }
             return;
@@ -534,9 +542,9 @@ impl Datapath {
         ethernet_frame(&eth, packet)
     }
 
-    fn deliver(&mut self, frame: Bytes) {
+    fn deliver(&mut self, frame: impl Into<LanFrame>) {
         self.stats.delivered += 1;
-        self.rx_queue.push_back(frame);
+        self.rx_queue.push_back(frame.into());
     }
 
     /// Walks a frame smoltcp emitted and sends it on.
@@ -611,11 +619,17 @@ fn ethernet_frame(eth: &EthernetRepr, packet: &[u8]) -> Bytes {
 
 /// A received frame, handed to smoltcp.
 #[derive(Debug)]
-pub struct RxToken(Bytes);
+pub struct RxToken(LanFrame);
 
 impl phy::RxToken for RxToken {
     fn consume<R, F: FnOnce(&[u8]) -> R>(self, f: F) -> R {
-        f(&self.0)
+        f(&self.0.bytes)
+    }
+
+    fn meta(&self) -> PacketMeta {
+        let mut meta = PacketMeta::default();
+        meta.checksum_verified = self.0.checksum_verified;
+        meta
     }
 }
 
@@ -642,8 +656,8 @@ impl Device for Datapath {
     fn receive(&mut self, timestamp: Instant) -> Option<(RxToken, TxToken<'_>)> {
         let frame = loop {
             let frame = self.rx_queue.pop_front()?;
-            if let Some(frame) = self.time_wait.divert(frame) {
-                break frame;
+            if let Some(bytes) = self.time_wait.divert(frame.bytes) {
+                break LanFrame { bytes, ..frame };
             }
         };
         Some((
@@ -687,7 +701,7 @@ impl Device for TimeWaitDevice<'_> {
     fn receive(&mut self, timestamp: Instant) -> Option<(RxToken, TxToken<'_>)> {
         let frame = self.0.time_wait.pop()?;
         Some((
-            RxToken(frame),
+            RxToken(frame.into()),
             TxToken {
                 datapath: self.0,
                 now: timestamp,
@@ -777,7 +791,7 @@ mod tests {
         );
         dp.rx_queue.clear();
         dp.restore_neighbours(Instant::from_secs(2));
-        let frames: Vec<Bytes> = dp.rx_queue.drain(..).collect();
+        let frames: Vec<Bytes> = dp.rx_queue.drain(..).map(|frame| frame.bytes).collect();
         assert_eq!(frames.len(), 1, "only the request smoltcp got taught it");
         let eth = EthernetFrame::new_checked(&frames[0][..]).unwrap();
         let reply = ArpRepr::parse(&ArpPacket::new_checked(eth.payload()).unwrap()).unwrap();
@@ -1016,6 +1030,44 @@ mod tests {
         assert_eq!(*sizes.lock().unwrap(), vec![1500, 1500, 1120]);
         assert_eq!(dp.stats().segmented, 1);
         assert_eq!(dp.rx_queue.len(), 4);
+    }
+
+    /// Whether smoltcp is told the checksum of the next frame it takes is vouched for.
+    fn next_checksum_verified(dp: &mut Datapath) -> bool {
+        use smoltcp::phy::RxToken as _;
+        let (frame, _) = dp.receive(Instant::ZERO).expect("a frame for smoltcp");
+        frame.meta().checksum_verified
+    }
+
+    #[tokio::test]
+    async fn smoltcp_hears_the_ports_word_on_a_checksum_but_not_for_a_fragment_or_after_the_stages()
+    {
+        let switch = EthernetSwitch::new();
+        let mut dp = datapath(&switch);
+        let vouched = |bytes: Bytes| LanFrame {
+            bytes,
+            checksum_verified: true,
+        };
+        dp.ingress_frame(Instant::ZERO, vouched(tcp_frame(b"whole")));
+        assert!(next_checksum_verified(&mut dp));
+        dp.ingress_frame(Instant::ZERO, tcp_frame(b"nobody checked"));
+        assert!(!next_checksum_verified(&mut dp));
+
+        let mut fragment = tcp_frame(b"first of two pieces").to_vec();
+        let mut ip =
+            Ipv4Packet::new_unchecked(&mut fragment[EthernetFrame::<&[u8]>::header_len()..]);
+        ip.set_more_frags(true);
+        ip.fill_checksum();
+        dp.ingress_frame(Instant::ZERO, vouched(Bytes::from(fragment)));
+        assert!(!next_checksum_verified(&mut dp), "a fragment");
+
+        let sizes = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        dp.install_stage(StageSlot::Distributor, Box::new(RecordSizes(sizes)));
+        dp.ingress_frame(Instant::ZERO, vouched(tcp_frame(b"staged")));
+        assert!(
+            !next_checksum_verified(&mut dp),
+            "a packet the stages handed back"
+        );
     }
 
     #[tokio::test]

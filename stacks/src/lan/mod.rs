@@ -26,10 +26,31 @@ pub enum SendOutcome {
     Dropped,
 }
 
+/// A frame a [`LanPort`] received: a whole Ethernet frame without FCS.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LanFrame {
+    /// The frame.
+    pub bytes: Bytes,
+    /// The port vouches for the frame's TCP or UDP checksum, as a Linux driver marks a packet
+    /// `CHECKSUM_UNNECESSARY`: a TAP port that completed a local sender's partial checksum
+    /// computed it over the very bytes it hands on, and the kernel checked one it marks valid.
+    pub checksum_verified: bool,
+}
+
+impl From<Bytes> for LanFrame {
+    /// A frame whose checksums nobody has checked yet.
+    fn from(bytes: Bytes) -> Self {
+        Self {
+            bytes,
+            checksum_verified: false,
+        }
+    }
+}
+
 /// One Ethernet port of a stack.
 pub trait LanPort: Send + fmt::Debug {
-    /// Polls for the next frame received on the port (a whole Ethernet frame without FCS).
-    fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<Bytes>>;
+    /// Polls for the next frame received on the port.
+    fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<LanFrame>>;
 
     /// Sends one frame without waiting; a port that cannot take it now drops it.
     fn send(&mut self, frame: Bytes) -> io::Result<SendOutcome>;

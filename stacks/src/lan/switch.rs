@@ -16,7 +16,7 @@ use bytes::Bytes;
 use smoltcp::wire::{EthernetAddress, EthernetFrame};
 use tokio::sync::mpsc;
 
-use super::{LanPort, SendOutcome};
+use super::{LanFrame, LanPort, SendOutcome};
 
 /// Frames a port queues before the switch drops what comes next.
 const PORT_QUEUE_FRAMES: usize = 1024;
@@ -215,9 +215,9 @@ impl SwitchPort {
 }
 
 impl LanPort for SwitchPort {
-    fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<Bytes>> {
+    fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<LanFrame>> {
         match self.rx.poll_recv(cx) {
-            Poll::Ready(Some(frame)) => Poll::Ready(Ok(frame)),
+            Poll::Ready(Some(frame)) => Poll::Ready(Ok(frame.into())),
             // The switch holds this port's sender for as long as the port exists.
             Poll::Ready(None) => Poll::Pending,
             Poll::Pending => Poll::Pending,

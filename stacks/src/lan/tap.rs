@@ -23,7 +23,7 @@ use bytes::{Buf, Bytes, BytesMut};
 use tokio::io::unix::AsyncFd;
 
 use super::vnet::{self, GsoKind, VNET_HEADER_LEN, VnetHeader};
-use super::{LanPort, SendOutcome};
+use super::{LanFrame, LanPort, SendOutcome};
 
 /// The largest frame read from the device: a 64 KiB IP packet plus the Ethernet header.
 const MAX_FRAME: usize = 65_536 + 14;
@@ -85,8 +85,9 @@ impl TapPort {
     }
 }
 
-/// The frame behind the `virtio_net_hdr` of `read`, with its checksum completed in place.
-fn offloaded_frame(mut read: BytesMut) -> Result<Bytes, vnet::VnetError> {
+/// The frame behind the `virtio_net_hdr` of `read`, with its checksum completed in place; its
+/// checksum is vouched for when this port completed it or the kernel checked it.
+fn offloaded_frame(mut read: BytesMut) -> Result<LanFrame, vnet::VnetError> {
     let (header, _) = VnetHeader::parse(&read)?;
     if matches!(header.gso, GsoKind::TcpV6 | GsoKind::Udp) {
         // TUN_F_TSO6 and TUN_F_USO* were not offered: a super-datagram cannot be delivered whole.
@@ -94,11 +95,14 @@ fn offloaded_frame(mut read: BytesMut) -> Result<Bytes, vnet::VnetError> {
     }
     read.advance(VNET_HEADER_LEN);
     vnet::complete_checksum(&header, &mut read)?;
-    Ok(read.freeze())
+    Ok(LanFrame {
+        bytes: read.freeze(),
+        checksum_verified: header.needs_checksum() || header.data_valid(),
+    })
 }
 
 impl LanPort for TapPort {
-    fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<Bytes>> {
+    fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<LanFrame>> {
         loop {
             let mut guard = ready!(self.device.poll_read_ready(cx))?;
             if self.receive.capacity() < VNET_HEADER_LEN + MAX_FRAME {
@@ -110,7 +114,7 @@ impl LanPort for TapPort {
                 Ok(Ok(len)) => {
                     let read = self.receive.split_to(len);
                     if !self.offload {
-                        return Poll::Ready(Ok(read.freeze()));
+                        return Poll::Ready(Ok(read.freeze().into()));
                     }
                     match offloaded_frame(read) {
                         Ok(frame) => return Poll::Ready(Ok(frame)),
@@ -237,6 +241,43 @@ mod sys {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A read from an offloading TAP device: a `virtio_net_hdr` with `flags` (checksum from
+    /// byte 34, an IPv4 TCP segment's, field at offset 16) and a frame whose checksum field
+    /// holds `field`.
+    fn offloaded_read(flags: u8, field: [u8; 2]) -> BytesMut {
+        let mut read = BytesMut::new();
+        read.extend_from_slice(&[flags, 0, 0, 0, 0, 0, 34, 0, 16, 0]);
+        let mut frame = vec![0u8; 54];
+        frame[50..52].copy_from_slice(&field);
+        read.extend_from_slice(&frame);
+        read
+    }
+
+    #[test]
+    fn a_frame_whose_checksum_this_port_completed_or_the_kernel_checked_is_vouched_for() {
+        let completed =
+            offloaded_frame(offloaded_read(vnet::FLAG_NEEDS_CSUM, [0x12, 0x34])).unwrap();
+        assert!(completed.checksum_verified);
+        assert_eq!(completed.bytes.len(), 54, "the header is gone");
+        assert_ne!(
+            completed.bytes[50..52],
+            [0x12, 0x34],
+            "the checksum was completed"
+        );
+        let checked = offloaded_frame(offloaded_read(vnet::FLAG_DATA_VALID, [0x12, 0x34])).unwrap();
+        assert!(checked.checksum_verified);
+        assert_eq!(
+            checked.bytes[50..52],
+            [0x12, 0x34],
+            "left as the kernel checked it"
+        );
+        let unknown = offloaded_frame(offloaded_read(0, [0x12, 0x34])).unwrap();
+        assert!(
+            !unknown.checksum_verified,
+            "a frame from the bridge is checked by the stack"
+        );
+    }
 
     #[test]
     fn rejects_a_name_longer_than_ifnamsiz_before_any_ioctl() {

@@ -120,6 +120,11 @@ impl VnetHeader {
     pub fn needs_checksum(&self) -> bool {
         self.flags & FLAG_NEEDS_CSUM != 0 && self.flags & FLAG_RSC_INFO == 0
     }
+
+    /// Whether the kernel has checked the frame's transport checksum.
+    pub fn data_valid(&self) -> bool {
+        self.flags & FLAG_DATA_VALID != 0
+    }
 }
 
 impl fmt::Display for VnetHeader {

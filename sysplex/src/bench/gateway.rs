@@ -147,7 +147,7 @@ pub fn spawn(switch: &EthernetSwitch, address: Ipv4Addr) -> JoinHandle<()> {
                     return;
                 }
             };
-            if let Verdict::Send(bytes) = router.handle(&frame) {
+            if let Verdict::Send(bytes) = router.handle(&frame.bytes) {
                 // A full port drops the frame, as a congested router would.
                 let _ = port.send(Bytes::from(bytes));
             }

@@ -181,6 +181,11 @@ pub struct PacketMeta {
     /// If `None`, no segmentation will be performed by the device.
     #[cfg(feature = "segmentation-offload")]
     pub segmentation_offload_size: Option<NonZeroU16>,
+
+    /// The device vouches for the packet's TCP checksum (as Linux's `CHECKSUM_UNNECESSARY`),
+    /// so the interface does not verify it again whatever the checksum capabilities say.
+    /// A device must not set it on an IP fragment.
+    pub checksum_verified: bool,
 }
 
 /// A description of checksum behavior for a particular protocol.

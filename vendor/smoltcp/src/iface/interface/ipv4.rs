@@ -232,7 +232,7 @@ impl InterfaceInner {
 
             #[cfg(feature = "socket-tcp")]
             IpProtocol::Tcp => {
-                self.process_tcp(sockets, handled_by_raw_socket, ip_repr, ip_payload)
+                self.process_tcp(sockets, meta, handled_by_raw_socket, ip_repr, ip_payload)
             }
 
             _ if handled_by_raw_socket => None,

@@ -343,7 +343,13 @@ impl InterfaceInner {
 
             #[cfg(feature = "socket-tcp")]
             IpProtocol::Tcp => {
-                self.process_tcp(sockets, handled_by_raw_socket, ipv6_repr.into(), ip_payload)
+                self.process_tcp(
+                    sockets,
+                    meta,
+                    handled_by_raw_socket,
+                    ipv6_repr.into(),
+                    ip_payload,
+                )
             }
 
             #[cfg(feature = "socket-raw")]

@@ -1,11 +1,13 @@
 use super::*;
 
+use crate::phy::Checksum;
 use crate::socket::tcp::Socket;
 
 impl InterfaceInner {
     pub(crate) fn process_tcp<'frame>(
         &mut self,
         sockets: &mut SocketSet,
+        meta: PacketMeta,
         handled_by_raw_socket: bool,
         ip_repr: IpRepr,
         ip_payload: &'frame [u8],
@@ -22,12 +24,11 @@ impl InterfaceInner {
         }
 
         let tcp_packet = check!(TcpPacket::new_checked(ip_payload));
-        let tcp_repr = check!(TcpRepr::parse(
-            &tcp_packet,
-            &src_addr,
-            &dst_addr,
-            &self.caps.checksum
-        ));
+        let mut checksum = self.caps.checksum.clone();
+        if meta.checksum_verified {
+            checksum.tcp = Checksum::None;
+        }
+        let tcp_repr = check!(TcpRepr::parse(&tcp_packet, &src_addr, &dst_addr, &checksum));
 
         for tcp_socket in sockets
             .items_mut()

@@ -187,6 +187,7 @@ pub fn tcp_not_accepted() {
     assert_eq!(
         iface.inner.process_tcp(
             &mut sockets,
+            PacketMeta::default(),
             false,
             IpRepr::Ipv6(Ipv6Repr {
                 src_addr: Ipv6Address::new(0xfe80, 0, 0, 0, 0, 0, 0, 2),
@@ -232,6 +233,7 @@ pub fn tcp_not_accepted() {
     assert_eq!(
         iface.inner.process_tcp(
             &mut sockets,
+            PacketMeta::default(),
             false,
             IpRepr::Ipv6(Ipv6Repr {
                 src_addr: Ipv6Address::new(0xfe80, 0, 0, 0, 0, 0, 0, 2),
@@ -285,6 +287,7 @@ pub fn tcp_listen_drops_unspecified_src() {
 
     let reply = iface.inner.process_tcp(
         &mut sockets,
+        PacketMeta::default(),
         false,
         IpRepr::Ipv4(Ipv4Repr {
             src_addr: Ipv4Address::UNSPECIFIED,
