@@ -8,7 +8,7 @@
 //!
 //! Records of `async` structures wait up to [`ASYNC_GATHER`] (or until [`ASYNC_GATHER_BYTES`]
 //! gathered) before they are written, so that a stream of them costs one store write per
-//! period instead of one per record: `async` means durable after sled's background flush,
+//! period instead of one per record: `async` means durable after the store's background sync,
 //! which runs far less often. A `sync` reply, a snapshot or a stop wakes the thread at once.
 
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
