@@ -1,10 +1,10 @@
-//! The CF log batch decoder on arbitrary bytes (what the store hands back at recovery): it
-//! must return records or an error, never panic; decoded records must batch up to the same
-//! bytes.
+//! The CF log batch decoder and log segment parser on arbitrary bytes (what the store reads
+//! back at recovery): they must return records or an error, never panic; decoded records must
+//! batch up to the same bytes, and a parsed segment must account for every byte.
 
 #![no_main]
 
-use cf::store::LogBatch;
+use cf::store::{LogBatch, parse_segment};
 use libfuzzer_sys::fuzz_target;
 
 /// A record already encoded: written back as its bytes, unchanged.
@@ -22,6 +22,33 @@ impl serde::Serialize for Encoded<'_> {
 }
 
 fuzz_target!(|data: &[u8]| {
+    check_segment(data);
+    check_batch(data);
+});
+
+/// The bytes as a segment file (named after the sequence number its header would hold), as
+/// the newest segment and as an older one.
+fn check_segment(data: &[u8]) {
+    let first = data
+        .get(8..16)
+        .and_then(|seq| seq.try_into().ok())
+        .map_or(1, u64::from_be_bytes);
+    for newest in [false, true] {
+        let Ok(parsed) = parse_segment(data, first, newest) else {
+            continue;
+        };
+        assert_eq!(parsed.valid_len + parsed.torn, data.len());
+        assert!(newest || parsed.torn == 0, "a torn tail in an older segment");
+        if parsed.valid_len > 0 {
+            let framed: usize = parsed.batches.iter().map(|b| 8 + b.len()).sum();
+            assert_eq!(16 + framed, parsed.valid_len);
+        } else {
+            assert!(parsed.batches.is_empty());
+        }
+    }
+}
+
+fn check_batch(data: &[u8]) {
     let Ok(records) = LogBatch::decode(data) else {
         return;
     };
@@ -34,4 +61,4 @@ fuzz_target!(|data: &[u8]| {
         batch.push(&Encoded(record)).expect("a record re-encodes");
     }
     assert_eq!(batch.as_bytes(), data);
-});
+}

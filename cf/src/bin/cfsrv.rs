@@ -42,7 +42,7 @@ enum Command {
         /// Failure detection INTERVAL in seconds (z/OS default: 165; lab default: 3).
         #[arg(long, default_value_t = 3.0)]
         interval: f64,
-        /// sled background flush period in milliseconds (the `async` durability).
+        /// Period of the log's background sync in milliseconds (the `async` durability).
         #[arg(long, default_value_t = 500)]
         flush_ms: u64,
         /// Fewest log records between snapshots of the facility (a snapshot also waits until

@@ -8,7 +8,7 @@
 //!
 //! Records of `async` structures wait up to [`ASYNC_GATHER`] (or until [`ASYNC_GATHER_BYTES`]
 //! gathered) before they are written, so that a stream of them costs one store write per
-//! period instead of one per record: `async` means durable after sled's background flush,
+//! period instead of one per record: `async` means durable after the store's background sync,
 //! which runs far less often. A `sync` reply, a snapshot or a stop wakes the thread at once.
 
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
@@ -50,6 +50,8 @@ enum Activity {
 struct State {
     /// Records not yet written to the store.
     queued: LogBatch,
+    /// The last batch written, whose buffer (grown to a period's records) the next one reuses.
+    spare: Option<LogBatch>,
     held: Vec<Held>,
     snapshot: Option<(u64, Vec<u8>)>,
     /// The buffer of the last snapshot written, kept for the next one: its pages are mapped
@@ -100,6 +102,7 @@ impl Flusher {
         let shared = Arc::new(Shared {
             state: Mutex::new(State {
                 queued: LogBatch::new(durable + 1),
+                spare: None,
                 held: Vec::new(),
                 snapshot: None,
                 spare_image: Vec::new(),
@@ -254,7 +257,14 @@ fn write_loop(shared: &Shared, store: &dyn Store) {
         let (records, must_flush, snapshot, stopping) = {
             let mut state = shared.wait_for_work();
             let must_flush = !state.held.is_empty() || state.snapshot.is_some() || state.stopping;
-            let next = LogBatch::new(state.queued.last_seq() + 1);
+            let first = state.queued.last_seq() + 1;
+            let next = match state.spare.take() {
+                Some(mut spare) => {
+                    spare.clear(first);
+                    spare
+                }
+                None => LogBatch::new(first),
+            };
             (
                 std::mem::replace(&mut state.queued, next),
                 must_flush,
@@ -277,6 +287,7 @@ fn write_loop(shared: &Shared, store: &dyn Store) {
         if !records.is_empty() {
             written = records.last_seq();
         }
+        shared.lock().spare = Some(records);
         if must_flush {
             let ready = {
                 let mut state = shared.lock();

@@ -36,6 +36,14 @@ impl LogBatch {
         }
     }
 
+    /// Empties the batch for records from `first_seq` on, keeping its buffer.
+    pub fn clear(&mut self, first_seq: u64) {
+        self.bytes.clear();
+        self.bytes.extend_from_slice(&first_seq.to_be_bytes());
+        self.first_seq = first_seq;
+        self.count = 0;
+    }
+
     /// Appends the postcard encoding of the next record and returns its length; on an error
     /// the batch is unchanged.
     pub fn push(&mut self, record: &impl Serialize) -> Result<usize, StoreError> {
@@ -159,6 +167,14 @@ mod tests {
         let tail = postcard::to_allocvec(&vec![1u8, 2, 3]).unwrap();
         parts.push_parts(&(7u64, "SYS1"), &tail).unwrap();
         assert_eq!(parts, whole);
+    }
+
+    #[test]
+    fn a_cleared_batch_is_a_new_one() {
+        let mut batch = batch_of(3, &[vec![1; 100]]);
+        batch.clear(4);
+        assert_eq!(batch, LogBatch::new(4));
+        assert!(batch.bytes.capacity() >= 100);
     }
 
     #[test]

@@ -1,8 +1,9 @@
 //! Persistence of the CF: a log of mutating requests plus periodic snapshots of the facility.
 //!
 //! The store deals in opaque bytes and sequence numbers; the server decides what a record and a
-//! snapshot image are. [`SledStore`] keeps them on disk (sled 0.34.7; one process at a time),
-//! [`MemoryStore`] in memory for tests, where a clone of it survives a simulated restart.
+//! snapshot image are. [`SledStore`] keeps them on disk (a sled 0.34.7 database with log
+//! segment files and the snapshot image beside it; one process at a time), [`MemoryStore`] in
+//! memory for tests, where a clone of it survives a simulated restart.
 //!
 //! Log records are numbered 1, 2, 3, ... in the order the facility applied them and reach the
 //! store in [`LogBatch`]es of consecutive records. A snapshot taken at sequence `n` holds the
@@ -12,10 +13,13 @@
 mod batch;
 mod image_file;
 mod memory;
+mod segment;
+mod segment_log;
 mod sled_store;
 
 pub use batch::LogBatch;
 pub use memory::MemoryStore;
+pub use segment::{ParsedSegment, parse_segment};
 pub use sled_store::SledStore;
 
 /// Why the store failed. Any of these stops the server: it cannot promise durability any more.
@@ -28,8 +32,8 @@ pub enum StoreError {
     /// A stored value is not what the store wrote.
     #[error("store corrupt: {0}")]
     Corrupt(String),
-    /// The snapshot image file could not be read or written.
-    #[error("snapshot image file: {0}")]
+    /// A log segment or the snapshot image file could not be read or written.
+    #[error("store file: {0}")]
     Io(#[from] std::io::Error),
     /// The log writer failed earlier (its error, as text).
     #[error("log writer failed: {0}")]

@@ -1,19 +1,23 @@
-//! The on-disk [`Store`], on sled 0.34.7.
+//! The on-disk [`Store`]: a sled 0.34.7 database, with the log and the snapshot image in files
+//! of their own beside it.
 //!
-//! Tree `log-batches` maps the big-endian sequence number of a batch's last record to the
-//! [`LogBatch`]; the default tree holds the incarnation counter. The snapshot image is a file
-//! of its own in the same directory ([`ImageFile`]). sled flushes in the background every
-//! `flush_every_ms` (the `async` durability); [`Store::flush`] forces it.
+//! The default tree holds the incarnation counter. The log is a chain of append-only segment
+//! files ([`SegmentLog`]), the snapshot image one file ([`ImageFile`]): sled copied every log
+//! batch and image several times (into its write buffer, its blob files, split nodes), the
+//! largest cost of a write load. The log is durable at [`Store::flush`] and, for `async`
+//! records, within `flush_every_ms` of being appended (the log's background sync).
 //!
 //! Databases of earlier versions kept the snapshot in the default tree (`snapshot-image`, and
-//! `snapshot-seq`, the big-endian sequence number of the last record it includes): such a
-//! snapshot is still loaded when it is newer than the image file, and the next snapshot
-//! removes it.
+//! `snapshot-seq`, the big-endian sequence number of the last record it includes) and the log
+//! in tree `log-batches` (each [`LogBatch`] under the big-endian sequence number of its last
+//! record). Both still load (such a snapshot when it is newer than the image file, the tree's
+//! records before those of the segments), and the next snapshot removes them.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
 
 use super::image_file::ImageFile;
+use super::segment_log::{SEGMENT_BYTES, SegmentLog};
 use super::{LogBatch, Recovered, Snapshot, Store, StoreError, unbroken_after};
 
 /// The snapshot image in the default tree, before the image file.
@@ -21,6 +25,7 @@ const SNAPSHOT_IMAGE_KEY: &[u8] = b"snapshot-image";
 /// The sequence number of the snapshot in the default tree.
 const SNAPSHOT_SEQ_KEY: &[u8] = b"snapshot-seq";
 const INCARNATION_KEY: &[u8] = b"incarnation";
+/// The log tree, before the segment files.
 const LOG_TREE: &[u8] = b"log-batches";
 /// The tree of the first format, one record per key.
 const OLD_LOG_TREE: &[u8] = b"log";
@@ -34,13 +39,13 @@ pub const LOCK_WAIT: Duration = Duration::from_secs(5);
 #[derive(Debug, Clone)]
 pub struct SledStore {
     db: sled::Db,
-    log: sled::Tree,
+    segments: SegmentLog,
     image: ImageFile,
 }
 
 impl SledStore {
-    /// Opens (or creates) the database in `dir`, with sled's background flush every
-    /// `flush_every_ms` milliseconds.
+    /// Opens (or creates) the database in `dir`; appended log records are synced every
+    /// `flush_every_ms` milliseconds (and at [`Store::flush`]).
     ///
     /// sled releases its file lock only once its background threads have let go of a closed
     /// database, so a reopen in the same process (a restarted CF) waits up to
@@ -55,12 +60,12 @@ impl SledStore {
                 Err(sled::Error::Io(e)) if is_lock_busy(&e) && started.elapsed() < LOCK_WAIT => {
                     std::thread::sleep(Duration::from_millis(20));
                 }
-                opened => return Self::from_db(opened?, dir),
+                opened => return Self::from_db(opened?, dir, flush_every_ms),
             }
         }
     }
 
-    fn from_db(db: sled::Db, dir: &Path) -> Result<Self, StoreError> {
+    fn from_db(db: sled::Db, dir: &Path, flush_every_ms: u64) -> Result<Self, StoreError> {
         let old_log = db.tree_names().iter().any(|name| name == OLD_LOG_TREE)
             && !db.open_tree(OLD_LOG_TREE)?.is_empty();
         if old_log || db.contains_key(OLD_SNAPSHOT_KEY)? {
@@ -68,12 +73,41 @@ impl SledStore {
                 "the database is in the format of an older cfsrv".into(),
             ));
         }
-        let log = db.open_tree(LOG_TREE)?;
+        let segments = SegmentLog::open(dir, SEGMENT_BYTES, Duration::from_millis(flush_every_ms))?;
         Ok(Self {
             db,
-            log,
+            segments,
             image: ImageFile::new(dir),
         })
+    }
+
+    /// The log tree of an earlier version, if the database has one.
+    fn log_tree(&self) -> Result<Option<sled::Tree>, StoreError> {
+        if self.db.tree_names().iter().any(|name| name == LOG_TREE) {
+            Ok(Some(self.db.open_tree(LOG_TREE)?))
+        } else {
+            Ok(None)
+        }
+    }
+
+    /// The records in the log tree of an earlier version after `after` and before `before`.
+    fn tree_records(&self, after: u64, before: u64) -> Result<Vec<(u64, Vec<u8>)>, StoreError> {
+        let Some(tree) = self.log_tree()? else {
+            return Ok(Vec::new());
+        };
+        let mut records = Vec::new();
+        for item in tree.range((after + 1).to_be_bytes()..) {
+            let (key, value) = item?;
+            let last = seq_from_key(&key)?;
+            let batch = LogBatch::decode(&value)?;
+            if batch.last().map(|(seq, _)| *seq) != Some(last) {
+                return Err(StoreError::Corrupt(format!(
+                    "the log batch under {last} does not end with record {last}"
+                )));
+            }
+            records.extend(batch.into_iter().filter(|(seq, _)| *seq < before));
+        }
+        Ok(records)
     }
 
     /// The snapshot an earlier version kept in the default tree, if any.
@@ -116,55 +150,55 @@ fn seq_from_key(key: &[u8]) -> Result<u64, StoreError> {
 
 impl Store for SledStore {
     fn append(&self, batch: &LogBatch) -> Result<(), StoreError> {
-        if !batch.is_empty() {
-            self.log
-                .insert(batch.last_seq().to_be_bytes(), batch.as_bytes())?;
+        if batch.is_empty() {
+            return Ok(());
         }
-        Ok(())
+        self.segments.append(batch)
     }
 
     fn save_snapshot(&self, seq: u64, image: &[u8]) -> Result<(), StoreError> {
-        // The snapshot is on disk before the records it replaces go. Batches that end after
-        // `seq` stay whole; loading skips their records up to `seq`.
+        // The snapshot is on disk before the records it replaces go. Segments that end after
+        // `seq` stay whole; loading skips their records up to `seq`. The snapshot covers every
+        // record an earlier version logged in its tree: no later record went there.
         self.image.save(seq, image)?;
+        let mut older = sled::Batch::default();
+        let mut removed = false;
         if self.db.contains_key(SNAPSHOT_SEQ_KEY)? {
-            let mut older = sled::Batch::default();
             older.remove(SNAPSHOT_SEQ_KEY);
             older.remove(SNAPSHOT_IMAGE_KEY);
             self.db.apply_batch(older)?;
+            removed = true;
         }
-        let mut batch = sled::Batch::default();
-        for key in self.log.range(..=seq.to_be_bytes()).keys() {
-            batch.remove(key?);
+        if self.log_tree()?.is_some() {
+            self.db.drop_tree(LOG_TREE)?;
+            removed = true;
         }
-        self.log.apply_batch(batch)?;
-        Ok(())
+        if removed {
+            self.db.flush()?;
+        }
+        self.segments.drop_covered(seq)
     }
 
     fn load(&self) -> Result<Recovered, StoreError> {
         let snapshot = self.newest_snapshot()?;
         let after = snapshot.as_ref().map_or(0, |s| s.seq);
-        let mut records = Vec::new();
-        for item in self.log.range((after + 1).to_be_bytes()..) {
-            let (key, value) = item?;
-            let last = seq_from_key(&key)?;
-            let batch = LogBatch::decode(&value)?;
-            if batch.last().map(|(seq, _)| *seq) != Some(last) {
-                return Err(StoreError::Corrupt(format!(
-                    "the log batch under {last} does not end with record {last}"
-                )));
-            }
-            records.extend(batch);
+        let in_segments = self.segments.load()?;
+        let segments_start = in_segments.first().map_or(u64::MAX, |(seq, _)| *seq);
+        let segments_end = in_segments.last().map(|(seq, _)| *seq);
+        let mut records = self.tree_records(after, segments_start)?;
+        records.extend(in_segments);
+        let log = unbroken_after(after, records.into_iter());
+        let recovered = log.last().map_or(after, |(seq, _)| *seq);
+        if let Some(end) = segments_end.filter(|end| *end > recovered) {
+            return Err(StoreError::Corrupt(format!(
+                "log records after {recovered} are missing (the log goes on to {end})"
+            )));
         }
-        Ok(Recovered {
-            snapshot,
-            log: unbroken_after(after, records.into_iter()),
-        })
+        Ok(Recovered { snapshot, log })
     }
 
     fn flush(&self) -> Result<(), StoreError> {
-        self.db.flush()?;
-        Ok(())
+        self.segments.flush()
     }
 
     fn next_incarnation(&self) -> Result<u64, StoreError> {
@@ -232,6 +266,56 @@ mod tests {
             batch.push(&seq).unwrap();
         }
         batch
+    }
+
+    #[test]
+    fn a_log_tree_of_an_earlier_version_loads_until_the_next_snapshot_removes_it() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let db = sled::open(dir.path()).unwrap();
+            let tree = db.open_tree(LOG_TREE).unwrap();
+            for batch in [batch_of(1..=2), batch_of(3..=4)] {
+                tree.insert(batch.last_seq().to_be_bytes(), batch.as_bytes())
+                    .unwrap();
+            }
+            db.flush().unwrap();
+        }
+        let store = SledStore::open(dir.path(), 500).unwrap();
+        assert_eq!(seqs(&store.load().unwrap()), [1, 2, 3, 4]);
+        store.append(&batch_of(5..=6)).unwrap();
+        store.flush().unwrap();
+        drop(store);
+
+        let store = SledStore::open(dir.path(), 500).unwrap();
+        let loaded = store.load().unwrap();
+        assert_eq!(seqs(&loaded), [1, 2, 3, 4, 5, 6]);
+        assert_eq!(loaded.log[0].1, postcard::to_allocvec(&1u64).unwrap());
+        store.save_snapshot(6, b"image-at-6").unwrap();
+        assert!(store.log_tree().unwrap().is_none());
+        drop(store);
+
+        let store = SledStore::open(dir.path(), 500).unwrap();
+        let loaded = store.load().unwrap();
+        assert_eq!(loaded.snapshot.map(|s| s.seq), Some(6));
+        assert!(loaded.log.is_empty());
+    }
+
+    #[test]
+    fn a_missing_segment_is_an_error_not_a_shorter_log() {
+        let dir = tempfile::tempdir().unwrap();
+        for seqs in [1..=2, 3..=4, 5..=6] {
+            let store = SledStore::open(dir.path(), 500).unwrap();
+            store.append(&batch_of(seqs)).unwrap();
+            store.flush().unwrap();
+        }
+        std::fs::remove_file(dir.path().join(format!("log-{:020}.seg", 3))).unwrap();
+        let store = SledStore::open(dir.path(), 500).unwrap();
+        let error = store.load().unwrap_err();
+        assert!(error.to_string().contains("missing"), "{error}");
+    }
+
+    fn seqs(recovered: &Recovered) -> Vec<u64> {
+        recovered.log.iter().map(|(seq, _)| *seq).collect()
     }
 
     #[test]

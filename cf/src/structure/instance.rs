@@ -113,7 +113,7 @@ impl ListStructure {
 
     /// The entry with `leid`.
     pub fn entry(&self, leid: Leid) -> Option<&Entry> {
-        self.entries.get(&leid)
+        self.entries.get(&leid).map(AsRef::as_ref)
     }
 
     /// Entries in use.
@@ -183,7 +183,7 @@ impl ListStructure {
     }
 
     /// Adds a new entry at its position, with transitions.
-    pub(crate) fn insert(&mut self, entry: Entry, out: &mut Vec<Delivery>) {
+    pub(crate) fn insert(&mut self, entry: Box<Entry>, out: &mut Vec<Delivery>) {
         if let Some(name) = entry.name {
             self.names.insert(name, entry.leid);
         }
@@ -192,7 +192,7 @@ impl ListStructure {
     }
 
     /// Deletes an entry, with transitions; returns it.
-    pub(crate) fn remove(&mut self, leid: Leid) -> Option<Entry> {
+    pub(crate) fn remove(&mut self, leid: Leid) -> Option<Box<Entry>> {
         let entry = self.unlink(leid)?;
         if let Some(name) = entry.name {
             self.names.remove(&name);
@@ -272,7 +272,7 @@ impl ListStructure {
     }
 
     /// Puts an entry on its list (`entry.list`), with the list and sublist transitions.
-    fn link(&mut self, entry: Entry, out: &mut Vec<Delivery>) {
+    fn link(&mut self, entry: Box<Entry>, out: &mut Vec<Delivery>) {
         let (list, key, elements) = (entry.list, entry.position.key, entry.elements);
         let keyed = self.attrs.keyed();
         let Some(l) = self.list_mut(list) else {
@@ -296,7 +296,7 @@ impl ListStructure {
     }
 
     /// Takes an entry off its list, with the list and sublist transitions; returns it.
-    fn unlink(&mut self, leid: Leid) -> Option<Entry> {
+    fn unlink(&mut self, leid: Leid) -> Option<Box<Entry>> {
         let entry = self.entries.remove(&leid)?;
         let (list, key) = (entry.list, entry.position.key);
         let keyed = self.attrs.keyed();

@@ -116,7 +116,7 @@ impl ListStructure {
             .then(|| w.adjunct.unwrap_or_else(|| vec![0; ADJUNCT_BYTES]));
         self.commit_conditions(w.list, None, &w.conditions);
         self.set_list_key(w.list, list_key);
-        let entry = Entry {
+        let entry = Box::new(Entry {
             leid,
             list: w.list,
             position,
@@ -125,7 +125,7 @@ impl ListStructure {
             elements,
             data: w.data,
             adjunct,
-        };
+        });
         let answer = self.answer(&entry, false);
         self.insert(entry, out);
         Ok(Reply::ok(ReplyBody::Entry(answer)))

@@ -1,0 +1,481 @@
+//! The log as a chain of append-only segment files next to the sled database
+//! (`log-<first seq, 20 digits>.seg`, format in [`super::segment`]).
+//!
+//! Each batch is one `write` at the end of the newest segment; [`SegmentLog::flush`] makes
+//! them durable with `fdatasync` (and syncs the directory when segments were created), and a
+//! background thread does the same every flush period, so that `async` records are durable
+//! after that period whether or not anything asks. A segment grows to [`SEGMENT_BYTES`], then
+//! the next batch starts a new one; segments whose records a snapshot covers are deleted.
+//!
+//! Opening the log drops a torn tail of the newest segment (truncating the file, so that later
+//! frames never follow a bad one) and starts a new segment at the first append.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{ErrorKind, IoSlice, Write};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::thread;
+use std::time::Duration;
+
+use super::segment;
+use super::{LogBatch, StoreError};
+
+/// The size a segment grows to before the next batch starts a new one.
+pub(super) const SEGMENT_BYTES: u64 = 64 * 1024 * 1024;
+const PREFIX: &str = "log-";
+const SUFFIX: &str = ".seg";
+
+/// The segment files of a database directory, and the writer of the newest.
+#[derive(Debug, Clone)]
+pub(super) struct SegmentLog {
+    chain: Arc<Mutex<Chain>>,
+}
+
+#[derive(Debug)]
+struct Chain {
+    dir: PathBuf,
+    /// The size at which the segment being written is closed.
+    segment_bytes: u64,
+    /// Segments no longer written, oldest first.
+    closed: Vec<Span>,
+    /// The segment being written.
+    current: Option<Current>,
+    /// Segments were created since the directory was last synced.
+    dir_unsynced: bool,
+    /// A background sync failed: the log cannot promise durability any more.
+    failed: Option<String>,
+}
+
+/// The records a segment holds: `first..=last` (`last` is `first - 1` while it is empty).
+#[derive(Debug, Clone, Copy)]
+struct Span {
+    first: u64,
+    last: u64,
+}
+
+#[derive(Debug)]
+struct Current {
+    file: File,
+    span: Span,
+    len: u64,
+    unsynced: bool,
+}
+
+impl SegmentLog {
+    /// Opens the segments in `dir`, dropping a torn tail of the newest; segments grow to
+    /// `segment_bytes`, and what is appended is synced every `flush_every` in the background.
+    pub(super) fn open(
+        dir: &Path,
+        segment_bytes: u64,
+        flush_every: Duration,
+    ) -> Result<Self, StoreError> {
+        let mut firsts = segment_firsts(dir)?;
+        let newest = firsts.pop();
+        // The chain has no gaps: a segment ends where the next one starts.
+        let mut closed: Vec<Span> = firsts
+            .iter()
+            .enumerate()
+            .map(|(i, &first)| {
+                let next = firsts.get(i + 1).copied().or(newest).unwrap_or(first);
+                Span {
+                    first,
+                    last: next.saturating_sub(1),
+                }
+            })
+            .collect();
+        if let Some(first) = newest
+            && let Some(last) = repair_newest(dir, first)?
+        {
+            closed.push(Span { first, last });
+        }
+        let chain = Arc::new(Mutex::new(Chain {
+            dir: dir.to_path_buf(),
+            segment_bytes,
+            closed,
+            current: None,
+            dir_unsynced: false,
+            failed: None,
+        }));
+        spawn_syncer(Arc::downgrade(&chain), flush_every)?;
+        Ok(Self { chain })
+    }
+
+    fn chain(&self) -> MutexGuard<'_, Chain> {
+        // Every update leaves the chain whole; a failed write marks it failed instead.
+        self.chain.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Appends a batch (the one after the previous) as one frame.
+    pub(super) fn append(&self, batch: &LogBatch) -> Result<(), StoreError> {
+        let mut chain = self.chain();
+        chain.check()?;
+        let appended = chain.append(batch);
+        if let Err(e) = &appended {
+            chain.failed = Some(e.to_string());
+        }
+        appended
+    }
+
+    /// Makes every batch appended so far durable.
+    pub(super) fn flush(&self) -> Result<(), StoreError> {
+        let mut chain = self.chain();
+        chain.check()?;
+        chain.sync()
+    }
+
+    /// Every record in the segments, in order.
+    pub(super) fn load(&self) -> Result<Vec<(u64, Vec<u8>)>, StoreError> {
+        let chain = self.chain();
+        let spans = chain
+            .closed
+            .iter()
+            .chain(chain.current.as_ref().map(|c| &c.span));
+        let mut records = Vec::new();
+        for span in spans {
+            let bytes = fs::read(segment_path(&chain.dir, span.first))?;
+            // Torn tails were cut off at open: every segment is whole now.
+            for batch in segment::parse_segment(&bytes, span.first, false)?.batches {
+                records.extend(LogBatch::decode(batch)?);
+            }
+        }
+        Ok(records)
+    }
+
+    /// Deletes the segments whose records are all at or before `seq` (a snapshot holds them).
+    pub(super) fn drop_covered(&self, seq: u64) -> Result<(), StoreError> {
+        let mut chain = self.chain();
+        let mut gone = Vec::new();
+        if chain.current.as_ref().is_some_and(|c| c.span.last <= seq) {
+            gone.extend(chain.current.take().map(|c| c.span.first));
+        }
+        let (covered, kept): (Vec<Span>, Vec<Span>) = std::mem::take(&mut chain.closed)
+            .into_iter()
+            .partition(|s| s.last <= seq);
+        chain.closed = kept;
+        gone.extend(covered.iter().map(|s| s.first));
+        for first in &gone {
+            match fs::remove_file(segment_path(&chain.dir, *first)) {
+                Err(e) if e.kind() != ErrorKind::NotFound => return Err(e.into()),
+                _ => {}
+            }
+        }
+        if !gone.is_empty() {
+            sync_dir(&chain.dir)?;
+            chain.dir_unsynced = false;
+        }
+        Ok(())
+    }
+}
+
+impl Chain {
+    fn check(&self) -> Result<(), StoreError> {
+        match &self.failed {
+            Some(why) => Err(StoreError::Failed(why.clone())),
+            None => Ok(()),
+        }
+    }
+
+    fn append(&mut self, batch: &LogBatch) -> Result<(), StoreError> {
+        let frame = segment::frame_header(batch.as_bytes())?;
+        if self
+            .current
+            .as_ref()
+            .is_some_and(|c| c.len >= self.segment_bytes)
+        {
+            self.rotate()?;
+        }
+        let new_header;
+        let mut slices = Vec::with_capacity(3);
+        let current = match &mut self.current {
+            Some(current) => current,
+            None => {
+                let first = batch.first_seq();
+                let file = OpenOptions::new()
+                    .write(true)
+                    .create_new(true)
+                    .open(segment_path(&self.dir, first))?;
+                self.dir_unsynced = true;
+                new_header = segment::header(first);
+                slices.push(IoSlice::new(&new_header));
+                self.current.insert(Current {
+                    file,
+                    span: Span {
+                        first,
+                        last: first.saturating_sub(1),
+                    },
+                    len: 0,
+                    unsynced: true,
+                })
+            }
+        };
+        slices.push(IoSlice::new(&frame));
+        slices.push(IoSlice::new(batch.as_bytes()));
+        let len: usize = slices.iter().map(|s| s.len()).sum();
+        write_all_vectored(&mut current.file, &mut slices)?;
+        current.len += u64::try_from(len).unwrap_or(u64::MAX);
+        current.span.last = batch.last_seq();
+        current.unsynced = true;
+        Ok(())
+    }
+
+    /// Closes the segment being written, durably; the next append starts a new one.
+    fn rotate(&mut self) -> Result<(), StoreError> {
+        if let Some(current) = self.current.take() {
+            current.file.sync_data()?;
+            self.closed.push(current.span);
+        }
+        Ok(())
+    }
+
+    fn sync(&mut self) -> Result<(), StoreError> {
+        if let Some(current) = self.current.as_mut().filter(|c| c.unsynced) {
+            current.file.sync_data()?;
+            current.unsynced = false;
+        }
+        if self.dir_unsynced {
+            sync_dir(&self.dir)?;
+            self.dir_unsynced = false;
+        }
+        Ok(())
+    }
+}
+
+/// Writes all of `slices` (one `writev` unless the file takes less).
+fn write_all_vectored(file: &mut File, mut slices: &mut [IoSlice<'_>]) -> std::io::Result<()> {
+    while !slices.is_empty() {
+        match file.write_vectored(slices) {
+            Ok(0) => return Err(ErrorKind::WriteZero.into()),
+            Ok(written) => IoSlice::advance_slices(&mut slices, written),
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+/// Syncs what was appended every `period` until the log is dropped.
+fn spawn_syncer(chain: Weak<Mutex<Chain>>, period: Duration) -> Result<(), StoreError> {
+    let period = period.max(Duration::from_millis(1));
+    thread::Builder::new()
+        .name("cfsrv-log-sync".into())
+        .spawn(move || {
+            loop {
+                thread::sleep(period);
+                let Some(chain) = chain.upgrade() else {
+                    return;
+                };
+                let mut chain = chain.lock().unwrap_or_else(|e| e.into_inner());
+                if chain.failed.is_none()
+                    && let Err(e) = chain.sync()
+                {
+                    tracing::error!("CF log sync failed: {e}");
+                    chain.failed = Some(e.to_string());
+                }
+            }
+        })?;
+    Ok(())
+}
+
+/// Cuts a torn tail off the newest segment (starting at `first`); removes the segment when no
+/// whole batch is left in it. Returns its last record, if it is kept.
+fn repair_newest(dir: &Path, first: u64) -> Result<Option<u64>, StoreError> {
+    let path = segment_path(dir, first);
+    let bytes = fs::read(&path)?;
+    let parsed = segment::parse_segment(&bytes, first, true)?;
+    let mut last = first.saturating_sub(1);
+    for batch in &parsed.batches {
+        last = LogBatch::decode(batch)?
+            .last()
+            .map_or(last, |(seq, _)| *seq);
+    }
+    if parsed.torn > 0 {
+        tracing::warn!(
+            "log segment {first}: dropping a torn tail of {} bytes",
+            parsed.torn
+        );
+    }
+    if parsed.batches.is_empty() {
+        fs::remove_file(&path)?;
+        sync_dir(dir)?;
+        return Ok(None);
+    }
+    if parsed.torn > 0 {
+        let file = OpenOptions::new().write(true).open(&path)?;
+        file.set_len(u64::try_from(parsed.valid_len).unwrap_or(u64::MAX))?;
+        file.sync_all()?;
+    }
+    Ok(Some(last))
+}
+
+/// The first sequence numbers of the segments in `dir`, ascending.
+fn segment_firsts(dir: &Path) -> Result<Vec<u64>, StoreError> {
+    let mut firsts = Vec::new();
+    for entry in fs::read_dir(dir)? {
+        let name = entry?.file_name();
+        let first = name
+            .to_str()
+            .and_then(|n| n.strip_prefix(PREFIX))
+            .and_then(|n| n.strip_suffix(SUFFIX))
+            .filter(|digits| digits.len() == 20)
+            .and_then(|digits| digits.parse::<u64>().ok());
+        firsts.extend(first.filter(|first| *first > 0));
+    }
+    firsts.sort_unstable();
+    Ok(firsts)
+}
+
+fn segment_path(dir: &Path, first: u64) -> PathBuf {
+    dir.join(format!("{PREFIX}{first:020}{SUFFIX}"))
+}
+
+fn sync_dir(dir: &Path) -> std::io::Result<()> {
+    File::open(dir)?.sync_all()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::ops::RangeInclusive;
+
+    use super::segment::FRAME_HEADER_LEN;
+    use super::*;
+
+    const SECOND: Duration = Duration::from_secs(1);
+
+    /// Records `seqs`, each of about `size` bytes.
+    fn batch(seqs: RangeInclusive<u64>, size: usize) -> LogBatch {
+        let mut batch = LogBatch::new(*seqs.start());
+        for seq in seqs {
+            batch.push(&(seq, vec![7u8; size])).unwrap();
+        }
+        batch
+    }
+
+    fn seqs(log: &SegmentLog) -> Vec<u64> {
+        log.load().unwrap().iter().map(|(seq, _)| *seq).collect()
+    }
+
+    fn open(dir: &Path) -> SegmentLog {
+        SegmentLog::open(dir, SEGMENT_BYTES, SECOND).unwrap()
+    }
+
+    #[test]
+    fn batches_survive_a_reopen_and_each_run_writes_a_segment_of_its_own() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = open(dir.path());
+        log.append(&batch(1..=3, 10)).unwrap();
+        log.append(&batch(4..=4, 10)).unwrap();
+        log.flush().unwrap();
+        drop(log);
+        let log = open(dir.path());
+        assert_eq!(seqs(&log), [1, 2, 3, 4]);
+        log.append(&batch(5..=6, 10)).unwrap();
+        assert_eq!(seqs(&log), [1, 2, 3, 4, 5, 6]);
+        assert_eq!(segment_firsts(dir.path()).unwrap(), [1, 5]);
+    }
+
+    #[test]
+    fn a_torn_tail_is_cut_off_and_the_log_goes_on_after_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = open(dir.path());
+        log.append(&batch(1..=2, 10)).unwrap();
+        log.append(&batch(3..=4, 10)).unwrap();
+        log.flush().unwrap();
+        drop(log);
+        let path = segment_path(dir.path(), 1);
+        let bytes = fs::read(&path).unwrap();
+        fs::write(&path, &bytes[..bytes.len() - 3]).unwrap();
+
+        let log = open(dir.path());
+        assert_eq!(seqs(&log), [1, 2]);
+        log.append(&batch(3..=3, 10)).unwrap();
+        drop(log);
+        let log = open(dir.path());
+        assert_eq!(seqs(&log), [1, 2, 3]);
+    }
+
+    #[test]
+    fn a_segment_without_a_whole_batch_is_removed_at_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = open(dir.path());
+        log.append(&batch(1..=2, 10)).unwrap();
+        drop(log);
+        let path = segment_path(dir.path(), 1);
+        let bytes = fs::read(&path).unwrap();
+        fs::write(&path, &bytes[..20]).unwrap();
+        let log = open(dir.path());
+        assert!(seqs(&log).is_empty());
+        assert!(!path.exists());
+        log.append(&batch(1..=1, 10)).unwrap();
+        assert_eq!(seqs(&log), [1]);
+    }
+
+    #[test]
+    fn a_corrupt_batch_before_the_end_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = open(dir.path());
+        let first = batch(1..=2, 10);
+        log.append(&first).unwrap();
+        log.append(&batch(3..=4, 10)).unwrap();
+        log.append(&batch(5..=6, 10)).unwrap();
+        drop(log);
+        let path = segment_path(dir.path(), 1);
+        let mut bytes = fs::read(&path).unwrap();
+        let second = segment::HEADER_LEN + FRAME_HEADER_LEN + first.len_bytes();
+        bytes[second + FRAME_HEADER_LEN + 9] ^= 0x10;
+        fs::write(&path, &bytes).unwrap();
+        let error = SegmentLog::open(dir.path(), SEGMENT_BYTES, SECOND)
+            .and_then(|log| log.load())
+            .unwrap_err();
+        assert!(error.to_string().contains("checksum"), "{error}");
+    }
+
+    #[test]
+    fn a_bad_last_batch_of_an_older_segment_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = open(dir.path());
+        log.append(&batch(1..=2, 10)).unwrap();
+        drop(log);
+        let log = open(dir.path());
+        log.append(&batch(3..=4, 10)).unwrap();
+        drop(log);
+        let path = segment_path(dir.path(), 1);
+        let bytes = fs::read(&path).unwrap();
+        fs::write(&path, &bytes[..bytes.len() - 1]).unwrap();
+        let log = open(dir.path());
+        assert!(log.load().is_err());
+    }
+
+    #[test]
+    fn segments_rotate_and_those_a_snapshot_covers_are_deleted() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = SegmentLog::open(dir.path(), 1000, SECOND).unwrap();
+        for seq in 1..=10 {
+            log.append(&batch(seq..=seq, 400)).unwrap();
+        }
+        assert_eq!(segment_firsts(dir.path()).unwrap(), [1, 4, 7, 10]);
+        log.drop_covered(5).unwrap();
+        assert_eq!(segment_firsts(dir.path()).unwrap(), [4, 7, 10]);
+        assert_eq!(seqs(&log), (4..=10).collect::<Vec<_>>());
+        log.drop_covered(10).unwrap();
+        assert!(segment_firsts(dir.path()).unwrap().is_empty());
+        log.append(&batch(11..=11, 400)).unwrap();
+        drop(log);
+        let log = SegmentLog::open(dir.path(), 1000, SECOND).unwrap();
+        assert_eq!(seqs(&log), [11]);
+        log.drop_covered(10).unwrap();
+        assert_eq!(segment_firsts(dir.path()).unwrap(), [11]);
+    }
+
+    #[test]
+    fn appended_batches_are_synced_in_the_background() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = SegmentLog::open(dir.path(), SEGMENT_BYTES, Duration::from_millis(5)).unwrap();
+        log.append(&batch(1..=1, 10)).unwrap();
+        let started = std::time::Instant::now();
+        while log.chain().current.as_ref().is_some_and(|c| c.unsynced) {
+            assert!(started.elapsed() < 10 * SECOND, "never synced");
+            thread::sleep(Duration::from_millis(5));
+        }
+        assert!(!log.chain().dir_unsynced);
+    }
+}
