@@ -39,7 +39,7 @@ use smoltcp::wire::{
     Ipv4Cidr, Ipv4Packet,
 };
 
-use crate::lan::{LanFrame, LanPort, SendOutcome};
+use crate::lan::{FrameChecksum, LanFrame, LanPort, SendOutcome};
 use addresses::{AddressBook, DvipaRole};
 use arp::{ArpIgnored, ArpVerdict};
 use garp::{GarpSchedule, GarpTimers};
@@ -432,7 +432,11 @@ impl Datapath {
                     let fragment = header.more_frags() || header.frag_offset() != 0;
                     self.deliver(LanFrame {
                         bytes: frame.bytes.clone(),
-                        checksum_verified: frame.checksum_verified && !fragment,
+                        checksum: if fragment {
+                            FrameChecksum::Unchecked
+                        } else {
+                            frame.checksum
+                        },
                     })
                 }
                 None => self.deliver(self.wrap(packet)),
@@ -444,7 +448,10 @@ impl Datapath {
         // have cut them. Anything else goes on whole: an ESP packet for an IPSec stack, whose
         // IP MTU leaves room for ESP inside the LAN's, is larger than that MTU by design.
         if packet.len() <= self.config.ip_mtu || header.next_header() != IpProtocol::Tcp {
-            return self.walk_stages(now, origin, packet.to_vec(), protected);
+            let Some(packet) = self.passable(packet, frame) else {
+                return;
+            };
+            return self.walk_stages(now, origin, packet, protected);
         }
         match segment::split_tcp(packet, self.config.ip_mtu) {
             Ok(pieces) => {
@@ -462,6 +469,27 @@ impl Datapath {
                 tracing::debug!(%error, "oversized packet dropped");
             }
         }
+    }
+
+    /// `packet` (of `frame`) as the stages may pass it on, with a local sender's partial
+    /// checksum completed; `None` (counted) when the port's word on it does not fit it.
+    fn passable(&mut self, packet: &[u8], frame: Option<&LanFrame>) -> Option<Vec<u8>> {
+        let mut packet = packet.to_vec();
+        if let Some(FrameChecksum::Partial(partial)) = frame.map(|frame| frame.checksum) {
+            let link_header = EthernetFrame::<&[u8]>::header_len();
+            let completed = partial
+                .behind(link_header)
+                .is_some_and(|partial| partial.complete(&mut packet).is_ok());
+            if !completed {
+                *self
+                    .stats
+                    .stage_drops
+                    .entry("partial checksum outside the packet")
+                    .or_default() += 1;
+                return None;
+            }
+        }
+        Some(packet)
     }
 
     /// Walks one IPv4 packet for this stack through the inbound stages.
@@ -628,7 +656,7 @@ impl phy::RxToken for RxToken {
 
     fn meta(&self) -> PacketMeta {
         let mut meta = PacketMeta::default();
-        meta.checksum_verified = self.0.checksum_verified;
+        meta.checksum_verified = self.0.checksum.trusted();
         meta
     }
 }
@@ -656,8 +684,8 @@ impl Device for Datapath {
     fn receive(&mut self, timestamp: Instant) -> Option<(RxToken, TxToken<'_>)> {
         let frame = loop {
             let frame = self.rx_queue.pop_front()?;
-            if let Some(bytes) = self.time_wait.divert(frame.bytes) {
-                break LanFrame { bytes, ..frame };
+            if let Some(frame) = self.time_wait.divert(frame) {
+                break frame;
             }
         };
         Some((
@@ -701,7 +729,7 @@ impl Device for TimeWaitDevice<'_> {
     fn receive(&mut self, timestamp: Instant) -> Option<(RxToken, TxToken<'_>)> {
         let frame = self.0.time_wait.pop()?;
         Some((
-            RxToken(frame.into()),
+            RxToken(frame),
             TxToken {
                 datapath: self.0,
                 now: timestamp,
@@ -1046,7 +1074,7 @@ mod tests {
         let mut dp = datapath(&switch);
         let vouched = |bytes: Bytes| LanFrame {
             bytes,
-            checksum_verified: true,
+            checksum: FrameChecksum::Verified,
         };
         dp.ingress_frame(Instant::ZERO, vouched(tcp_frame(b"whole")));
         assert!(next_checksum_verified(&mut dp));
@@ -1068,6 +1096,52 @@ mod tests {
             !next_checksum_verified(&mut dp),
             "a packet the stages handed back"
         );
+    }
+
+    /// Passes packets on and keeps a copy of each.
+    #[derive(Debug)]
+    struct KeepPackets(std::sync::Arc<std::sync::Mutex<Vec<Vec<u8>>>>);
+
+    impl PacketStage for KeepPackets {
+        fn inbound(&mut self, _now: Instant, _origin: Origin, packet: Vec<u8>) -> Verdict {
+            self.0.lock().unwrap().push(packet.clone());
+            Verdict::Continue(packet)
+        }
+    }
+
+    #[tokio::test]
+    async fn a_partial_checksum_is_trusted_in_and_completed_before_the_stages_see_the_packet() {
+        use crate::lan::vnet::{PartialChecksum, ones_complement_sum};
+        let whole = tcp_frame(b"from a local sender");
+        let link = EthernetFrame::<&[u8]>::header_len();
+        let field = link + 20 + 16;
+        // What the sender hands over: the field holds the pseudo-header sum.
+        let mut pseudo = whole[link + 12..link + 20].to_vec();
+        pseudo.extend_from_slice(&[0, 6]);
+        pseudo.extend_from_slice(
+            &u16::try_from(whole.len() - link - 20)
+                .unwrap()
+                .to_be_bytes(),
+        );
+        let mut partial = whole.to_vec();
+        partial[field..field + 2].copy_from_slice(&ones_complement_sum(&pseudo).to_be_bytes());
+        let sent = LanFrame {
+            bytes: Bytes::from(partial),
+            checksum: FrameChecksum::Partial(PartialChecksum {
+                start: u16::try_from(link + 20).unwrap(),
+                offset: 16,
+            }),
+        };
+
+        let switch = EthernetSwitch::new();
+        let mut dp = datapath(&switch);
+        dp.ingress_frame(Instant::ZERO, sent.clone());
+        assert!(next_checksum_verified(&mut dp), "taken in as it is");
+
+        let kept = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        dp.install_stage(StageSlot::Distributor, Box::new(KeepPackets(kept.clone())));
+        dp.ingress_frame(Instant::ZERO, sent);
+        assert_eq!(kept.lock().unwrap().as_slice(), [whole[link..].to_vec()]);
     }
 
     #[tokio::test]

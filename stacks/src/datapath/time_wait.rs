@@ -10,8 +10,9 @@
 use std::collections::{HashSet, VecDeque};
 use std::net::SocketAddrV4;
 
-use bytes::Bytes;
 use smoltcp::wire::{EthernetFrame, EthernetProtocol, IpProtocol, Ipv4Packet, TcpPacket};
+
+use crate::lan::LanFrame;
 
 /// A TCP connection as this stack sees it: its local and foreign sockets.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -26,7 +27,7 @@ pub struct TcpTuple {
 #[derive(Debug, Default)]
 pub struct TimeWaitFilter {
     tuples: HashSet<TcpTuple>,
-    frames: VecDeque<Bytes>,
+    frames: VecDeque<LanFrame>,
     touched: Vec<TcpTuple>,
 }
 
@@ -43,11 +44,11 @@ impl TimeWaitFilter {
 
     /// Keeps `frame` aside when it is a segment of a connection in TIME_WAIT; gives it back
     /// otherwise.
-    pub fn divert(&mut self, frame: Bytes) -> Option<Bytes> {
+    pub fn divert(&mut self, frame: LanFrame) -> Option<LanFrame> {
         if self.tuples.is_empty() {
             return Some(frame);
         }
-        match inbound_tuple(&frame) {
+        match inbound_tuple(&frame.bytes) {
             Some(tuple) if self.tuples.contains(&tuple) => {
                 self.frames.push_back(frame);
                 self.touched.push(tuple);
@@ -58,7 +59,7 @@ impl TimeWaitFilter {
     }
 
     /// The next frame kept aside.
-    pub fn pop(&mut self) -> Option<Bytes> {
+    pub fn pop(&mut self) -> Option<LanFrame> {
         self.frames.pop_front()
     }
 
@@ -94,6 +95,7 @@ fn inbound_tuple(frame: &[u8]) -> Option<TcpTuple> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use bytes::Bytes;
     use smoltcp::phy::ChecksumCapabilities;
     use smoltcp::wire::{
         EthernetAddress, EthernetRepr, IpAddress, Ipv4Repr, TcpControl, TcpRepr, TcpSeqNumber,
@@ -153,7 +155,7 @@ mod tests {
             foreign: FOREIGN,
         };
         filter.insert(tuple);
-        let first = segment(FOREIGN, LOCAL);
+        let first = LanFrame::from(segment(FOREIGN, LOCAL));
         assert_eq!(filter.divert(first.clone()), None);
         assert_eq!(filter.divert(first.clone()), None);
         assert!(filter.has_frames());
@@ -173,14 +175,14 @@ mod tests {
         };
         filter.insert(tuple);
         let other_port = SocketAddrV4::new(*FOREIGN.ip(), 8);
-        assert!(filter.divert(segment(other_port, LOCAL)).is_some());
+        assert!(filter.divert(segment(other_port, LOCAL).into()).is_some());
         assert!(
-            filter.divert(segment(LOCAL, FOREIGN)).is_some(),
+            filter.divert(segment(LOCAL, FOREIGN).into()).is_some(),
             "the reverse direction is another connection's"
         );
-        assert!(filter.divert(Bytes::from_static(b"short")).is_some());
+        assert!(filter.divert(Bytes::from_static(b"short").into()).is_some());
         filter.remove(&tuple);
-        assert!(filter.divert(segment(FOREIGN, LOCAL)).is_some());
+        assert!(filter.divert(segment(FOREIGN, LOCAL).into()).is_some());
         assert!(!filter.has_frames());
     }
 }

@@ -17,6 +17,8 @@ use std::task::{Context, Poll};
 
 use bytes::Bytes;
 
+use vnet::PartialChecksum;
+
 /// What became of a frame handed to [`LanPort::send`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SendOutcome {
@@ -31,10 +33,29 @@ pub enum SendOutcome {
 pub struct LanFrame {
     /// The frame.
     pub bytes: Bytes,
-    /// The port vouches for the frame's TCP or UDP checksum, as a Linux driver marks a packet
-    /// `CHECKSUM_UNNECESSARY`: a TAP port that completed a local sender's partial checksum
-    /// computed it over the very bytes it hands on, and the kernel checked one it marks valid.
-    pub checksum_verified: bool,
+    /// What the port knows of its TCP or UDP checksum.
+    pub checksum: FrameChecksum,
+}
+
+/// What a [`LanPort`] knows of a received frame's TCP or UDP checksum.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum FrameChecksum {
+    /// Nothing: the stack checks it.
+    #[default]
+    Unchecked,
+    /// The kernel checked it (Linux's `CHECKSUM_UNNECESSARY`).
+    Verified,
+    /// A local sender left it partial (Linux's `CHECKSUM_PARTIAL`). The bytes came from the
+    /// sender's memory, not a wire: a stack that takes the packet in trusts it as Linux does,
+    /// and one that passes it on completes it first.
+    Partial(PartialChecksum),
+}
+
+impl FrameChecksum {
+    /// Whether a stack may take the frame in without checking its checksum.
+    pub fn trusted(self) -> bool {
+        self != Self::Unchecked
+    }
 }
 
 impl From<Bytes> for LanFrame {
@@ -42,7 +63,7 @@ impl From<Bytes> for LanFrame {
     fn from(bytes: Bytes) -> Self {
         Self {
             bytes,
-            checksum_verified: false,
+            checksum: FrameChecksum::Unchecked,
         }
     }
 }

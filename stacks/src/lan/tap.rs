@@ -23,7 +23,7 @@ use bytes::{Buf, Bytes, BytesMut};
 use tokio::io::unix::AsyncFd;
 
 use super::vnet::{self, GsoKind, VNET_HEADER_LEN, VnetHeader};
-use super::{LanFrame, LanPort, SendOutcome};
+use super::{FrameChecksum, LanFrame, LanPort, SendOutcome};
 
 /// The largest frame read from the device: a 64 KiB IP packet plus the Ethernet header.
 const MAX_FRAME: usize = 65_536 + 14;
@@ -85,8 +85,8 @@ impl TapPort {
     }
 }
 
-/// The frame behind the `virtio_net_hdr` of `read`, with its checksum completed in place; its
-/// checksum is vouched for when this port completed it or the kernel checked it.
+/// The frame behind the `virtio_net_hdr` of `read`, and what the header says of its checksum
+/// (a partial one is left for the datapath to complete if the packet leaves the stack).
 fn offloaded_frame(mut read: BytesMut) -> Result<LanFrame, vnet::VnetError> {
     let (header, _) = VnetHeader::parse(&read)?;
     if matches!(header.gso, GsoKind::TcpV6 | GsoKind::Udp) {
@@ -94,10 +94,17 @@ fn offloaded_frame(mut read: BytesMut) -> Result<LanFrame, vnet::VnetError> {
         return Err(vnet::VnetError::NotOffered(header.gso));
     }
     read.advance(VNET_HEADER_LEN);
-    vnet::complete_checksum(&header, &mut read)?;
+    let checksum = match header.partial_checksum() {
+        Some(partial) => {
+            partial.check_within(read.len())?;
+            FrameChecksum::Partial(partial)
+        }
+        None if header.data_valid() => FrameChecksum::Verified,
+        None => FrameChecksum::Unchecked,
+    };
     Ok(LanFrame {
         bytes: read.freeze(),
-        checksum_verified: header.needs_checksum() || header.data_valid(),
+        checksum,
     })
 }
 
@@ -255,28 +262,28 @@ mod tests {
     }
 
     #[test]
-    fn a_frame_whose_checksum_this_port_completed_or_the_kernel_checked_is_vouched_for() {
-        let completed =
-            offloaded_frame(offloaded_read(vnet::FLAG_NEEDS_CSUM, [0x12, 0x34])).unwrap();
-        assert!(completed.checksum_verified);
-        assert_eq!(completed.bytes.len(), 54, "the header is gone");
-        assert_ne!(
-            completed.bytes[50..52],
-            [0x12, 0x34],
-            "the checksum was completed"
-        );
-        let checked = offloaded_frame(offloaded_read(vnet::FLAG_DATA_VALID, [0x12, 0x34])).unwrap();
-        assert!(checked.checksum_verified);
+    fn the_port_tells_a_partial_checksum_from_a_checked_one_and_from_one_nobody_checked() {
+        let partial = offloaded_frame(offloaded_read(vnet::FLAG_NEEDS_CSUM, [0x12, 0x34])).unwrap();
         assert_eq!(
-            checked.bytes[50..52],
-            [0x12, 0x34],
-            "left as the kernel checked it"
+            partial.checksum,
+            FrameChecksum::Partial(vnet::PartialChecksum {
+                start: 34,
+                offset: 16
+            })
         );
+        assert_eq!(partial.bytes.len(), 54, "the header is gone");
+        assert_eq!(partial.bytes[50..52], [0x12, 0x34], "left to complete");
+        let checked = offloaded_frame(offloaded_read(vnet::FLAG_DATA_VALID, [0x12, 0x34])).unwrap();
+        assert_eq!(checked.checksum, FrameChecksum::Verified);
         let unknown = offloaded_frame(offloaded_read(0, [0x12, 0x34])).unwrap();
-        assert!(
-            !unknown.checksum_verified,
+        assert_eq!(
+            unknown.checksum,
+            FrameChecksum::Unchecked,
             "a frame from the bridge is checked by the stack"
         );
+        let mut outside = offloaded_read(vnet::FLAG_NEEDS_CSUM, [0x12, 0x34]);
+        outside.truncate(VNET_HEADER_LEN + 40);
+        assert!(offloaded_frame(outside).is_err(), "a field past the frame");
     }
 
     #[test]

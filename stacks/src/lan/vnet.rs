@@ -6,8 +6,8 @@
 //! frames whose transport checksum is only partial (`VIRTIO_NET_HDR_F_NEEDS_CSUM`: the field
 //! holds the pseudo-header sum; the sum from `csum_start` to the end must still be added).
 //! [`VnetHeader::parse`] reads the 10-byte legacy header (in the host's byte order, as the tun
-//! driver writes it on a host without `TUNSETVNETLE`/`BE`), [`complete_checksum`] finishes a
-//! partial checksum so that every frame leaving the port carries a valid one, and
+//! driver writes it on a host without `TUNSETVNETLE`/`BE`), [`PartialChecksum::complete`]
+//! finishes a partial checksum for a packet that leaves the stack that took it in, and
 //! [`VnetHeader::PLAIN`] is the header of a frame the port sends (no GSO, checksums complete).
 
 use std::fmt;
@@ -121,6 +121,14 @@ impl VnetHeader {
         self.flags & FLAG_NEEDS_CSUM != 0 && self.flags & FLAG_RSC_INFO == 0
     }
 
+    /// The frame's partial checksum, if it has one.
+    pub fn partial_checksum(&self) -> Option<PartialChecksum> {
+        self.needs_checksum().then_some(PartialChecksum {
+            start: self.csum_start,
+            offset: self.csum_offset,
+        })
+    }
+
     /// Whether the kernel has checked the frame's transport checksum.
     pub fn data_valid(&self) -> bool {
         self.flags & FLAG_DATA_VALID != 0
@@ -142,33 +150,66 @@ impl fmt::Display for VnetHeader {
     }
 }
 
+/// A local sender's partial transport checksum (Linux's `CHECKSUM_PARTIAL`): the field
+/// `offset` bytes after byte `start` holds the pseudo-header sum, and the one's complement sum
+/// of the bytes from `start` to the end is still to be folded in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PartialChecksum {
+    /// Where the summed part starts (`csum_start`).
+    pub start: u16,
+    /// Where in that part the field is (`csum_offset`).
+    pub offset: u16,
+}
+
+impl PartialChecksum {
+    /// The same checksum in the bytes behind the first `skipped` (a frame's packet behind its
+    /// Ethernet header), if it starts there.
+    pub fn behind(self, skipped: usize) -> Option<Self> {
+        let skipped = u16::try_from(skipped).ok()?;
+        Some(Self {
+            start: self.start.checked_sub(skipped)?,
+            offset: self.offset,
+        })
+    }
+
+    /// The range of the field in `len` bytes, or why it is not in them.
+    fn field(self, len: usize) -> Result<std::ops::Range<usize>, VnetError> {
+        let at = usize::from(self.start) + usize::from(self.offset);
+        if at + 2 > len {
+            return Err(VnetError::ChecksumOutside {
+                start: self.start,
+                offset: self.offset,
+                len,
+            });
+        }
+        Ok(at..at + 2)
+    }
+
+    /// Checks that the field lies inside `len` bytes.
+    pub fn check_within(self, len: usize) -> Result<(), VnetError> {
+        self.field(len).map(|_| ())
+    }
+
+    /// Finishes the checksum in `bytes`: the one's complement sum from `start` to the end,
+    /// which includes the pseudo-header sum already in the field, complemented into the field
+    /// (0 becomes 0xffff, as the kernel's `skb_checksum_help` writes it, so that UDP never
+    /// reads it as "no checksum").
+    pub fn complete(self, bytes: &mut [u8]) -> Result<(), VnetError> {
+        let field = self.field(bytes.len())?;
+        let folded = !ones_complement_sum(&bytes[usize::from(self.start)..]);
+        let value = if folded == 0 { 0xffff } else { folded };
+        bytes[field].copy_from_slice(&value.to_be_bytes());
+        Ok(())
+    }
+}
+
 /// Finishes the partial checksum of `frame` as `header` describes it (a no-op without
-/// `NEEDS_CSUM`): the one's complement sum from `csum_start` to the end, which includes the
-/// pseudo-header sum already in the field, complemented into the field (0 becomes 0xffff, as
-/// the kernel's `skb_checksum_help` writes it, so that UDP never reads it as "no checksum").
+/// `NEEDS_CSUM`); see [`PartialChecksum::complete`].
 pub fn complete_checksum(header: &VnetHeader, frame: &mut [u8]) -> Result<(), VnetError> {
-    if !header.needs_checksum() {
-        return Ok(());
+    match header.partial_checksum() {
+        Some(partial) => partial.complete(frame),
+        None => Ok(()),
     }
-    let start = usize::from(header.csum_start);
-    let at = start + usize::from(header.csum_offset);
-    let len = frame.len();
-    let outside = || VnetError::ChecksumOutside {
-        start: header.csum_start,
-        offset: header.csum_offset,
-        len,
-    };
-    if at + 2 > frame.len() {
-        return Err(outside());
-    }
-    let covered = frame.get(start..).ok_or_else(outside)?;
-    let folded = !ones_complement_sum(covered);
-    let value = if folded == 0 { 0xffff } else { folded };
-    frame
-        .get_mut(at..at + 2)
-        .ok_or_else(outside)?
-        .copy_from_slice(&value.to_be_bytes());
-    Ok(())
 }
 
 /// The folded 16-bit one's complement sum (RFC 1071) of `data`, big-endian words, a trailing
