@@ -316,19 +316,29 @@ async fn the_next_backup_finishes_a_takeover_whose_backup_died_midway() {
         !sys2_timeline().is_empty()
     })
     .await;
+    let sys2_read = sys2_timeline();
     sys2.kill().await;
 
     // SYS3 finishes the job: every peer renegotiated from whatever EZBDVIPA held.
     let ipsec = sys3.ipsec.as_mut().unwrap();
-    ipsec
-        .wait_for(|s| {
+    let renegotiated = tokio::time::timeout(
+        common::PATIENCE,
+        ipsec.wait_for(|s| {
             s.ike_tunnels
                 .iter()
                 .filter(|t| t.established && t.activation == ActivationMethod::Takeover)
                 .count()
                 == usize::from(HOSTS)
-        })
-        .await;
+        }),
+    )
+    .await;
+    assert!(
+        renegotiated.is_ok(),
+        "SYS3 renegotiates every tunnel; its tunnels: {:#?}; SYS2's timeline: {:#?}; EZBDVIPA: {:#?}",
+        ipsec.daemon_state().ike_tunnels,
+        sys2_read,
+        owners(&console).await
+    );
     let expected: Vec<_> = (0..HOSTS)
         .map(|n| (host_address(n), "SYS3".to_owned()))
         .collect();
