@@ -9,10 +9,12 @@
 //! With [`TapOptions::offload`] the device is opened with `IFF_VNET_HDR` and told
 //! (`TUNSETOFFLOAD`) that this end takes partial checksums and TCP/IPv4 segmentation offload:
 //! the kernel then hands over a sender's TSO super-packets whole (up to 64 KiB of TCP in one
-//! read) instead of cutting them into MTU-sized frames. The port completes every partial
-//! checksum (see [`super::vnet`]), so what it returns is an ordinary, valid Ethernet frame that
-//! may be larger than the MTU; the frames it sends carry a plain header (no GSO, checksums
-//! done), so their size is the stack's business as without offload.
+//! read) instead of cutting them into MTU-sized frames. The port returns an Ethernet frame that
+//! may be larger than the MTU, and says what the header told of its checksum
+//! ([`super::FrameChecksum`]): a local sender's partial checksum is left as it is, for the
+//! datapath to complete only if the packet leaves the stack ([`super::vnet::PartialChecksum`]).
+//! The frames it sends carry a plain header (no GSO, checksums done), so their size is the
+//! stack's business as without offload.
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
