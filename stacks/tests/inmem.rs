@@ -15,8 +15,7 @@ use stacks::apps::echo::EchoServer;
 use stacks::apps::stream::{SinkServer, StreamEnd, run_source};
 use stacks::datapath::addresses::DvipaRole;
 use stacks::datapath::stage::{Origin, PacketStage, StageSlot, Verdict};
-use stacks::lan::LanPort;
-use stacks::lan::switch::{EthernetSwitch, Mirror};
+use stacks::lan::switch::{EthernetSwitch, Mirror, SwitchPort};
 use stacks::stack::netstat::{ConnState, TcpState};
 use stacks::stack::ping::PingOutcome;
 use stacks::stack::tcp::Received;
@@ -207,7 +206,7 @@ async fn a_stack_on_its_own_thread_takes_a_checksummed_stream_and_stops_when_tol
                 == tokio::runtime::RuntimeFlavor::CurrentThread,
             "the port opens in the stack's own runtime"
         );
-        Ok(Box::new(port) as Box<dyn LanPort>)
+        Ok(port)
     })
     .expect("stack starts");
     assert_eq!(thread.thread().name(), Some("stack-TCPCSB"));
@@ -235,7 +234,7 @@ async fn a_stack_on_its_own_thread_takes_a_checksummed_stream_and_stops_when_tol
 fn a_stack_whose_lan_port_cannot_open_is_not_started_and_says_why() {
     let config = StackConfig::new("TCPCSB", mac(0x0b), vec![Ipv4Cidr::new(B_HOME, 24)]);
     let refused = Stack::spawn_on_thread(config, || {
-        Err(std::io::Error::new(
+        Err::<SwitchPort, _>(std::io::Error::new(
             std::io::ErrorKind::PermissionDenied,
             "TUNSETIFF: operation not permitted",
         ))

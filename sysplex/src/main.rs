@@ -400,8 +400,7 @@ async fn lpar(
     // The stack runs on a thread of its own: the LPAR's TCP/IP address space.
     let (stack, _thread) =
         stacks::stack::Stack::spawn_on_thread(sysplex::lab::stack_config(lpar, index), move || {
-            let port = stacks::lan::tap::TapPort::open_with(&device, options)?;
-            Ok(Box::new(port) as Box<dyn stacks::lan::LanPort>)
+            stacks::lan::tap::TapPort::open_with(&device, options)
         })
         .with_context(|| format!("starting the stack on TAP device {tap} (needs root)"))?;
     // One process is one IPL: its seeds are those of the embedded lab's first IPL.

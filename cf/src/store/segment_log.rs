@@ -324,7 +324,8 @@ fn segment_firsts(dir: &Path) -> Result<Vec<u64>, StoreError> {
     Ok(firsts)
 }
 
-fn segment_path(dir: &Path, first: u64) -> PathBuf {
+/// The file of the segment whose first record is `first`.
+pub(super) fn segment_path(dir: &Path, first: u64) -> PathBuf {
     dir.join(format!("{PREFIX}{first:020}{SUFFIX}"))
 }
 
@@ -358,14 +359,27 @@ mod tests {
         SegmentLog::open(dir, SEGMENT_BYTES, SECOND).unwrap()
     }
 
+    /// Appends `batches` in one run of the log, flushes and closes it.
+    fn write_run(dir: &Path, batches: &[LogBatch]) {
+        let log = open(dir);
+        for batch in batches {
+            log.append(batch).unwrap();
+        }
+        log.flush().unwrap();
+    }
+
+    /// Rewrites the segment that starts at record 1 as `edit` leaves its bytes.
+    fn edit_first_segment(dir: &Path, edit: impl FnOnce(&mut Vec<u8>)) {
+        let path = segment_path(dir, 1);
+        let mut bytes = fs::read(&path).unwrap();
+        edit(&mut bytes);
+        fs::write(&path, &bytes).unwrap();
+    }
+
     #[test]
     fn batches_survive_a_reopen_and_each_run_writes_a_segment_of_its_own() {
         let dir = tempfile::tempdir().unwrap();
-        let log = open(dir.path());
-        log.append(&batch(1..=3, 10)).unwrap();
-        log.append(&batch(4..=4, 10)).unwrap();
-        log.flush().unwrap();
-        drop(log);
+        write_run(dir.path(), &[batch(1..=3, 10), batch(4..=4, 10)]);
         let log = open(dir.path());
         assert_eq!(seqs(&log), [1, 2, 3, 4]);
         log.append(&batch(5..=6, 10)).unwrap();
@@ -376,14 +390,8 @@ mod tests {
     #[test]
     fn a_torn_tail_is_cut_off_and_the_log_goes_on_after_it() {
         let dir = tempfile::tempdir().unwrap();
-        let log = open(dir.path());
-        log.append(&batch(1..=2, 10)).unwrap();
-        log.append(&batch(3..=4, 10)).unwrap();
-        log.flush().unwrap();
-        drop(log);
-        let path = segment_path(dir.path(), 1);
-        let bytes = fs::read(&path).unwrap();
-        fs::write(&path, &bytes[..bytes.len() - 3]).unwrap();
+        write_run(dir.path(), &[batch(1..=2, 10), batch(3..=4, 10)]);
+        edit_first_segment(dir.path(), |bytes| bytes.truncate(bytes.len() - 3));
 
         let log = open(dir.path());
         assert_eq!(seqs(&log), [1, 2]);
@@ -396,15 +404,11 @@ mod tests {
     #[test]
     fn a_segment_without_a_whole_batch_is_removed_at_open() {
         let dir = tempfile::tempdir().unwrap();
-        let log = open(dir.path());
-        log.append(&batch(1..=2, 10)).unwrap();
-        drop(log);
-        let path = segment_path(dir.path(), 1);
-        let bytes = fs::read(&path).unwrap();
-        fs::write(&path, &bytes[..20]).unwrap();
+        write_run(dir.path(), &[batch(1..=2, 10)]);
+        edit_first_segment(dir.path(), |bytes| bytes.truncate(20));
         let log = open(dir.path());
         assert!(seqs(&log).is_empty());
-        assert!(!path.exists());
+        assert!(!segment_path(dir.path(), 1).exists());
         log.append(&batch(1..=1, 10)).unwrap();
         assert_eq!(seqs(&log), [1]);
     }
@@ -412,17 +416,12 @@ mod tests {
     #[test]
     fn a_corrupt_batch_before_the_end_is_an_error() {
         let dir = tempfile::tempdir().unwrap();
-        let log = open(dir.path());
         let first = batch(1..=2, 10);
-        log.append(&first).unwrap();
-        log.append(&batch(3..=4, 10)).unwrap();
-        log.append(&batch(5..=6, 10)).unwrap();
-        drop(log);
-        let path = segment_path(dir.path(), 1);
-        let mut bytes = fs::read(&path).unwrap();
         let second = segment::HEADER_LEN + FRAME_HEADER_LEN + first.len_bytes();
-        bytes[second + FRAME_HEADER_LEN + 9] ^= 0x10;
-        fs::write(&path, &bytes).unwrap();
+        write_run(dir.path(), &[first, batch(3..=4, 10), batch(5..=6, 10)]);
+        edit_first_segment(dir.path(), |bytes| {
+            bytes[second + FRAME_HEADER_LEN + 9] ^= 0x10;
+        });
         let error = SegmentLog::open(dir.path(), SEGMENT_BYTES, SECOND)
             .and_then(|log| log.load())
             .unwrap_err();
@@ -432,15 +431,9 @@ mod tests {
     #[test]
     fn a_bad_last_batch_of_an_older_segment_is_an_error() {
         let dir = tempfile::tempdir().unwrap();
-        let log = open(dir.path());
-        log.append(&batch(1..=2, 10)).unwrap();
-        drop(log);
-        let log = open(dir.path());
-        log.append(&batch(3..=4, 10)).unwrap();
-        drop(log);
-        let path = segment_path(dir.path(), 1);
-        let bytes = fs::read(&path).unwrap();
-        fs::write(&path, &bytes[..bytes.len() - 1]).unwrap();
+        write_run(dir.path(), &[batch(1..=2, 10)]);
+        write_run(dir.path(), &[batch(3..=4, 10)]);
+        edit_first_segment(dir.path(), |bytes| bytes.truncate(bytes.len() - 1));
         let log = open(dir.path());
         assert!(log.load().is_err());
     }

@@ -308,7 +308,7 @@ mod tests {
             store.append(&batch_of(seqs)).unwrap();
             store.flush().unwrap();
         }
-        std::fs::remove_file(dir.path().join(format!("log-{:020}.seg", 3))).unwrap();
+        std::fs::remove_file(super::super::segment_log::segment_path(dir.path(), 3)).unwrap();
         let store = SledStore::open(dir.path(), 500).unwrap();
         let error = store.load().unwrap_err();
         assert!(error.to_string().contains("missing"), "{error}");

@@ -426,19 +426,11 @@ impl Datapath {
             return;
         }
         if self.stages.is_empty() {
+            // smoltcp would check a reassembled segment against the last fragment's word.
+            let fragment = header.more_frags() || header.frag_offset() != 0;
             match frame {
-                Some(frame) => {
-                    // smoltcp would check a reassembled segment against the last fragment's word.
-                    let fragment = header.more_frags() || header.frag_offset() != 0;
-                    self.deliver(LanFrame {
-                        bytes: frame.bytes.clone(),
-                        checksum: if fragment {
-                            FrameChecksum::Unchecked
-                        } else {
-                            frame.checksum
-                        },
-                    })
-                }
+                Some(frame) if fragment => self.deliver(frame.bytes.clone()),
+                Some(frame) => self.deliver(frame.clone()),
                 None => self.deliver(self.wrap(packet)),
             }
             return;

@@ -203,15 +203,6 @@ impl PartialChecksum {
     }
 }
 
-/// Finishes the partial checksum of `frame` as `header` describes it (a no-op without
-/// `NEEDS_CSUM`); see [`PartialChecksum::complete`].
-pub fn complete_checksum(header: &VnetHeader, frame: &mut [u8]) -> Result<(), VnetError> {
-    match header.partial_checksum() {
-        Some(partial) => partial.complete(frame),
-        None => Ok(()),
-    }
-}
-
 /// The folded 16-bit one's complement sum (RFC 1071) of `data`, big-endian words, a trailing
 /// odd byte padded with zero. The sum does not depend on byte order (RFC 1071 §2(B)), so it adds
 /// 32-bit words in the machine's order into a 64-bit accumulator (which carries can only
@@ -286,12 +277,18 @@ mod tests {
         let (header, _) = VnetHeader::parse(&header_bytes(FLAG_NEEDS_CSUM, 0, 0, 10, 8)).unwrap();
         let mut frame = [0u8; 19];
         assert!(matches!(
-            complete_checksum(&header, &mut frame),
+            header.partial_checksum().unwrap().complete(&mut frame),
             Err(VnetError::ChecksumOutside { len: 19, .. })
         ));
         let (header, _) =
             VnetHeader::parse(&header_bytes(FLAG_NEEDS_CSUM, 0, 0, u16::MAX, u16::MAX)).unwrap();
-        assert!(complete_checksum(&header, &mut frame).is_err());
+        assert!(
+            header
+                .partial_checksum()
+                .unwrap()
+                .complete(&mut frame)
+                .is_err()
+        );
     }
 
     /// A TCP/IPv4 frame from smoltcp with a correct checksum.
@@ -355,7 +352,7 @@ mod tests {
             let mut bytes = header_bytes(FLAG_NEEDS_CSUM, 0, 0, 34, 16);
             bytes.extend_from_slice(&partial);
             let (header, _) = VnetHeader::parse(&bytes).unwrap();
-            complete_checksum(&header, &mut partial).unwrap();
+            header.partial_checksum().unwrap().complete(&mut partial).unwrap();
             prop_assert_eq!(partial, whole);
         }
 
@@ -369,9 +366,10 @@ mod tests {
 
         #[test]
         fn parsing_and_completing_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..200)) {
-            if let Ok((header, frame)) = VnetHeader::parse(&bytes) {
-                let mut frame = frame.to_vec();
-                let _ = complete_checksum(&header, &mut frame);
+            if let Ok((header, frame)) = VnetHeader::parse(&bytes)
+                && let Some(partial) = header.partial_checksum()
+            {
+                let _ = partial.complete(&mut frame.to_vec());
             }
         }
     }

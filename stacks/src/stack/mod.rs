@@ -460,12 +460,13 @@ impl Stack {
     /// opened in). The thread returns when the stack is shut down, or with the error that
     /// ended it. Its time is the real clock: a test that pauses tokio's clock keeps its stacks
     /// on its own runtime with [`Stack::spawn`].
-    pub fn spawn_on_thread<F>(
+    pub fn spawn_on_thread<P, F>(
         config: StackConfig,
         open_lan: F,
     ) -> Result<(StackHandle, std::thread::JoinHandle<Result<(), Error>>), Error>
     where
-        F: FnOnce() -> std::io::Result<Box<dyn LanPort>> + Send + 'static,
+        P: LanPort + 'static,
+        F: FnOnce() -> std::io::Result<P> + Send + 'static,
     {
         let (started, handle) = std::sync::mpsc::sync_channel(1);
         let thread = std::thread::Builder::new()
@@ -477,7 +478,7 @@ impl Stack {
                 runtime.block_on(async move {
                     let built = open_lan()
                         .map_err(Error::from)
-                        .and_then(|lan| Self::build(config, lan));
+                        .and_then(|lan| Self::build(config, Box::new(lan)));
                     match built {
                         Ok((stack, handle)) => {
                             let _ = started.send(Ok(handle));

@@ -19,7 +19,6 @@ use std::time::Duration;
 use smoltcp::wire::{EthernetAddress, Ipv4Cidr};
 use stacks::apps::pattern::Pattern;
 use stacks::apps::stream::SinkServer;
-use stacks::lan::LanPort;
 use stacks::lan::tap::{TapOptions, TapPort};
 use stacks::stack::{Stack, StackConfig};
 
@@ -199,8 +198,7 @@ async fn over_tap(path: &str, options: Options) -> Result<(u64, f64, bool), Erro
     let offload = options.offload;
     let device = tap.clone();
     let (stack, thread) = Stack::spawn_on_thread(config, move || {
-        let port = TapPort::open_with(&device, TapOptions { offload })?;
-        Ok(Box::new(port) as Box<dyn LanPort>)
+        TapPort::open_with(&device, TapOptions { offload })
     })?;
     let transfer = async {
         stacks::lan::netns::run(&["ip", "link", "set", &tap, "netns", sender.name()])?;
