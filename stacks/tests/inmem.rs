@@ -495,6 +495,40 @@ async fn a_reader_that_starts_late_gets_every_byte_and_then_the_fin() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_reader_dropped_while_its_queue_is_full_lets_the_stack_discard_the_rest() {
+    let lab = lab(false);
+    let mut listener = lab.a.listen("APPL", at(A_HOME, 9), 1).await.unwrap();
+    let client = lab.host.connect("CLIENT", at(A_HOME, 9)).await.unwrap();
+    let (_client_reader, mut client_writer) = client.split();
+    let (reader, _writer) = listener.accept().await.unwrap().split();
+    // More than the queue to the reader and the window hold: the stack stops and waits.
+    client_writer
+        .send(Bytes::from(vec![7u8; 1 << 20]))
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    drop(reader);
+    client_writer
+        .send(Bytes::from(vec![7u8; 1 << 20]))
+        .await
+        .unwrap();
+    let bytes_in = || async {
+        let connections = lab.a.connections().await.unwrap();
+        connections
+            .iter()
+            .find(|c| c.owner == "APPL" && c.local.port() == 9 && c.foreign.port() != 0)
+            .map(|c| c.bytes_in)
+    };
+    for _ in 0..100 {
+        if bytes_in().await == Some(2 << 20) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("the stack took {:?} of 2 MiB", bytes_in().await);
+}
+
+#[tokio::test(start_paused = true)]
 async fn a_connection_closed_here_first_leaves_time_wait_after_the_configured_second() {
     let lab = lab(false);
     let _echo = EchoServer::start(&lab.a, at(Ipv4Addr::UNSPECIFIED, 7))

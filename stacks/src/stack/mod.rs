@@ -21,6 +21,7 @@
 //! runtime for every frame the sender queues, and applications run beside it on the others.
 
 pub mod clock;
+mod doorbell;
 pub mod netstat;
 pub mod ping;
 pub mod tcp;

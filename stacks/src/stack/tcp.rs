@@ -26,6 +26,7 @@ use smoltcp::wire::{IpAddress, IpEndpoint, IpListenEndpoint};
 use tokio::sync::{Notify, mpsc, oneshot};
 
 use super::StackError;
+use super::doorbell::Doorbell;
 use super::netstat::{ConnId, ConnState, ConnectionInfo, TcpState};
 use super::time_wait::{TimeWaitSockets, Waiting};
 use crate::datapath::time_wait::{TcpTuple, TimeWaitFilter};
@@ -60,7 +61,7 @@ pub enum Received {
 #[derive(Debug)]
 pub struct TcpReader {
     rx: mpsc::Receiver<Received>,
-    wake: Arc<Notify>,
+    bell: Arc<Doorbell>,
     ended: Option<Received>,
 }
 
@@ -71,11 +72,19 @@ impl TcpReader {
             return end.clone();
         }
         let received = self.rx.recv().await.unwrap_or(Received::Reset);
-        self.wake.notify_one();
+        self.bell.ring();
         if !matches!(received, Received::Data(_)) {
             self.ended = Some(received.clone());
         }
         received
+    }
+}
+
+impl Drop for TcpReader {
+    fn drop(&mut self) {
+        // Closed before the stack looks, so that it cannot find the channel merely full.
+        self.rx.close();
+        self.bell.ring_always();
     }
 }
 
@@ -87,22 +96,25 @@ pub struct ConnectionGone;
 /// The sending half of a connection; dropping it closes the sending side (FIN).
 #[derive(Debug)]
 pub struct TcpWriter {
-    tx: mpsc::Sender<Bytes>,
-    wake: Arc<Notify>,
+    /// Taken when the writer is dropped, so that the channel is closed before the stack looks.
+    tx: Option<mpsc::Sender<Bytes>>,
+    bell: Arc<Doorbell>,
 }
 
 impl TcpWriter {
     /// Queues bytes for sending, waiting while the connection has no room.
     pub async fn send(&mut self, data: Bytes) -> Result<(), ConnectionGone> {
-        let result = self.tx.send(data).await.map_err(|_| ConnectionGone);
-        self.wake.notify_one();
-        result
+        let tx = self.tx.as_ref().ok_or(ConnectionGone)?;
+        tx.send(data).await.map_err(|_| ConnectionGone)?;
+        self.bell.ring();
+        Ok(())
     }
 }
 
 impl Drop for TcpWriter {
     fn drop(&mut self) {
-        self.wake.notify_one();
+        drop(self.tx.take());
+        self.bell.ring_always();
     }
 }
 
@@ -150,6 +162,8 @@ impl TcpListener {
 
 impl Drop for TcpListener {
     fn drop(&mut self) {
+        // Closed before the stack looks, so that it cannot find the queue merely full.
+        self.rx.close();
         self.wake.notify_one();
     }
 }
@@ -208,7 +222,11 @@ enum Phase {
 #[derive(Debug)]
 struct AppSide {
     to_app: Option<mpsc::Sender<Received>>,
+    /// Rung by the reader when it took a chunk.
+    to_app_bell: Arc<Doorbell>,
     from_app: mpsc::Receiver<Bytes>,
+    /// Rung by the writer when it gave a chunk.
+    from_app_bell: Arc<Doorbell>,
     pending: Option<Bytes>,
     fin_sent: bool,
     /// The peer's FIN was seen; the reader gets `Closed`, even if the socket has closed since.
@@ -480,9 +498,13 @@ impl TcpTable {
         socket.set_timeout(None);
         let (to_app, app_rx) = mpsc::channel(TO_APP_CHUNKS);
         let (app_tx, from_app) = mpsc::channel(FROM_APP_CHUNKS);
+        let to_app_bell = Doorbell::new(self.wake.clone());
+        let from_app_bell = Doorbell::new(self.wake.clone());
         let app = AppSide {
             to_app: Some(to_app),
+            to_app_bell: to_app_bell.clone(),
             from_app,
+            from_app_bell: from_app_bell.clone(),
             pending: None,
             fin_sent: false,
             fin_seen: false,
@@ -494,12 +516,12 @@ impl TcpTable {
             foreign: v4(socket.remote_endpoint()),
             reader: TcpReader {
                 rx: app_rx,
-                wake: self.wake.clone(),
+                bell: to_app_bell,
                 ended: None,
             },
             writer: TcpWriter {
-                tx: app_tx,
-                wake: self.wake.clone(),
+                tx: Some(app_tx),
+                bell: from_app_bell,
             },
         };
         (stream, old)
@@ -755,7 +777,7 @@ impl TcpTable {
                 }
                 continue;
             };
-            let Ok(permit) = to_app.try_reserve() else {
+            let Ok(permit) = reserve_or_arm(to_app, &app.to_app_bell) else {
                 if to_app.is_closed() {
                     app.to_app = None;
                     continue;
@@ -783,7 +805,7 @@ impl TcpTable {
         app.fin_seen |= fin_received;
         if app.fin_seen && socket.recv_queue() == 0 {
             let delivered = match &app.to_app {
-                Some(to_app) => match to_app.try_reserve() {
+                Some(to_app) => match reserve_or_arm(to_app, &app.to_app_bell) {
                     Ok(permit) => {
                         permit.send(Received::Closed);
                         true
@@ -804,9 +826,9 @@ impl TcpTable {
         while socket.can_send() {
             let chunk = match app.pending.take() {
                 Some(chunk) => chunk,
-                None => match app.from_app.try_recv() {
-                    Ok(chunk) => chunk,
-                    Err(_) => break,
+                None => match recv_or_arm(&mut app.from_app, &app.from_app_bell) {
+                    Some(chunk) => chunk,
+                    None => break,
                 },
             };
             let Ok(sent) = socket.send_slice(&chunk) else {
@@ -872,5 +894,32 @@ impl TcpTable {
         let mut all: Vec<ConnectionInfo> = listeners.chain(connections).chain(time_wait).collect();
         all.sort_by_key(|info| info.conn_id);
         all
+    }
+}
+
+/// Room for one chunk to the application; when there is none, arms `bell` (the reader rings
+/// it when it takes a chunk) and looks once more.
+fn reserve_or_arm<'a>(
+    to_app: &'a mpsc::Sender<Received>,
+    bell: &Doorbell,
+) -> Result<mpsc::Permit<'a, Received>, mpsc::error::TrySendError<()>> {
+    match to_app.try_reserve() {
+        Err(mpsc::error::TrySendError::Full(())) => {
+            bell.arm();
+            to_app.try_reserve()
+        }
+        reserved => reserved,
+    }
+}
+
+/// The application's next chunk; when there is none, arms `bell` (the writer rings it when it
+/// gives a chunk) and looks once more.
+fn recv_or_arm(from_app: &mut mpsc::Receiver<Bytes>, bell: &Doorbell) -> Option<Bytes> {
+    match from_app.try_recv() {
+        Err(mpsc::error::TryRecvError::Empty) => {
+            bell.arm();
+            from_app.try_recv().ok()
+        }
+        received => received.ok(),
     }
 }
