@@ -139,8 +139,7 @@ enum Bench {
     },
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
@@ -148,7 +147,31 @@ async fn main() -> anyhow::Result<()> {
         )
         .with_writer(std::io::stderr)
         .init();
-    match Cli::parse().command {
+    let command = Cli::parse().command;
+    runtime_for(&command)?.block_on(run(command))
+}
+
+/// The runtime a command runs on. An LPAR's stack runs on a thread of its own
+/// ([`stacks::stack::Stack::spawn_on_thread`]); what else the process does (its applications,
+/// the CF link, the console) runs on one more thread, as the throughput benchmark measures it:
+/// on a runtime of several workers, every wake-up of an application by the stack woke one
+/// idle worker, which woke another to look for more work. Everything else runs many systems
+/// in one process and takes a worker per core.
+fn runtime_for(command: &Command) -> std::io::Result<tokio::runtime::Runtime> {
+    match command {
+        Command::Lpar { .. } | Command::Bench(Bench::Throughput { .. }) => {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+        }
+        _ => tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build(),
+    }
+}
+
+async fn run(command: Command) -> anyhow::Result<()> {
+    match command {
         Command::Scenarios => {
             for (name, what) in SCENARIOS {
                 println!("{name:<12} {what}");
