@@ -101,6 +101,10 @@ pub struct Path {
     pub name: String,
     /// Gbit/s over the runs.
     pub gbits: Option<Summary>,
+    /// CPU seconds our process spent per GiB received (user and system time of every thread,
+    /// the stack's and the sink's), over the runs; `None` for Linux's path, whose work is in
+    /// the kernel.
+    pub cpu_per_gib: Option<Summary>,
     /// Runs whose every byte arrived unchanged, of those tried.
     pub verified: usize,
     /// Runs tried.
@@ -180,9 +184,19 @@ fn pattern_file(bytes: u64) -> Result<tempfile::NamedTempFile, Error> {
     Ok(file)
 }
 
-/// One transfer from a Linux sender to our stack's sink over a TAP device: bytes, seconds,
-/// whether every byte arrived unchanged.
-async fn over_tap(path: &str, options: Options) -> Result<(u64, f64, bool), Error> {
+/// What one transfer measured.
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct Transfer {
+    bytes: u64,
+    seconds: f64,
+    /// Every byte arrived unchanged.
+    verified: bool,
+    /// CPU time this process spent from the start of the sink to its report.
+    cpu: Option<Duration>,
+}
+
+/// One transfer from a Linux sender to our stack's sink over a TAP device.
+async fn over_tap(path: &str, options: Options) -> Result<Transfer, Error> {
     let sender = Netns::create("tput")?;
     let tap = format!("zst{}", std::process::id() % 100_000);
     let mtu = options.mtu.to_string();
@@ -204,6 +218,7 @@ async fn over_tap(path: &str, options: Options) -> Result<(u64, f64, bool), Erro
         stacks::lan::netns::run(&["ip", "link", "set", &tap, "netns", sender.name()])?;
         sender.exec(&["ip", "addr", "add", "192.0.2.1/24", "dev", &tap])?;
         sender.exec(&["ip", "link", "set", &tap, "mtu", &mtu, "up"])?;
+        let cpu_before = process_cpu();
         let mut sink = SinkServer::start(&stack, SocketAddrV4::new(home, PORT), SEED).await?;
         let mut process = sender.spawn(&[
             "python3",
@@ -222,8 +237,16 @@ async fn over_tap(path: &str, options: Options) -> Result<(u64, f64, bool), Erro
             .ok()
             .flatten()
             .ok_or_else(|| Error::Lab("the sink did not report".to_owned()))?;
+        let cpu = process_cpu()
+            .zip(cpu_before)
+            .map(|(after, before)| after.saturating_sub(before));
         let verified = report.bytes_verified == bytes && report.first_mismatch.is_none();
-        Ok((bytes, seconds, verified))
+        Ok(Transfer {
+            bytes,
+            seconds,
+            verified,
+            cpu,
+        })
     }
     .await;
     stack.shutdown().await;
@@ -232,8 +255,19 @@ async fn over_tap(path: &str, options: Options) -> Result<(u64, f64, bool), Erro
     transfer
 }
 
+/// User and system time of every thread of this process so far, from `/proc/self/stat` (in
+/// clock ticks of 10 ms: USER_HZ is 100 on Linux).
+fn process_cpu() -> Option<Duration> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // utime and stime are the 14th and 15th fields; the 2nd, the command, may hold spaces.
+    let mut after_command = stat.rsplit_once(')')?.1.split_whitespace().skip(11);
+    let mut ticks = || after_command.next()?.parse::<u64>().ok();
+    let ticks = ticks()?.checked_add(ticks()?)?;
+    Some(Duration::from_millis(10).saturating_mul(u32::try_from(ticks).ok()?))
+}
+
 /// One transfer from a Linux sender to a Linux receiver over a veth pair.
-fn over_veth(path: &str, mtu: u16) -> Result<(u64, f64, bool), Error> {
+fn over_veth(path: &str, mtu: u16) -> Result<Transfer, Error> {
     let sender = Netns::create("vsnd")?;
     let receiver = Netns::create("vrcv")?;
     sender.add_veth("zsvs", &receiver, "eth0", "198.51.100.2/24")?;
@@ -253,7 +287,12 @@ fn over_veth(path: &str, mtu: u16) -> Result<(u64, f64, bool), Error> {
     ])?;
     let (bytes, seconds) = parse_sent(&process.line_starting("SENT", PATIENCE)?)?;
     let received = listener.line_starting("RECEIVED", PATIENCE)?;
-    Ok((bytes, seconds, received.ends_with(" verified")))
+    Ok(Transfer {
+        bytes,
+        seconds,
+        verified: received.ends_with(" verified"),
+        cpu: None,
+    })
 }
 
 /// Parses `SENT <bytes> <seconds>`.
@@ -269,20 +308,23 @@ fn parse_sent(line: &str) -> Result<(u64, f64), Error> {
 }
 
 /// Records one transfer (a failure on standard error).
-fn note(
-    path: &str,
-    n: usize,
-    outcome: Result<(u64, f64, bool), Error>,
-    runs: &mut Vec<(f64, bool)>,
-) {
+fn note(path: &str, n: usize, outcome: Result<Transfer, Error>, runs: &mut Vec<Transfer>) {
     match outcome {
-        Ok((bytes, seconds, verified)) => {
-            let gbits = gbit_per_s(bytes, seconds);
+        Ok(transfer) => {
+            let Transfer { bytes, seconds, .. } = transfer;
+            let cpu = cpu_per_gib(&transfer)
+                .map(|cpu| format!(", CPU {cpu:.2} s/GiB"))
+                .unwrap_or_default();
             eprintln!(
-                "{path} run {n}: {bytes} bytes in {seconds:.3} s = {gbits:.2} Gbit/s{}",
-                if verified { "" } else { " (NOT verified)" }
+                "{path} run {n}: {bytes} bytes in {seconds:.3} s = {:.2} Gbit/s{cpu}{}",
+                gbit_per_s(bytes, seconds),
+                if transfer.verified {
+                    ""
+                } else {
+                    " (NOT verified)"
+                }
             );
-            runs.push((gbits, verified));
+            runs.push(transfer);
         }
         Err(error) => eprintln!("{path} run {n} failed: {error}"),
     }
@@ -293,12 +335,24 @@ fn gbit_per_s(bytes: u64, seconds: f64) -> f64 {
     bytes as f64 * 8.0 / seconds / 1e9
 }
 
-fn summarize(name: &str, tried: usize, runs: &[(f64, bool)]) -> Path {
-    let gbits: Vec<f64> = runs.iter().map(|r| r.0).collect();
+/// CPU seconds per GiB of a transfer, if its CPU time was measured.
+#[allow(clippy::cast_precision_loss)]
+fn cpu_per_gib(transfer: &Transfer) -> Option<f64> {
+    let cpu = transfer.cpu?;
+    (transfer.bytes > 0).then(|| cpu.as_secs_f64() * f64::from(1u32 << 30) / transfer.bytes as f64)
+}
+
+fn summarize(name: &str, tried: usize, runs: &[Transfer]) -> Path {
+    let gbits: Vec<f64> = runs
+        .iter()
+        .map(|t| gbit_per_s(t.bytes, t.seconds))
+        .collect();
+    let cpu: Vec<f64> = runs.iter().filter_map(cpu_per_gib).collect();
     Path {
         name: name.to_owned(),
         gbits: Summary::of(&gbits),
-        verified: runs.iter().filter(|r| r.1).count(),
+        cpu_per_gib: Summary::of(&cpu),
+        verified: runs.iter().filter(|t| t.verified).count(),
         tried,
     }
 }
@@ -319,16 +373,26 @@ impl fmt::Display for Report {
         if let Some(why) = &self.skipped {
             return writeln!(f, "skipped: {why}");
         }
-        writeln!(f, "{:<44} {:<22} verified", "path", "Gbit/s")?;
-        for path in &self.paths {
-            let figure = path.gbits.map_or_else(
+        writeln!(
+            f,
+            "{:<44} {:<22} {:<22} verified",
+            "path", "Gbit/s", "our CPU s/GiB"
+        )?;
+        let range = |summary: Option<Summary>| {
+            summary.map_or_else(
                 || "-".to_owned(),
                 |s| format!("{:.2} ({:.2}-{:.2})", s.median, s.min, s.max),
-            );
+            )
+        };
+        for path in &self.paths {
             writeln!(
                 f,
-                "{:<44} {:<22} {}/{}",
-                path.name, figure, path.verified, path.tried
+                "{:<44} {:<22} {:<22} {}/{}",
+                path.name,
+                range(path.gbits),
+                range(path.cpu_per_gib),
+                path.verified,
+                path.tried
             )?;
         }
         let medians: Vec<Option<f64>> = self
