@@ -104,6 +104,14 @@ impl ConToken {
         bytes[12..16].copy_from_slice(&version.to_be_bytes());
         Self(bytes)
     }
+
+    /// The CONID the token was made for (`None` for bytes no [`ConToken::new`] gives).
+    pub fn conid(&self) -> Option<ConId> {
+        let [.., a, b, c, d, _, _, _, _] = self.0;
+        u8::try_from(u32::from_be_bytes([a, b, c, d]))
+            .ok()
+            .map(ConId)
+    }
 }
 
 impl fmt::Display for ConToken {
@@ -221,6 +229,8 @@ mod tests {
     fn contoken_displays_as_four_hex_words() {
         let token = ConToken::new(2, 0x7F50, ConId(3), 1);
         assert_eq!(token.to_string(), "00000002 00007F50 00000003 00000001");
+        assert_eq!(token.conid(), Some(ConId(3)));
+        assert_eq!(ConToken([0xFF; 16]).conid(), None);
     }
 
     #[test]
