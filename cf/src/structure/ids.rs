@@ -153,11 +153,22 @@ impl fmt::Display for Leid {
     }
 }
 
-/// A 16-byte entry key; keyed lists keep their entries in ascending key order.
-#[derive(
-    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
-)]
+/// A 16-byte entry key; keyed lists keep their entries in ascending key order (the order of
+/// the bytes, compared as one big-endian number: no call of `memcmp` per comparison).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct EntryKey(pub [u8; 16]);
+
+impl Ord for EntryKey {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        u128::from_be_bytes(self.0).cmp(&u128::from_be_bytes(other.0))
+    }
+}
+
+impl PartialOrd for EntryKey {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
 
 impl EntryKey {
     /// The highest key (all ones), the default MAXLISTKEY.
@@ -231,6 +242,13 @@ mod tests {
         assert_eq!(token.to_string(), "00000002 00007F50 00000003 00000001");
         assert_eq!(token.conid(), Some(ConId(3)));
         assert_eq!(ConToken([0xFF; 16]).conid(), None);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn entry_keys_order_as_their_bytes(a in proptest::prelude::any::<[u8; 16]>(), b in proptest::prelude::any::<[u8; 16]>()) {
+            proptest::prop_assert_eq!(EntryKey(a).cmp(&EntryKey(b)), a.cmp(&b));
+        }
     }
 
     #[test]
