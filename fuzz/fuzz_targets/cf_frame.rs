@@ -1,14 +1,16 @@
 //! The CF link frame decoder on arbitrary bytes, both directions: it must return a message,
 //! "incomplete" or an error, never panic; a decoded message must encode and decode the same.
 //! The CF's own decoder of connector messages must agree with it and hand back request bytes
-//! that decode to the same request.
+//! that decode to the same request; a request or reply encoded from a borrowed frame
+//! (`RequestFrame`, `ReplyFrame`) must give the bytes of its message.
 
 #![no_main]
 
 use bytes::BytesMut;
 use cf::structure::Request;
 use cf::wire::{
-    CfMessage, ConnectorMessage, decode_connector_message, decode_frame, encode_frame, frame_body,
+    CfMessage, ConnectorMessage, ReplyFrame, RequestFrame, decode_connector_message, decode_frame,
+    encode_frame, frame_body,
 };
 use libfuzzer_sys::fuzz_target;
 
@@ -37,11 +39,25 @@ fn server_decode_agrees(data: &[u8]) {
         let plain = postcard::from_bytes::<ConnectorMessage>(body).ok();
         let server = decode_connector_message(body).ok();
         assert_eq!(plain.as_ref(), server.as_ref().map(|(m, _)| m));
-        if let Some((ConnectorMessage::Request { request, .. }, received)) = &server {
+        if let Some((message @ ConnectorMessage::Request { id, request }, received)) = &server {
             let received = received.expect("a request comes with its bytes");
             assert_eq!(
                 postcard::from_bytes::<Request>(received).ok().as_ref(),
                 Some(request)
+            );
+            let frame = RequestFrame { id: *id, request };
+            assert_eq!(
+                postcard::to_allocvec(&frame).ok(),
+                postcard::to_allocvec(message).ok()
+            );
+        }
+        if let Ok(message) = postcard::from_bytes::<CfMessage>(body)
+            && let CfMessage::Reply { id, reply } = &message
+        {
+            let frame = ReplyFrame { id: *id, reply };
+            assert_eq!(
+                postcard::to_allocvec(&frame).ok(),
+                postcard::to_allocvec(&message).ok()
             );
         }
         rest = &rest[used..];

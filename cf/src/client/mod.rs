@@ -35,7 +35,7 @@ use crate::auth::{self, Nonce, Secret, Transcript};
 use crate::structure::{ConToken, ConnectRequest, LinkId, Reply, ReplyBody, Request, StrName};
 use crate::wire::{
     CfMessage, ConnectorMessage, DEFAULT_MAX_FRAME, FrameReader, Hello, PROTOCOL_VERSION,
-    RequestId, encode_frame,
+    RequestFrame, RequestId, encode_frame,
 };
 
 /// The reading half of a CF link, connector side.
@@ -181,10 +181,18 @@ impl Client {
     /// Sends any request and returns at once (MODE=ASYNCTOKEN); the [`Pending`] answer is
     /// tested with [`Pending::test`] (IXLFCOMP) or awaited.
     pub fn submit(&self, request: Request) -> Pending {
-        self.send(request_token(&request), |id| ConnectorMessage::Request {
+        let (id, pending) = match self.inner.dispatch.expect(request_token(&request)) {
+            Ok(taken) => taken,
+            Err(failed) => return failed,
+        };
+        let frame = RequestFrame {
             id,
-            request,
-        })
+            request: &request,
+        };
+        if let Err(e) = self.inner.outgoing.queue(&frame) {
+            self.inner.dispatch.fail_one(id, e);
+        }
+        pending
     }
 
     /// The system is alive: a heartbeat, which must reach the CF more often than

@@ -5,12 +5,13 @@
 use std::sync::{Mutex, MutexGuard};
 
 use bytes::BytesMut;
+use serde::Serialize;
 use tokio::io::AsyncWriteExt;
 use tokio::net::tcp::OwnedWriteHalf;
 use tokio::sync::Notify;
 
 use crate::Error;
-use crate::wire::{ConnectorMessage, DEFAULT_MAX_FRAME, encode_frame};
+use crate::wire::{DEFAULT_MAX_FRAME, encode_frame};
 
 /// A write buffer grown beyond this is not kept for reuse.
 const KEEP_CAPACITY: usize = 1024 * 1024;
@@ -37,7 +38,7 @@ impl Outgoing {
     }
 
     /// Encodes `message` into the buffer and makes sure the writer will send it.
-    pub(super) fn queue(&self, message: &ConnectorMessage) -> Result<(), Error> {
+    pub(super) fn queue(&self, message: &impl Serialize) -> Result<(), Error> {
         let mut state = self.state();
         if state.closed {
             return Err(Error::LinkLost);

@@ -18,10 +18,10 @@ use tokio::sync::{mpsc, watch};
 use super::Shared;
 use super::core::{Core, Outbound, now};
 use crate::auth::{self, Nonce, Transcript};
-use crate::structure::{Ctx, Durability, LinkId, Request, StrName, SysName, dump_structure};
+use crate::structure::{Ctx, Durability, LinkId, Reply, Request, StrName, SysName, dump_structure};
 use crate::wire::{
     CfMessage, ConnectorMessage, FrameError, FrameReader, Hello, LinkFailure, PROTOCOL_VERSION,
-    Refusal, RequestId, decode_connector_message, encode_frame,
+    Refusal, ReplyFrame, RequestId, decode_connector_message, encode_frame,
 };
 
 /// Output buffered beyond this is written before further waiting requests are handled.
@@ -47,15 +47,25 @@ struct Writer {
 impl Writer {
     /// Adds a message to the output; a reply too large for a frame becomes a refusal.
     fn queue(&mut self, message: &CfMessage) {
-        if let Err(e) = encode_frame(message, &mut self.out, self.max_frame) {
-            tracing::warn!("cannot send a message: {e}");
-            if let CfMessage::Reply { id, .. } = message {
-                let refusal = CfMessage::Refused {
-                    id: *id,
-                    refusal: Refusal::ReplyTooLarge,
-                };
-                let _ = encode_frame(&refusal, &mut self.out, self.max_frame);
+        match message {
+            CfMessage::Reply { id, reply } => self.queue_reply(*id, reply),
+            _ => {
+                if let Err(e) = encode_frame(message, &mut self.out, self.max_frame) {
+                    tracing::warn!("cannot send a message: {e}");
+                }
             }
+        }
+    }
+
+    /// Adds the reply to request `id` to the output (a refusal if it is too large for a frame).
+    fn queue_reply(&mut self, id: RequestId, reply: &Reply) {
+        if let Err(e) = encode_frame(&ReplyFrame { id, reply }, &mut self.out, self.max_frame) {
+            tracing::warn!("cannot send a reply: {e}");
+            let refusal = CfMessage::Refused {
+                id,
+                refusal: Refusal::ReplyTooLarge,
+            };
+            let _ = encode_frame(&refusal, &mut self.out, self.max_frame);
         }
     }
 
@@ -271,17 +281,13 @@ fn handle_burst(
     };
     let mut core = shared.core();
     loop {
-        let handled = reader.try_next_body(|body| {
+        let outcome = reader.try_next_body(|body| {
             let (message, received) =
                 decode_connector_message(body).map_err(|_| Some(LinkFailure::Malformed))?;
             match message {
                 ConnectorMessage::Request { id, request } => {
                     let arrived = Arrived { id, received };
-                    if let Some(reply) =
-                        handle_request(&mut core, shared, from, &ctx, arrived, request)?
-                    {
-                        writer.queue(&reply);
-                    }
+                    handle_request(&mut core, shared, from, &ctx, arrived, request, writer)?;
                 }
                 ConnectorMessage::Dump { id, structure } => {
                     writer.queue(&dump(&core, id, &structure));
@@ -292,7 +298,7 @@ fn handle_burst(
             }
             Ok(())
         });
-        match handled.map_err(failure_of)? {
+        match outcome.map_err(failure_of)? {
             Some(result) => result?,
             None => return Ok(()),
         }
@@ -308,8 +314,8 @@ struct Arrived<'a> {
     received: Option<&'a [u8]>,
 }
 
-/// Applies one request. Returns its reply to send now, or `None` when the reply waits for
-/// the log flush (a `sync` structure) and will come through the link's outbound queue.
+/// Applies one request and queues its reply on `writer`, unless the reply waits for the log
+/// flush (a `sync` structure): then it comes through the link's outbound queue.
 fn handle_request(
     core: &mut Core,
     shared: &Shared,
@@ -317,14 +323,16 @@ fn handle_request(
     ctx: &Ctx,
     arrived: Arrived<'_>,
     mut request: Request,
-) -> Result<Option<CfMessage>, LinkFailure> {
+    writer: &mut Writer,
+) -> Result<(), LinkFailure> {
     let Arrived { id, mut received } = arrived;
     match &mut request {
         Request::LinkDropped | Request::Fence { .. } | Request::Expire { .. } => {
-            return Ok(Some(CfMessage::Refused {
+            writer.queue(&CfMessage::Refused {
                 id,
                 refusal: Refusal::ServerOnly,
-            }));
+            });
+            return Ok(());
         }
         // The job name on the connection is the one the link authenticated with (so the
         // request is logged as changed, not as received).
@@ -341,19 +349,19 @@ fn handle_request(
             return Err(LinkFailure::StoreFailed);
         }
     };
-    let reply = CfMessage::Reply {
-        id,
-        reply: applied.reply,
-    };
     match applied.logged {
         Some((seq, Durability::Sync)) => {
+            let reply = CfMessage::Reply {
+                id,
+                reply: applied.reply,
+            };
             shared
                 .flusher
                 .send_when_durable(seq, from.outbound.clone(), reply);
-            Ok(None)
         }
-        _ => Ok(Some(reply)),
+        _ => writer.queue_reply(id, &applied.reply),
     }
+    Ok(())
 }
 
 fn dump(core: &Core, id: RequestId, structure: &StrName) -> CfMessage {

@@ -91,7 +91,9 @@ impl Connections {
 
     /// The active connection holding `token`.
     pub fn by_token(&self, token: ConToken) -> Option<&Connection> {
-        self.active().find(|c| c.token == token)
+        self.by_conid
+            .get(&token.conid()?)
+            .filter(|c| c.token == token && c.state == ConnState::Active)
     }
 
     /// The connection named `conname`.

@@ -59,7 +59,11 @@ pub struct SystemStatus {
 }
 
 /// The coupling facility.
+///
+/// Its encoding (snapshots) is its fields in order, without [`Facility::fenced_bound`], which is
+/// derived from the systems again when one is decoded ([`FacilityImage`]).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(from = "FacilityImage")]
 pub struct Facility {
     pub(crate) cf: CfIdentity,
     pub(crate) structures: BTreeMap<StrName, ListStructure>,
@@ -67,6 +71,40 @@ pub struct Facility {
     pub(crate) next_allocation: u32,
     pub(crate) next_connection: u32,
     pub(crate) next_ticket: u64,
+    /// The highest `fenced_through` of any system: a request on a newer link is not fenced,
+    /// whoever sent it (the check every request makes, without looking its system up).
+    #[serde(skip)]
+    fenced_bound: Option<LinkId>,
+}
+
+/// A facility as encoded: every field of [`Facility`] but the derived one.
+#[derive(Deserialize)]
+struct FacilityImage {
+    cf: CfIdentity,
+    structures: BTreeMap<StrName, ListStructure>,
+    systems: BTreeMap<SysName, SystemStatus>,
+    next_allocation: u32,
+    next_connection: u32,
+    next_ticket: u64,
+}
+
+impl From<FacilityImage> for Facility {
+    fn from(image: FacilityImage) -> Self {
+        let fenced_bound = image
+            .systems
+            .values()
+            .filter_map(|s| s.fenced_through)
+            .max();
+        Self {
+            cf: image.cf,
+            structures: image.structures,
+            systems: image.systems,
+            next_allocation: image.next_allocation,
+            next_connection: image.next_connection,
+            next_ticket: image.next_ticket,
+            fenced_bound,
+        }
+    }
 }
 
 impl Default for Facility {
@@ -85,6 +123,7 @@ impl Facility {
             next_allocation: 0,
             next_connection: 0,
             next_ticket: 1,
+            fenced_bound: None,
         }
     }
 
@@ -166,6 +205,9 @@ impl Facility {
     }
 
     fn is_fenced(&self, ctx: &Ctx) -> bool {
+        if self.fenced_bound.is_none_or(|bound| ctx.link > bound) {
+            return false;
+        }
         self.systems
             .get(&ctx.system)
             .and_then(|s| s.fenced_through)
@@ -216,6 +258,7 @@ impl Facility {
             .into_iter()
             .flatten()
             .max();
+        self.fenced_bound = self.fenced_bound.max(status.fenced_through);
         self.fail_where(|c| &c.system == system, out);
     }
 

@@ -104,6 +104,14 @@ impl ConToken {
         bytes[12..16].copy_from_slice(&version.to_be_bytes());
         Self(bytes)
     }
+
+    /// The CONID the token was made for (`None` for bytes no [`ConToken::new`] gives).
+    pub fn conid(&self) -> Option<ConId> {
+        let [.., a, b, c, d, _, _, _, _] = self.0;
+        u8::try_from(u32::from_be_bytes([a, b, c, d]))
+            .ok()
+            .map(ConId)
+    }
 }
 
 impl fmt::Display for ConToken {
@@ -145,11 +153,22 @@ impl fmt::Display for Leid {
     }
 }
 
-/// A 16-byte entry key; keyed lists keep their entries in ascending key order.
-#[derive(
-    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
-)]
+/// A 16-byte entry key; keyed lists keep their entries in ascending key order (the order of
+/// the bytes, compared as one big-endian number: no call of `memcmp` per comparison).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct EntryKey(pub [u8; 16]);
+
+impl Ord for EntryKey {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        u128::from_be_bytes(self.0).cmp(&u128::from_be_bytes(other.0))
+    }
+}
+
+impl PartialOrd for EntryKey {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
 
 impl EntryKey {
     /// The highest key (all ones), the default MAXLISTKEY.
@@ -221,6 +240,15 @@ mod tests {
     fn contoken_displays_as_four_hex_words() {
         let token = ConToken::new(2, 0x7F50, ConId(3), 1);
         assert_eq!(token.to_string(), "00000002 00007F50 00000003 00000001");
+        assert_eq!(token.conid(), Some(ConId(3)));
+        assert_eq!(ConToken([0xFF; 16]).conid(), None);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn entry_keys_order_as_their_bytes(a in proptest::prelude::any::<[u8; 16]>(), b in proptest::prelude::any::<[u8; 16]>()) {
+            proptest::prop_assert_eq!(EntryKey(a).cmp(&EntryKey(b)), a.cmp(&b));
+        }
     }
 
     #[test]

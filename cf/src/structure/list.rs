@@ -104,13 +104,33 @@ impl List {
     /// The position a new entry with `key` takes at `end` of its sublist.
     pub fn insert_position(&self, key: EntryKey, end: End) -> Position {
         let order = match end {
-            End::Head => self.sublist(key).next().map_or(0, |(p, _)| p.order - 1),
-            End::Tail => self
-                .sublist(key)
-                .next_back()
-                .map_or(0, |(p, _)| p.order + 1),
+            End::Head => self.sublist_end(key, End::Head).map_or(0, |p| p.order - 1),
+            End::Tail => self.sublist_end(key, End::Tail).map_or(0, |p| p.order + 1),
         };
         Position { key, order }
+    }
+
+    /// The position at `end` of the sublist of `key`, if it has entries. The list's own end
+    /// is looked at first: it is that end of the sublist when its key is `key` (always, in a
+    /// list whose entries share one key), and the sublist is empty when its key lies beyond.
+    fn sublist_end(&self, key: EntryKey, end: End) -> Option<&Position> {
+        let (outer, beyond) = match end {
+            End::Head => (self.order.first_key_value(), std::cmp::Ordering::Greater),
+            End::Tail => (self.order.last_key_value(), std::cmp::Ordering::Less),
+        };
+        let (outer, _) = outer?;
+        let ordering = outer.key.cmp(&key);
+        if ordering.is_eq() {
+            return Some(outer);
+        }
+        if ordering == beyond {
+            return None;
+        }
+        let found = match end {
+            End::Head => self.sublist(key).next(),
+            End::Tail => self.sublist(key).next_back(),
+        };
+        found.map(|(position, _)| position)
     }
 
     /// The entry at `end` of the list.
@@ -151,6 +171,22 @@ mod tests {
         assert!(head < first && first < tail);
         let other = list.insert_position(key(0), End::Tail);
         assert!(other < head);
+    }
+
+    #[test]
+    fn a_sublist_between_others_is_bracketed_too() {
+        let mut list = List::new(10);
+        for (n, k) in [0u8, 1, 1, 2].into_iter().enumerate() {
+            let at = list.insert_position(key(k), End::Tail);
+            list.order.insert(at, Leid::system(n as u64));
+        }
+        let middle: Vec<Position> = list.sublist(key(1)).map(|(p, _)| *p).collect();
+        let head = list.insert_position(key(1), End::Head);
+        let tail = list.insert_position(key(1), End::Tail);
+        assert_eq!((head.key, tail.key), (key(1), key(1)));
+        assert!(head < middle[0] && middle[1] < tail);
+        assert_eq!(list.insert_position(key(3), End::Head).order, 0);
+        assert_eq!(list.insert_position(key(3), End::Tail).order, 0);
     }
 
     #[test]

@@ -118,6 +118,7 @@ impl<'a> Appender<'a> {
 impl Flavor for Appender<'_> {
     type Output = ();
 
+    #[inline]
     fn try_extend(&mut self, data: &[u8]) -> postcard::Result<()> {
         match self.staged.get_mut(self.len..self.len + data.len()) {
             Some(room) => {
@@ -132,6 +133,7 @@ impl Flavor for Appender<'_> {
         Ok(())
     }
 
+    #[inline(always)]
     fn try_push(&mut self, data: u8) -> postcard::Result<()> {
         if self.len == STAGE {
             self.append_staged();

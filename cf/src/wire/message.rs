@@ -58,6 +58,31 @@ pub enum ConnectorMessage {
 /// The variant index postcard gives [`ConnectorMessage::Request`] (a test keeps it true).
 const REQUEST_VARIANT: u32 = 2;
 
+/// A [`ConnectorMessage::Request`] that borrows its request: it encodes to the same bytes, so a
+/// connector encodes a request without first moving it into a message.
+#[derive(Debug, Clone, Copy)]
+pub struct RequestFrame<'a> {
+    /// The request's id.
+    pub id: RequestId,
+    /// The request.
+    pub request: &'a Request,
+}
+
+impl Serialize for RequestFrame<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStructVariant;
+        let mut variant = serializer.serialize_struct_variant(
+            "ConnectorMessage",
+            REQUEST_VARIANT,
+            "Request",
+            2,
+        )?;
+        variant.serialize_field("id", &self.id)?;
+        variant.serialize_field("request", self.request)?;
+        variant.end()
+    }
+}
+
 /// Decodes a connector message from a frame body; for a request, also hands back the bytes its
 /// [`Request`] was decoded from, which decode to exactly that request again (what the CF logs
 /// instead of encoding the request anew).
@@ -131,6 +156,30 @@ pub enum CfMessage {
     },
     /// The CF closes the link after this message.
     Closing(LinkFailure),
+}
+
+/// The variant index postcard gives [`CfMessage::Reply`] (a test keeps it true).
+const REPLY_VARIANT: u32 = 2;
+
+/// A [`CfMessage::Reply`] that borrows its reply: it encodes to the same bytes, so the CF
+/// encodes a reply where it lies instead of moving it into a message first.
+#[derive(Debug, Clone, Copy)]
+pub struct ReplyFrame<'a> {
+    /// The request answered.
+    pub id: RequestId,
+    /// Its reply.
+    pub reply: &'a Reply,
+}
+
+impl Serialize for ReplyFrame<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStructVariant;
+        let mut variant =
+            serializer.serialize_struct_variant("CfMessage", REPLY_VARIANT, "Reply", 2)?;
+        variant.serialize_field("id", &self.id)?;
+        variant.serialize_field("reply", self.reply)?;
+        variant.end()
+    }
 }
 
 /// Why a request was refused without closing the link.
@@ -220,6 +269,38 @@ mod tests {
         assert_eq!(
             raw,
             Some(postcard::to_allocvec(&request).unwrap().as_slice())
+        );
+    }
+
+    #[test]
+    fn borrowed_frames_encode_as_their_messages() {
+        let request = Request::List {
+            token: ConToken([5; 16]),
+            op: ListOp::ReadListControls {
+                list: ListNumber(300),
+            },
+        };
+        let id = RequestId(u64::MAX - 3);
+        let owned = ConnectorMessage::Request {
+            id,
+            request: request.clone(),
+        };
+        assert_eq!(
+            postcard::to_allocvec(&RequestFrame {
+                id,
+                request: &request
+            })
+            .unwrap(),
+            postcard::to_allocvec(&owned).unwrap()
+        );
+        let reply = crate::structure::Reply::refused(crate::structure::Reason::NoEntry);
+        let owned = CfMessage::Reply {
+            id,
+            reply: reply.clone(),
+        };
+        assert_eq!(
+            postcard::to_allocvec(&ReplyFrame { id, reply: &reply }).unwrap(),
+            postcard::to_allocvec(&owned).unwrap()
         );
     }
 

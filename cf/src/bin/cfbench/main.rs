@@ -6,8 +6,14 @@
 //! few seconds each: write (IXLLSTE WRITE at the list head / LPUSH), read (READ of the head
 //! entry / LINDEX 0), move (MOVE tail to head of the same list / LMOVE RIGHT LEFT) and
 //! delete (read-and-delete of the head entry / LPOP). Prints ops/s, p50 and p99 per cell for
-//! both and the CF/redis throughput ratio. The main table uses `async` durability against a
-//! redis without persistence; the `sync` table compares against redis `appendfsync always`.
+//! both and the CF/redis throughput ratio.
+//!
+//! Durability is compared like for like. The main table runs the CF structures with `async`
+//! durability (every change is logged, and the log is flushed to disk every interval) against
+//! redis with its own asynchronous persistence, `appendonly yes` and `appendfsync everysec`
+//! (every command appended to its log, fsync'd once a second); `--redis-async-persistence
+//! none` shows redis without any persistence instead. The `sync` table (CF replies after the
+//! flush) compares against redis `appendfsync always`.
 
 mod cpu;
 mod resp;
@@ -25,7 +31,7 @@ use cf::structure::{
     ListOp, Locator, MoveEntry, ReadEntry, Reason, RefOption, StrDisp, StrName, StructureAttrs,
     WriteEntry,
 };
-use clap::Parser;
+use clap::{Parser, ValueEnum};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
@@ -65,6 +71,40 @@ struct Cli {
     /// Connector counts.
     #[arg(long, value_delimiter = ',', default_values_t = [1, 16])]
     conns: Vec<usize>,
+    /// The persistence of the redis the `async` table compares against.
+    #[arg(long, value_enum, default_value_t = Persistence::Everysec)]
+    redis_async_persistence: Persistence,
+}
+
+/// How the redis of a table persists its data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Persistence {
+    /// No persistence at all (`appendonly no`).
+    None,
+    /// Append-only file, fsync'd once a second (`appendfsync everysec`): like CF `async`.
+    Everysec,
+    /// Append-only file, fsync'd before each reply (`appendfsync always`): like CF `sync`.
+    Always,
+}
+
+impl Persistence {
+    /// The redis-server options that select it.
+    fn redis_args(self) -> &'static [&'static str] {
+        match self {
+            Self::None => &["--appendonly", "no"],
+            Self::Everysec => &["--appendonly", "yes", "--appendfsync", "everysec"],
+            Self::Always => &["--appendonly", "yes", "--appendfsync", "always"],
+        }
+    }
+
+    /// How a table header names it.
+    fn describe(self) -> &'static str {
+        match self {
+            Self::None => "redis without persistence",
+            Self::Everysec => "redis appendfsync everysec",
+            Self::Always => "redis appendfsync always",
+        }
+    }
 }
 
 const SECRET: &[u8] = b"cfbench-sysplex-secret";
@@ -147,7 +187,13 @@ async fn bench(cli: Cli) -> anyhow::Result<()> {
     let phase = Duration::try_from_secs_f64(cli.secs).context("--secs")?;
 
     let cf = CfServer::start(&cli, &dir.path().join("async")).await?;
-    let redis = RedisServer::start(&cli.redis_server, dir.path(), false).await?;
+    let persistence = cli.redis_async_persistence;
+    let redis = RedisServer::start(
+        &cli.redis_server,
+        &dir.path().join("redis-async"),
+        persistence,
+    )
+    .await?;
     println!(
         "cfbench: {} s per phase, pipelined depth {}, cfsrv {}, redis {}",
         cli.secs,
@@ -159,7 +205,10 @@ async fn bench(cli: Cli) -> anyhow::Result<()> {
         },
         redis.addr
     );
-    println!("\nasync durability (CF) vs redis without persistence");
+    println!(
+        "\nasync durability (CF: logged, flushed every interval) vs {}",
+        persistence.describe()
+    );
     let ops = [Op::Write, Op::Read, Op::Move, Op::Delete];
     run_table(
         &cli,
@@ -177,8 +226,16 @@ async fn bench(cli: Cli) -> anyhow::Result<()> {
     if !cli.no_sync {
         // A fresh CF, so that its flushes do not carry the async table's data.
         let cf = CfServer::start(&cli, &dir.path().join("sync")).await?;
-        let redis = RedisServer::start(&cli.redis_server, dir.path(), true).await?;
-        println!("\nsync durability (CF: flushed before the reply) vs redis appendfsync always");
+        let redis = RedisServer::start(
+            &cli.redis_server,
+            &dir.path().join("redis-sync"),
+            Persistence::Always,
+        )
+        .await?;
+        println!(
+            "\nsync durability (CF: flushed before the reply) vs {}",
+            Persistence::Always.describe()
+        );
         let ops = [Op::Write, Op::Delete];
         run_table(
             &cli,
@@ -593,11 +650,13 @@ impl RedisServer {
 }
 
 impl RedisServer {
+    /// Starts a redis-server persisting as `persistence` asks, its files in `dir`.
     async fn start(
         binary: &str,
         dir: &std::path::Path,
-        fsync_always: bool,
+        persistence: Persistence,
     ) -> anyhow::Result<Self> {
+        std::fs::create_dir_all(dir)?;
         let port = std::net::TcpListener::bind("127.0.0.1:0")?
             .local_addr()?
             .port();
@@ -615,11 +674,7 @@ impl RedisServer {
             .arg(dir)
             .stdout(Stdio::null())
             .kill_on_drop(true);
-        if fsync_always {
-            command.args(["--appendonly", "yes", "--appendfsync", "always"]);
-        } else {
-            command.args(["--appendonly", "no"]);
-        }
+        command.args(persistence.redis_args());
         let child = command
             .spawn()
             .with_context(|| format!("starting {binary}"))?;

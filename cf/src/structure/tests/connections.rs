@@ -301,6 +301,27 @@ fn a_fenced_system_is_refused_on_its_old_links_but_may_rejoin_on_a_new_one() {
 }
 
 #[test]
+fn a_fenced_system_stays_refused_on_its_old_links_after_a_snapshot() {
+    let mut h = Harness::new();
+    h.connect(1, "SYS1", "A");
+    h.connect(2, "SYS2", "B");
+    h.apply(
+        5,
+        "SYS1",
+        Request::Fence {
+            system: sys("SYS2"),
+        },
+    );
+    let image = postcard::to_stdvec(&h.facility).expect("encodes");
+    h.facility = postcard::from_bytes(&image).expect("decodes");
+    assert_eq!(
+        reason(&h.apply(2, "SYS2", Request::Heartbeat)),
+        Reason::Fenced
+    );
+    assert!(h.apply(6, "SYS2", Request::Heartbeat).reply.is_success());
+}
+
+#[test]
 fn expire_fences_only_systems_whose_heartbeat_is_older_than_the_interval() {
     let mut h = Harness::new();
     h.connect(1, "SYS1", "A");
