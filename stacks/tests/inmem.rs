@@ -18,7 +18,7 @@ use stacks::datapath::stage::{Origin, PacketStage, StageSlot, Verdict};
 use stacks::lan::switch::{EthernetSwitch, Mirror, SwitchPort};
 use stacks::stack::netstat::{ConnState, TcpState};
 use stacks::stack::ping::PingOutcome;
-use stacks::stack::tcp::Received;
+use stacks::stack::tcp::{Received, TcpReader, TcpWriter};
 use stacks::stack::{Stack, StackConfig, StackHandle, XcfConfig};
 
 const A_HOME: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 11);
@@ -469,13 +469,18 @@ async fn udp_datagrams_go_both_ways_and_name_the_local_address() {
     assert_eq!(counters, ("IKED", at(Ipv4Addr::UNSPECIFIED, 500), 11, 8));
 }
 
+/// A connection from the host to APPL on stack A's port 9: the host's halves, then APPL's.
+async fn host_to_appl(lab: &Lab) -> [(TcpReader, TcpWriter); 2] {
+    let mut listener = lab.a.listen("APPL", at(A_HOME, 9), 1).await.unwrap();
+    let client = lab.host.connect("CLIENT", at(A_HOME, 9)).await.unwrap();
+    let accepted = listener.accept().await.unwrap();
+    [client.split(), accepted.split()]
+}
+
 #[tokio::test(start_paused = true)]
 async fn a_reader_that_starts_late_gets_every_byte_and_then_the_fin() {
     let lab = lab(false);
-    let mut listener = lab.a.listen("APPL", at(A_HOME, 9), 1).await.unwrap();
-    let client = lab.host.connect("CLIENT", at(A_HOME, 9)).await.unwrap();
-    let (_client_reader, mut client_writer) = client.split();
-    let (mut reader, writer) = listener.accept().await.unwrap().split();
+    let [(_client_reader, mut client_writer), (mut reader, writer)] = host_to_appl(&lab).await;
     drop(writer);
     client_writer
         .send(Bytes::from(vec![7u8; 300 * 1024]))
@@ -497,10 +502,7 @@ async fn a_reader_that_starts_late_gets_every_byte_and_then_the_fin() {
 #[tokio::test(start_paused = true)]
 async fn a_reader_dropped_while_its_queue_is_full_lets_the_stack_discard_the_rest() {
     let lab = lab(false);
-    let mut listener = lab.a.listen("APPL", at(A_HOME, 9), 1).await.unwrap();
-    let client = lab.host.connect("CLIENT", at(A_HOME, 9)).await.unwrap();
-    let (_client_reader, mut client_writer) = client.split();
-    let (reader, _writer) = listener.accept().await.unwrap().split();
+    let [(_client_reader, mut client_writer), (reader, _writer)] = host_to_appl(&lab).await;
     // More than the queue to the reader and the window hold: the stack stops and waits.
     client_writer
         .send(Bytes::from(vec![7u8; 1 << 20]))

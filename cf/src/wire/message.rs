@@ -70,17 +70,24 @@ pub struct RequestFrame<'a> {
 
 impl Serialize for RequestFrame<'_> {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        use serde::ser::SerializeStructVariant;
-        let mut variant = serializer.serialize_struct_variant(
-            "ConnectorMessage",
-            REQUEST_VARIANT,
-            "Request",
-            2,
-        )?;
-        variant.serialize_field("id", &self.id)?;
-        variant.serialize_field("request", self.request)?;
-        variant.end()
+        let variant = ("ConnectorMessage", REQUEST_VARIANT, "Request");
+        serialize_with_id(serializer, variant, self.id, ("request", self.request))
     }
+}
+
+/// Serializes the struct variant `(enum, index, name)` of a message with the fields `id` and
+/// `field`, as serde's derive would.
+fn serialize_with_id<S: serde::Serializer, T: Serialize>(
+    serializer: S,
+    (message, index, name): (&'static str, u32, &'static str),
+    id: RequestId,
+    (field, value): (&'static str, &T),
+) -> Result<S::Ok, S::Error> {
+    use serde::ser::SerializeStructVariant;
+    let mut variant = serializer.serialize_struct_variant(message, index, name, 2)?;
+    variant.serialize_field("id", &id)?;
+    variant.serialize_field(field, value)?;
+    variant.end()
 }
 
 /// Decodes a connector message from a frame body; for a request, also hands back the bytes its
@@ -173,12 +180,8 @@ pub struct ReplyFrame<'a> {
 
 impl Serialize for ReplyFrame<'_> {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        use serde::ser::SerializeStructVariant;
-        let mut variant =
-            serializer.serialize_struct_variant("CfMessage", REPLY_VARIANT, "Reply", 2)?;
-        variant.serialize_field("id", &self.id)?;
-        variant.serialize_field("reply", self.reply)?;
-        variant.end()
+        let variant = ("CfMessage", REPLY_VARIANT, "Reply");
+        serialize_with_id(serializer, variant, self.id, ("reply", self.reply))
     }
 }
 
