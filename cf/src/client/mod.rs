@@ -181,18 +181,10 @@ impl Client {
     /// Sends any request and returns at once (MODE=ASYNCTOKEN); the [`Pending`] answer is
     /// tested with [`Pending::test`] (IXLFCOMP) or awaited.
     pub fn submit(&self, request: Request) -> Pending {
-        let (id, pending) = match self.inner.dispatch.expect(request_token(&request)) {
-            Ok(taken) => taken,
-            Err(failed) => return failed,
-        };
-        let frame = RequestFrame {
+        self.send(request_token(&request), |id| RequestFrame {
             id,
             request: &request,
-        };
-        if let Err(e) = self.inner.outgoing.queue(&frame) {
-            self.inner.dispatch.fail_one(id, e);
-        }
-        pending
+        })
     }
 
     /// The system is alive: a heartbeat, which must reach the CF more often than
@@ -239,10 +231,10 @@ impl Client {
     }
 
     /// Takes a slot for the answer, then queues the request's frame for the link's writer.
-    fn send(
+    fn send<M: serde::Serialize>(
         &self,
         token: Option<ConToken>,
-        message: impl FnOnce(RequestId) -> ConnectorMessage,
+        message: impl FnOnce(RequestId) -> M,
     ) -> Pending {
         let (id, pending) = match self.inner.dispatch.expect(token) {
             Ok(taken) => taken,

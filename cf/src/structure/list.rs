@@ -103,10 +103,10 @@ impl List {
 
     /// The position a new entry with `key` takes at `end` of its sublist.
     pub fn insert_position(&self, key: EntryKey, end: End) -> Position {
-        let order = match end {
-            End::Head => self.sublist_end(key, End::Head).map_or(0, |p| p.order - 1),
-            End::Tail => self.sublist_end(key, End::Tail).map_or(0, |p| p.order + 1),
-        };
+        let order = self.sublist_end(key, end).map_or(0, |p| match end {
+            End::Head => p.order - 1,
+            End::Tail => p.order + 1,
+        });
         Position { key, order }
     }
 
