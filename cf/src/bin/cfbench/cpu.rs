@@ -25,6 +25,11 @@ impl CpuMeter {
     pub fn used(&self) -> Option<Duration> {
         self.pids.iter().map(|pid| process_cpu(pid)).sum()
     }
+
+    /// CPU time used since `start` (an earlier [`CpuMeter::used`]).
+    pub fn since(&self, start: Option<Duration>) -> Option<Duration> {
+        Some(self.used()?.saturating_sub(start?))
+    }
 }
 
 /// utime + stime of a process.

@@ -8,6 +8,11 @@
 //! delete (read-and-delete of the head entry / LPOP). Prints ops/s, p50 and p99 per cell for
 //! both and the CF/redis throughput ratio.
 //!
+//! Each phase of the CF runs right beside the same phase of redis, which of them first
+//! alternating from round to round, so that a machine whose speed drifts treats both alike;
+//! every figure is the median over `--rounds` rounds (each with a fresh structure and an
+//! emptied redis).
+//!
 //! Durability is compared like for like. The main table runs the CF structures with `async`
 //! durability (every change is logged, and the log is flushed to disk every interval) against
 //! redis with its own asynchronous persistence, `appendonly yes` and `appendfsync everysec`
@@ -44,6 +49,9 @@ struct Cli {
     /// Seconds per phase and cell.
     #[arg(long, default_value_t = 1.0)]
     secs: f64,
+    /// Rounds per cell: each figure is the median of the rounds.
+    #[arg(long, default_value_t = 3)]
+    rounds: usize,
     /// Requests in flight per connector when pipelining.
     #[arg(long, default_value_t = 32)]
     depth: usize,
@@ -139,6 +147,23 @@ struct Figures {
     cpu_per_op: Option<Duration>,
 }
 
+impl Figures {
+    /// Each figure's median over the rounds (the upper one of an even count).
+    fn median(rounds: &[Figures]) -> Figures {
+        fn middle<T: Copy + PartialOrd>(mut values: Vec<T>) -> T {
+            values.sort_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal));
+            values[values.len() / 2]
+        }
+        let cpu: Option<Vec<Duration>> = rounds.iter().map(|f| f.cpu_per_op).collect();
+        Figures {
+            ops_per_sec: middle(rounds.iter().map(|f| f.ops_per_sec).collect()),
+            p50: middle(rounds.iter().map(|f| f.p50).collect()),
+            p99: middle(rounds.iter().map(|f| f.p99).collect()),
+            cpu_per_op: cpu.map(middle),
+        }
+    }
+}
+
 /// What one worker measured.
 #[derive(Debug, Default)]
 struct Tally {
@@ -209,18 +234,15 @@ async fn bench(cli: Cli) -> anyhow::Result<()> {
         "\nasync durability (CF: logged, flushed every interval) vs {}",
         persistence.describe()
     );
-    let ops = [Op::Write, Op::Read, Op::Move, Op::Delete];
-    run_table(
-        &cli,
-        &cf,
-        &secret,
-        &redis,
-        Durability::Async,
-        phase,
-        &ops,
-        &cli.sizes,
-    )
-    .await?;
+    let table = Table {
+        cf: &cf,
+        secret: &secret,
+        redis: &redis,
+        durability: Durability::Async,
+        ops: &[Op::Write, Op::Read, Op::Move, Op::Delete],
+        sizes: &cli.sizes,
+    };
+    run_table(&cli, &table, phase).await?;
     drop(redis);
     cf.stop().await?;
     if !cli.no_sync {
@@ -236,34 +258,35 @@ async fn bench(cli: Cli) -> anyhow::Result<()> {
             "\nsync durability (CF: flushed before the reply) vs {}",
             Persistence::Always.describe()
         );
-        let ops = [Op::Write, Op::Delete];
-        run_table(
-            &cli,
-            &cf,
-            &secret,
-            &redis,
-            Durability::Sync,
-            phase,
-            &ops,
-            &cli.sizes[..1.min(cli.sizes.len())],
-        )
-        .await?;
+        let table = Table {
+            cf: &cf,
+            secret: &secret,
+            redis: &redis,
+            durability: Durability::Sync,
+            ops: &[Op::Write, Op::Delete],
+            sizes: &cli.sizes[..1.min(cli.sizes.len())],
+        };
+        run_table(&cli, &table, phase).await?;
         cf.stop().await?;
     }
     Ok(())
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn run_table(
-    cli: &Cli,
-    cf: &CfServer,
-    secret: &Secret,
-    redis: &RedisServer,
+/// What one table compares: the CF's structures at `durability` against one redis.
+struct Table<'a> {
+    cf: &'a CfServer,
+    secret: &'a Secret,
+    redis: &'a RedisServer,
     durability: Durability,
-    phase: Duration,
-    ops: &[Op],
-    sizes: &[usize],
-) -> anyhow::Result<()> {
+    ops: &'a [Op],
+    sizes: &'a [usize],
+}
+
+/// Runs every cell of a table and prints a line per cell and operation. Each phase of the CF
+/// runs right beside the same phase of redis (which goes first alternates round by round), so
+/// that both sides meet the same conditions on a busy machine; over several rounds, every
+/// figure is the median of the rounds.
+async fn run_table(cli: &Cli, table: &Table<'_>, phase: Duration) -> anyhow::Result<()> {
     println!(
         "{:<7} {:>5} {:>5} {:>5} | {:>10} {:>8} {:>8} {:>7} | {:>10} {:>8} {:>8} {:>7} | {:>6} {:>6}",
         "op",
@@ -281,23 +304,40 @@ async fn run_table(
         "ratio",
         "p50"
     );
-    let cf_cpu = CpuMeter::new(cf.pid());
-    let redis_cpu = CpuMeter::new(redis.pid());
+    let cf_cpu = CpuMeter::new(table.cf.pid());
+    let redis_cpu = CpuMeter::new(table.redis.pid());
     let mut group = 0u32;
-    for &size in sizes {
+    for &size in table.sizes {
         for &conns in &cli.conns {
             for depth in [1usize, cli.depth] {
-                group += 1;
                 let cell = Cell {
                     size,
                     conns,
                     depth,
                     phase,
                 };
-                let cf_figures =
-                    cf_group(cf.addr(), secret, durability, group, &cell, ops, &cf_cpu).await?;
-                let redis_figures = redis_group(&redis.addr, &cell, ops, &redis_cpu).await?;
-                for ((op, c), (_, r)) in cf_figures.iter().zip(&redis_figures) {
+                let mut cf_rounds = vec![Vec::new(); table.ops.len()];
+                let mut redis_rounds = vec![Vec::new(); table.ops.len()];
+                for round in 0..cli.rounds.max(1) {
+                    group += 1;
+                    let mut cf = CfCell::open(table, group, &cell).await?;
+                    let mut redis = RedisCell::open(&table.redis.addr, &cell).await?;
+                    for (index, &op) in table.ops.iter().enumerate() {
+                        if round % 2 == 0 {
+                            cf_rounds[index].push(cf.run(op, &cf_cpu).await?);
+                            redis_rounds[index].push(redis.run(op, &redis_cpu).await?);
+                        } else {
+                            redis_rounds[index].push(redis.run(op, &redis_cpu).await?);
+                            cf_rounds[index].push(cf.run(op, &cf_cpu).await?);
+                        }
+                    }
+                    cf.close().await?;
+                }
+                for ((op, cf_rounds), redis_rounds) in
+                    table.ops.iter().zip(&cf_rounds).zip(&redis_rounds)
+                {
+                    let c = Figures::median(cf_rounds);
+                    let r = Figures::median(redis_rounds);
                     println!(
                         "{:<7} {:>5} {:>5} {:>5} | {:>10.0} {:>8} {:>8} {:>7} | {:>10.0} {:>8} {:>8} {:>7} | {:>6.2} {:>6}",
                         op.name(),
@@ -484,46 +524,61 @@ fn bench_attrs(durability: Durability) -> StructureAttrs {
     }
 }
 
-async fn cf_group(
-    addr: &str,
-    secret: &Secret,
-    durability: Durability,
-    group: u32,
-    cell: &Cell,
-    ops: &[Op],
-    cpu: &CpuMeter,
-) -> anyhow::Result<Vec<(Op, Figures)>> {
-    let Cell {
-        size,
-        conns,
-        depth,
-        phase,
-    } = *cell;
-    let structure = StrName::new(&format!("CFBENCH{group:04}")).context("structure name")?;
-    let mut connections = Vec::new();
-    let mut keep_alives = Vec::new();
-    for worker in 0..conns {
-        let client = Client::connect(addr, secret, &format!("SYSB{worker:02}"), "CFBENCH").await?;
-        keep_alives.push(client.keep_alive(client.interval() / 3));
-        let connect = ConnectRequest {
-            structure: structure.clone(),
-            conname: None,
-            attrs: bench_attrs(durability),
-            condisp: ConDisp::Delete,
-            strdisp: StrDisp::Delete,
-            vector_len: 0,
-            jobname: "CFBENCH".into(),
-            asid: 0x40,
-        };
-        let connection = match client.connect_structure(connect).await? {
-            Ok(connection) => connection,
-            Err(reply) => bail!("IXLCONN refused: RC {} {:?}", reply.rc, reply.reason),
-        };
-        connections.push(connection);
+/// The CF side of one cell: a structure of its own, a connector per worker.
+struct CfCell {
+    connections: Vec<Connection>,
+    keep_alives: Vec<cf::client::KeepAlive>,
+    data: Arc<Vec<u8>>,
+    cell: Cell,
+}
+
+impl CfCell {
+    /// Connects the cell's connectors to structure number `group`.
+    async fn open(table: &Table<'_>, group: u32, cell: &Cell) -> anyhow::Result<Self> {
+        let structure = StrName::new(&format!("CFBENCH{group:04}")).context("structure name")?;
+        let mut connections = Vec::new();
+        let mut keep_alives = Vec::new();
+        for worker in 0..cell.conns {
+            let client = Client::connect(
+                table.cf.addr(),
+                table.secret,
+                &format!("SYSB{worker:02}"),
+                "CFBENCH",
+            )
+            .await?;
+            keep_alives.push(client.keep_alive(client.interval() / 3));
+            let connect = ConnectRequest {
+                structure: structure.clone(),
+                conname: None,
+                attrs: bench_attrs(table.durability),
+                condisp: ConDisp::Delete,
+                strdisp: StrDisp::Delete,
+                vector_len: 0,
+                jobname: "CFBENCH".into(),
+                asid: 0x40,
+            };
+            let connection = match client.connect_structure(connect).await? {
+                Ok(connection) => connection,
+                Err(reply) => bail!("IXLCONN refused: RC {} {:?}", reply.rc, reply.reason),
+            };
+            connections.push(connection);
+        }
+        Ok(Self {
+            connections,
+            keep_alives,
+            data: Arc::new(vec![0xC3u8; cell.size]),
+            cell: *cell,
+        })
     }
-    let data = Arc::new(vec![0xC3u8; size]);
-    let mut results = Vec::new();
-    for &op in ops {
+
+    /// Runs one phase of `op` on every connector at once.
+    async fn run(&mut self, op: Op, cpu: &CpuMeter) -> anyhow::Result<Figures> {
+        let Cell {
+            size,
+            conns,
+            depth,
+            phase,
+        } = self.cell;
         let deadline = Instant::now() + phase;
         let start = Instant::now();
         let cpu_start = cpu.used();
@@ -533,9 +588,9 @@ async fn cf_group(
             u64::MAX
         };
         let mut tasks = tokio::task::JoinSet::new();
-        for (worker, connection) in connections.iter().enumerate() {
+        for (worker, connection) in self.connections.iter().enumerate() {
             let connection = connection.clone();
-            let data = Arc::clone(&data);
+            let data = Arc::clone(&self.data);
             let list = ListNumber(u32::try_from(worker)?);
             tasks.spawn(cf_worker(connection, op, list, data, depth, deadline, cap));
         }
@@ -543,17 +598,17 @@ async fn cf_group(
         while let Some(tally) = tasks.join_next().await {
             tallies.push(tally??);
         }
-        let cpu_used = cpu
-            .used()
-            .zip(cpu_start)
-            .map(|(end, start)| end.saturating_sub(start));
-        results.push((op, figures(tallies, start.elapsed(), cpu_used)));
+        Ok(figures(tallies, start.elapsed(), cpu.since(cpu_start)))
     }
-    for connection in connections {
-        let _ = connection.disconnect().await?;
+
+    /// Disconnects; the structure goes with its last connector.
+    async fn close(self) -> anyhow::Result<()> {
+        for connection in self.connections {
+            let _ = connection.disconnect().await?;
+        }
+        drop(self.keep_alives);
+        Ok(())
     }
-    drop(keep_alives);
-    Ok(results)
 }
 
 fn cf_op(op: Op, list: ListNumber, data: &[u8]) -> ListOp {
@@ -692,29 +747,39 @@ impl RedisServer {
     }
 }
 
-async fn redis_group(
-    addr: &str,
-    cell: &Cell,
-    ops: &[Op],
-    cpu: &CpuMeter,
-) -> anyhow::Result<Vec<(Op, Figures)>> {
-    let Cell {
-        size,
-        conns,
-        depth,
-        phase,
-    } = *cell;
-    let mut admin = Redis::connect(addr).await?;
-    admin.queue(&[b"FLUSHALL"]);
-    admin.flush().await?;
-    admin.answer().await?;
-    let data = Arc::new(vec![0xC3u8; size]);
-    let mut clients = Vec::new();
-    for _ in 0..conns {
-        clients.push(Redis::connect(addr).await?);
+/// The redis side of one cell: an emptied database, a client per worker.
+struct RedisCell {
+    clients: Vec<Redis>,
+    data: Arc<Vec<u8>>,
+    cell: Cell,
+}
+
+impl RedisCell {
+    /// Empties the database and connects the cell's clients.
+    async fn open(addr: &str, cell: &Cell) -> anyhow::Result<Self> {
+        let mut admin = Redis::connect(addr).await?;
+        admin.queue(&[b"FLUSHALL"]);
+        admin.flush().await?;
+        admin.answer().await?;
+        let mut clients = Vec::new();
+        for _ in 0..cell.conns {
+            clients.push(Redis::connect(addr).await?);
+        }
+        Ok(Self {
+            clients,
+            data: Arc::new(vec![0xC3u8; cell.size]),
+            cell: *cell,
+        })
     }
-    let mut results = Vec::new();
-    for &op in ops {
+
+    /// Runs one phase of `op` on every client at once.
+    async fn run(&mut self, op: Op, cpu: &CpuMeter) -> anyhow::Result<Figures> {
+        let Cell {
+            size,
+            conns,
+            depth,
+            phase,
+        } = self.cell;
         let deadline = Instant::now() + phase;
         let start = Instant::now();
         let cpu_start = cpu.used();
@@ -724,23 +789,18 @@ async fn redis_group(
             u64::MAX
         };
         let mut tasks = tokio::task::JoinSet::new();
-        for (worker, client) in clients.drain(..).enumerate() {
-            let data = Arc::clone(&data);
+        for (worker, client) in self.clients.drain(..).enumerate() {
+            let data = Arc::clone(&self.data);
             tasks.spawn(redis_worker(client, op, worker, data, depth, deadline, cap));
         }
         let mut tallies = Vec::new();
         while let Some(done) = tasks.join_next().await {
             let (client, tally) = done??;
-            clients.push(client);
+            self.clients.push(client);
             tallies.push(tally);
         }
-        let cpu_used = cpu
-            .used()
-            .zip(cpu_start)
-            .map(|(end, start)| end.saturating_sub(start));
-        results.push((op, figures(tallies, start.elapsed(), cpu_used)));
+        Ok(figures(tallies, start.elapsed(), cpu.since(cpu_start)))
     }
-    Ok(results)
 }
 
 async fn redis_worker(
