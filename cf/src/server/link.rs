@@ -132,9 +132,14 @@ pub(super) async fn serve(
     let (outbound, mut queue) = mpsc::unbounded_channel();
     shared.core().attach(link, outbound.clone());
     let from = Requester {
-        link,
         identity: &identity,
         outbound: &outbound,
+    };
+    // The context of this link's requests; each burst gives it the time of day.
+    let mut ctx = Ctx {
+        link,
+        system: identity.system.clone(),
+        now: now(),
     };
 
     let failure = loop {
@@ -150,7 +155,8 @@ pub(super) async fn serve(
             Wakeup::Frame(Ok(false)) => break None,
             Wakeup::Frame(Err(e)) => break failure_of(e),
             Wakeup::Frame(Ok(true)) => {
-                if let Err(failure) = handle_burst(&shared, &from, &mut reader, &mut writer) {
+                ctx.now = now();
+                if let Err(failure) = handle_burst(&shared, &from, &ctx, &mut reader, &mut writer) {
                     break failure;
                 }
             }
@@ -172,11 +178,7 @@ pub(super) async fn serve(
         core.detach(link);
         if failure != Some(LinkFailure::Shutdown) && core.has_connections(link) {
             tracing::debug!(link = link.0, system = %identity.system, "link dropped: failing its connections");
-            let ctx = Ctx {
-                link,
-                system: identity.system.clone(),
-                now: now(),
-            };
+            ctx.now = now();
             if let Err(e) = core.apply(&ctx, Request::LinkDropped, None, &shared.flusher) {
                 drop(core);
                 shared.store_failed(&e);
@@ -260,25 +262,20 @@ fn failure_of(error: FrameError) -> Option<LinkFailure> {
 
 /// The link a burst of requests came on.
 struct Requester<'a> {
-    link: LinkId,
     identity: &'a Identity,
     outbound: &'a Outbound,
 }
 
 /// Handles every whole message already read (at least one), under one hold of the facility
-/// lock and with one request context, queueing the replies on `writer` (up to [`WRITE_BATCH`]
+/// lock and in the context `ctx`, queueing the replies on `writer` (up to [`WRITE_BATCH`]
 /// bytes of them; the rest wait for the next turn).
 fn handle_burst(
     shared: &Shared,
     from: &Requester<'_>,
+    ctx: &Ctx,
     reader: &mut Reader,
     writer: &mut Writer,
 ) -> Result<(), Option<LinkFailure>> {
-    let ctx = Ctx {
-        link: from.link,
-        system: from.identity.system.clone(),
-        now: now(),
-    };
     let mut core = shared.core();
     loop {
         let outcome = reader.try_next_body(|body| {
@@ -287,7 +284,7 @@ fn handle_burst(
             match message {
                 ConnectorMessage::Request { id, request } => {
                     let arrived = Arrived { id, received };
-                    handle_request(&mut core, shared, from, &ctx, arrived, request, writer)?;
+                    handle_request(&mut core, shared, from, ctx, arrived, request, writer)?;
                 }
                 ConnectorMessage::Dump { id, structure } => {
                     writer.queue(&dump(&core, id, &structure));

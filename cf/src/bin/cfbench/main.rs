@@ -304,6 +304,7 @@ async fn run_table(cli: &Cli, table: &Table<'_>, phase: Duration) -> anyhow::Res
         "ratio",
         "p50"
     );
+    let mut tally = Verdict::default();
     let cf_cpu = CpuMeter::new(table.cf.pid());
     let redis_cpu = CpuMeter::new(table.redis.pid());
     let mut group = 0u32;
@@ -338,6 +339,7 @@ async fn run_table(cli: &Cli, table: &Table<'_>, phase: Duration) -> anyhow::Res
                 {
                     let c = Figures::median(cf_rounds);
                     let r = Figures::median(redis_rounds);
+                    tally.count(&c, &r);
                     println!(
                         "{:<7} {:>5} {:>5} {:>5} | {:>10.0} {:>8} {:>8} {:>7} | {:>10.0} {:>8} {:>8} {:>7} | {:>6.2} {:>6}",
                         op.name(),
@@ -359,7 +361,27 @@ async fn run_table(cli: &Cli, table: &Table<'_>, phase: Duration) -> anyhow::Res
             }
         }
     }
+    println!(
+        "CF at least as fast as redis in {} of {} cells; p50 no higher in {} of {}",
+        tally.faster, tally.cells, tally.quicker, tally.cells
+    );
     Ok(())
+}
+
+/// How many cells of a table meet the goal: throughput at least redis's, p50 no higher.
+#[derive(Debug, Default)]
+struct Verdict {
+    cells: usize,
+    faster: usize,
+    quicker: usize,
+}
+
+impl Verdict {
+    fn count(&mut self, cf: &Figures, redis: &Figures) {
+        self.cells += 1;
+        self.faster += usize::from(cf.ops_per_sec >= redis.ops_per_sec);
+        self.quicker += usize::from(cf.p50 <= redis.p50);
+    }
 }
 
 /// A directory for the servers' files, removed at the end.
