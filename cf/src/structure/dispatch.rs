@@ -51,11 +51,11 @@ impl ListStructure {
         }
         let result = match op {
             ListOp::Write(w) => self.write(w, out),
-            ListOp::Read(r) => self.read(r),
+            ListOp::Read(ref r) => self.read(r),
             ListOp::Move(m) => self.move_entry(m, out),
-            ListOp::Delete(d) => self.delete(d),
-            ListOp::ReadList(m) => self.multi(m, false),
-            ListOp::DeleteList(m) => self.multi(m, true),
+            ListOp::Delete(ref d) => self.delete(d),
+            ListOp::ReadList(ref m) => self.multi(m, false),
+            ListOp::DeleteList(ref m) => self.multi(m, true),
             ListOp::Lock(l) => Ok(self.lock_only(conid, l)),
             ListOp::ReadListControls { list } => self
                 .list(list)

@@ -13,7 +13,7 @@ use super::request::MultiEntry;
 
 impl ListStructure {
     /// READ_LIST (`delete` false) or DELETE_LIST (`delete` true).
-    pub(crate) fn multi(&mut self, m: MultiEntry, delete: bool) -> Result<Reply, Refused> {
+    pub(crate) fn multi(&mut self, m: &MultiEntry, delete: bool) -> Result<Reply, Refused> {
         let list = self.list(m.list)?;
         if m.limit == 0 || m.restart.is_some_and(|r| r.list != m.list) {
             return Err(Reason::BadParmList.into());

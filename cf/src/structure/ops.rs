@@ -162,7 +162,7 @@ impl ListStructure {
     }
 
     /// IXLLSTE READ.
-    pub(crate) fn read(&mut self, r: ReadEntry) -> Result<Reply, Refused> {
+    pub(crate) fn read(&mut self, r: &ReadEntry) -> Result<Reply, Refused> {
         let leid = self.locate(&r.locator)?;
         let entry = self.entries.get(&leid).ok_or(Reason::NoEntry)?;
         let (list, position) = (entry.list, entry.position);
@@ -236,7 +236,7 @@ impl ListStructure {
     }
 
     /// IXLLSTE DELETE, optionally reading first.
-    pub(crate) fn delete(&mut self, d: DeleteEntry) -> Result<Reply, Refused> {
+    pub(crate) fn delete(&mut self, d: &DeleteEntry) -> Result<Reply, Refused> {
         let leid = self.locate(&d.locator)?;
         let entry = self.entries.get(&leid).ok_or(Reason::NoEntry)?;
         let list = entry.list;
