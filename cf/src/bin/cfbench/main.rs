@@ -424,6 +424,42 @@ struct Cell {
     phase: Duration,
 }
 
+/// A phase of one side under way: when it ends, how many operations each worker may run, and
+/// the time and CPU time it started at.
+struct PhaseClock {
+    deadline: Instant,
+    cap: u64,
+    started: Instant,
+    cpu_at_start: Option<Duration>,
+}
+
+impl PhaseClock {
+    /// Starts a phase of `op` in `cell`.
+    fn start(cell: &Cell, op: Op, cpu: &CpuMeter) -> Self {
+        let cap = if op == Op::Write {
+            write_cap(cell.size) / cell.conns as u64
+        } else {
+            u64::MAX
+        };
+        let started = Instant::now();
+        Self {
+            deadline: started + cell.phase,
+            cap,
+            started,
+            cpu_at_start: cpu.used(),
+        }
+    }
+
+    /// The phase's figures from what its workers measured.
+    fn figures(self, tallies: Vec<Tally>, cpu: &CpuMeter) -> Figures {
+        figures(
+            tallies,
+            self.started.elapsed(),
+            cpu.since(self.cpu_at_start),
+        )
+    }
+}
+
 /// Most entries one write phase creates (memory bound), per payload size.
 fn write_cap(size: usize) -> u64 {
     if size > 1024 { 150_000 } else { 600_000 }
@@ -595,20 +631,8 @@ impl CfCell {
 
     /// Runs one phase of `op` on every connector at once.
     async fn run(&mut self, op: Op, cpu: &CpuMeter) -> anyhow::Result<Figures> {
-        let Cell {
-            size,
-            conns,
-            depth,
-            phase,
-        } = self.cell;
-        let deadline = Instant::now() + phase;
-        let start = Instant::now();
-        let cpu_start = cpu.used();
-        let cap = if op == Op::Write {
-            write_cap(size) / conns as u64
-        } else {
-            u64::MAX
-        };
+        let clock = PhaseClock::start(&self.cell, op, cpu);
+        let (deadline, cap, depth) = (clock.deadline, clock.cap, self.cell.depth);
         let mut tasks = tokio::task::JoinSet::new();
         for (worker, connection) in self.connections.iter().enumerate() {
             let connection = connection.clone();
@@ -620,7 +644,7 @@ impl CfCell {
         while let Some(tally) = tasks.join_next().await {
             tallies.push(tally??);
         }
-        Ok(figures(tallies, start.elapsed(), cpu.since(cpu_start)))
+        Ok(clock.figures(tallies, cpu))
     }
 
     /// Disconnects; the structure goes with its last connector.
@@ -796,20 +820,8 @@ impl RedisCell {
 
     /// Runs one phase of `op` on every client at once.
     async fn run(&mut self, op: Op, cpu: &CpuMeter) -> anyhow::Result<Figures> {
-        let Cell {
-            size,
-            conns,
-            depth,
-            phase,
-        } = self.cell;
-        let deadline = Instant::now() + phase;
-        let start = Instant::now();
-        let cpu_start = cpu.used();
-        let cap = if op == Op::Write {
-            write_cap(size) / conns as u64
-        } else {
-            u64::MAX
-        };
+        let clock = PhaseClock::start(&self.cell, op, cpu);
+        let (deadline, cap, depth) = (clock.deadline, clock.cap, self.cell.depth);
         let mut tasks = tokio::task::JoinSet::new();
         for (worker, client) in self.clients.drain(..).enumerate() {
             let data = Arc::clone(&self.data);
@@ -821,7 +833,7 @@ impl RedisCell {
             self.clients.push(client);
             tallies.push(tally);
         }
-        Ok(figures(tallies, start.elapsed(), cpu.since(cpu_start)))
+        Ok(clock.figures(tallies, cpu))
     }
 }
 
