@@ -50,8 +50,8 @@ struct Cli {
     #[arg(long, default_value_t = 1.0)]
     secs: f64,
     /// Rounds per cell: each figure is the median of the rounds.
-    #[arg(long, default_value_t = 3)]
-    rounds: usize,
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..))]
+    rounds: u32,
     /// Requests in flight per connector when pipelining.
     #[arg(long, default_value_t = 32)]
     depth: usize,
@@ -304,7 +304,7 @@ async fn run_table(cli: &Cli, table: &Table<'_>, phase: Duration) -> anyhow::Res
         "ratio",
         "p50"
     );
-    let mut tally = Verdict::default();
+    let mut verdict = Verdict::default();
     let cf_cpu = CpuMeter::new(table.cf.pid());
     let redis_cpu = CpuMeter::new(table.redis.pid());
     let mut group = 0u32;
@@ -319,16 +319,17 @@ async fn run_table(cli: &Cli, table: &Table<'_>, phase: Duration) -> anyhow::Res
                 };
                 let mut cf_rounds = vec![Vec::new(); table.ops.len()];
                 let mut redis_rounds = vec![Vec::new(); table.ops.len()];
-                for round in 0..cli.rounds.max(1) {
+                for round in 0..cli.rounds {
                     group += 1;
                     let mut cf = CfCell::open(table, group, &cell).await?;
                     let mut redis = RedisCell::open(&table.redis.addr, &cell).await?;
+                    let cf_first = round % 2 == 0;
                     for (index, &op) in table.ops.iter().enumerate() {
-                        if round % 2 == 0 {
+                        if cf_first {
                             cf_rounds[index].push(cf.run(op, &cf_cpu).await?);
-                            redis_rounds[index].push(redis.run(op, &redis_cpu).await?);
-                        } else {
-                            redis_rounds[index].push(redis.run(op, &redis_cpu).await?);
+                        }
+                        redis_rounds[index].push(redis.run(op, &redis_cpu).await?);
+                        if !cf_first {
                             cf_rounds[index].push(cf.run(op, &cf_cpu).await?);
                         }
                     }
@@ -339,7 +340,7 @@ async fn run_table(cli: &Cli, table: &Table<'_>, phase: Duration) -> anyhow::Res
                 {
                     let c = Figures::median(cf_rounds);
                     let r = Figures::median(redis_rounds);
-                    tally.count(&c, &r);
+                    verdict.count(&c, &r);
                     println!(
                         "{:<7} {:>5} {:>5} {:>5} | {:>10.0} {:>8} {:>8} {:>7} | {:>10.0} {:>8} {:>8} {:>7} | {:>6.2} {:>6}",
                         op.name(),
@@ -363,7 +364,7 @@ async fn run_table(cli: &Cli, table: &Table<'_>, phase: Duration) -> anyhow::Res
     }
     println!(
         "CF at least as fast as redis in {} of {} cells; p50 no higher in {} of {}",
-        tally.faster, tally.cells, tally.quicker, tally.cells
+        verdict.faster, verdict.cells, verdict.quicker, verdict.cells
     );
     Ok(())
 }
@@ -422,6 +423,13 @@ struct Cell {
     conns: usize,
     depth: usize,
     phase: Duration,
+}
+
+impl Cell {
+    /// The entry data both sides write: `size` bytes.
+    fn payload(&self) -> Arc<Vec<u8>> {
+        Arc::new(vec![0xC3u8; self.size])
+    }
 }
 
 /// A phase of one side under way: when it ends, how many operations each worker may run, and
@@ -624,7 +632,7 @@ impl CfCell {
         Ok(Self {
             connections,
             keep_alives,
-            data: Arc::new(vec![0xC3u8; cell.size]),
+            data: cell.payload(),
             cell: *cell,
         })
     }
@@ -813,7 +821,7 @@ impl RedisCell {
         }
         Ok(Self {
             clients,
-            data: Arc::new(vec![0xC3u8; cell.size]),
+            data: cell.payload(),
             cell: *cell,
         })
     }
