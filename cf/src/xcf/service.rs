@@ -79,7 +79,7 @@ impl Xcf {
 
     /// Starts XCF on the client's system: connects to the XCF structure (allocating it on
     /// first use), marks the members of systems no longer connected as Failed, records the
-    /// system, and starts its status updates.
+    /// system, makes its first status update and starts the periodic ones.
     pub async fn connect_with(client: &Client, config: XcfConfig) -> Result<Self, Error> {
         let system = SysName::new(client.sysname())
             .ok_or_else(|| XcfError::Corrupt(format!("bad system name {}", client.sysname())))?;
@@ -123,6 +123,9 @@ impl Xcf {
             dispatcher: Mutex::new(None),
             status: Mutex::new(None),
         });
+        // The first status update is part of joining the sysplex: from here on the CF
+        // partitions the system if its updates stop, even if it hangs at once.
+        inner.status_update().await?;
         // The tasks start once `inner` exists: a task that found its weak handle dead would
         // take that for XCF's end and stop for good.
         let weak = Arc::downgrade(&inner);
@@ -455,9 +458,10 @@ async fn dispatch(xcf: Weak<Inner>, mut events: Events, token: ConToken) {
     }
 }
 
-/// Updates the system's status every `period`: a CF heartbeat and the system record.
+/// Updates the system's status every `period` (the first one was made on connecting): a CF
+/// heartbeat and the system record.
 async fn update_status(xcf: Weak<Inner>, period: Duration) {
-    let mut ticks = tokio::time::interval(period);
+    let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         ticks.tick().await;
