@@ -1,16 +1,18 @@
 //! The CF link frame decoder on arbitrary bytes, both directions: it must return a message,
 //! "incomplete" or an error, never panic; a decoded message must encode and decode the same.
-//! The CF's own decoder of connector messages must agree with it and hand back request bytes
-//! that decode to the same request; a request or reply encoded from a borrowed frame
-//! (`RequestFrame`, `ReplyFrame`) must give the bytes of its message.
+//! The CF's own decoder of connector messages and the connector's decoder of CF messages (both
+//! with hand-written paths for the hot messages) must agree with it, the CF's handing back
+//! request bytes that decode to the same request; a request or reply encoded from a borrowed
+//! frame (`RequestFrame::encode`, `ReplyFrame::encode`, by hand for the hot ones) must give the
+//! bytes of its message.
 
 #![no_main]
 
 use bytes::BytesMut;
 use cf::structure::Request;
 use cf::wire::{
-    CfMessage, ConnectorMessage, ReplyFrame, RequestFrame, decode_connector_message, decode_frame,
-    encode_frame, frame_body,
+    CfMessage, ConnectorMessage, ReplyFrame, RequestFrame, decode_cf_message,
+    decode_connector_message, decode_frame, encode_frame, frame_body,
 };
 use libfuzzer_sys::fuzz_target;
 
@@ -31,9 +33,16 @@ where
     }
 }
 
-/// The CF's decoder of connector messages agrees with the plain one, and the request bytes it
-/// hands back (what the CF logs) decode to the same request.
-fn server_decode_agrees(data: &[u8]) {
+/// The frame body `encode` appends to a fresh buffer (`None` if it refuses).
+fn encoded(encode: impl FnOnce(&mut BytesMut) -> Result<(), cf::wire::FrameError>) -> Option<Vec<u8>> {
+    let mut buf = BytesMut::new();
+    encode(&mut buf).ok()?;
+    Some(buf[cf::wire::HEADER_LEN..].to_vec())
+}
+
+/// Both sides' decoders agree with the plain one, the request bytes the CF's hands back (what
+/// the CF logs) decode to the same request, and the borrowed frames encode as their messages.
+fn decoders_and_encoders_agree(data: &[u8]) {
     let mut rest = data;
     while let Ok(Some((body, used))) = frame_body(rest, MAX) {
         let plain = postcard::from_bytes::<ConnectorMessage>(body).ok();
@@ -47,17 +56,17 @@ fn server_decode_agrees(data: &[u8]) {
             );
             let frame = RequestFrame { id: *id, request };
             assert_eq!(
-                postcard::to_allocvec(&frame).ok(),
+                encoded(|buf| frame.encode(buf, MAX)),
                 postcard::to_allocvec(message).ok()
             );
         }
-        if let Ok(message) = postcard::from_bytes::<CfMessage>(body)
-            && let CfMessage::Reply { id, reply } = &message
-        {
+        let plain = postcard::from_bytes::<CfMessage>(body).ok();
+        assert_eq!(plain, decode_cf_message(body).ok());
+        if let Some(message @ CfMessage::Reply { id, reply }) = &plain {
             let frame = ReplyFrame { id: *id, reply };
             assert_eq!(
-                postcard::to_allocvec(&frame).ok(),
-                postcard::to_allocvec(&message).ok()
+                encoded(|buf| frame.encode(buf, MAX)),
+                postcard::to_allocvec(message).ok()
             );
         }
         rest = &rest[used..];
@@ -65,7 +74,7 @@ fn server_decode_agrees(data: &[u8]) {
 }
 
 fuzz_target!(|data: &[u8]| {
-    server_decode_agrees(data);
+    decoders_and_encoders_agree(data);
     round_trip::<ConnectorMessage>(data);
     round_trip::<CfMessage>(data);
 });

@@ -18,7 +18,7 @@ use tokio::sync::mpsc;
 use super::Reader;
 use crate::Error;
 use crate::structure::{ConToken, Event, Reply, ReplyBody, Ticket};
-use crate::wire::{CfMessage, LinkFailure, RequestId};
+use crate::wire::{CfMessage, LinkFailure, RequestId, decode_cf_message};
 
 /// An event for one of the link's connections: what z/OS passes to the event exit.
 #[derive(Debug, Clone, PartialEq)]
@@ -483,30 +483,23 @@ impl Dispatch {
 pub(super) async fn read_loop(mut reader: Reader, dispatch: Arc<Dispatch>) {
     let mut wake = Vec::new();
     let failure = 'link: loop {
-        let first = match reader.next().await {
-            Ok(None) | Err(_) => break None,
-            Ok(Some(message)) => message,
-        };
-        {
-            let mut state = dispatch.state();
-            let mut message = first;
-            loop {
-                if let Err(failure) = Dispatch::handle(&mut state, message, &mut wake) {
-                    drop(state);
-                    wake.drain(..).for_each(Waker::wake);
-                    break 'link failure;
-                }
-                match reader.try_next() {
-                    Ok(Some(next)) => message = next,
-                    Ok(None) => break,
-                    Err(_) => {
-                        drop(state);
-                        wake.drain(..).for_each(Waker::wake);
-                        break 'link None;
-                    }
-                }
+        if !matches!(reader.ready().await, Ok(true)) {
+            break None;
+        }
+        let mut state = dispatch.state();
+        loop {
+            let handled = match reader.try_next_body(decode_cf_message) {
+                Ok(Some(Ok(message))) => Dispatch::handle(&mut state, message, &mut wake),
+                Ok(None) => break,
+                Ok(Some(Err(_))) | Err(_) => Err(None),
+            };
+            if let Err(failure) = handled {
+                drop(state);
+                wake.drain(..).for_each(Waker::wake);
+                break 'link failure;
             }
         }
+        drop(state);
         wake.drain(..).for_each(Waker::wake);
     };
     if let Some(failure) = &failure {

@@ -34,8 +34,8 @@ use crate::Error;
 use crate::auth::{self, Nonce, Secret, Transcript};
 use crate::structure::{ConToken, ConnectRequest, LinkId, Reply, ReplyBody, Request, StrName};
 use crate::wire::{
-    CfMessage, ConnectorMessage, DEFAULT_MAX_FRAME, FrameReader, Hello, PROTOCOL_VERSION,
-    RequestFrame, RequestId, encode_frame,
+    CfMessage, ConnectorMessage, DEFAULT_MAX_FRAME, FrameError, FrameReader, Hello,
+    PROTOCOL_VERSION, RequestFrame, RequestId, encode_frame,
 };
 
 /// The reading half of a CF link, connector side.
@@ -181,9 +181,12 @@ impl Client {
     /// Sends any request and returns at once (MODE=ASYNCTOKEN); the [`Pending`] answer is
     /// tested with [`Pending::test`] (IXLFCOMP) or awaited.
     pub fn submit(&self, request: Request) -> Pending {
-        self.send(request_token(&request), |id| RequestFrame {
-            id,
-            request: &request,
+        self.send(request_token(&request), |id, frames| {
+            RequestFrame {
+                id,
+                request: &request,
+            }
+            .encode(frames, DEFAULT_MAX_FRAME)
         })
     }
 
@@ -220,7 +223,10 @@ impl Client {
 
     /// A deterministic dump of a structure (as `cfsrv dump` prints it).
     pub async fn dump(&self, structure: StrName) -> Result<String, Error> {
-        let pending = self.send(None, |id| ConnectorMessage::Dump { id, structure });
+        let pending = self.send(None, |id, frames| {
+            let dump = ConnectorMessage::Dump { id, structure };
+            encode_frame(&dump, frames, DEFAULT_MAX_FRAME)
+        });
         pending.answer().await?.into_text()
     }
 
@@ -230,17 +236,18 @@ impl Client {
         self.inner.dispatch.subscribe()
     }
 
-    /// Takes a slot for the answer, then queues the request's frame for the link's writer.
-    fn send<M: serde::Serialize>(
+    /// Takes a slot for the answer, then has `encode` append the request's frame (with the
+    /// slot's request id) to what the link's writer sends next.
+    fn send(
         &self,
         token: Option<ConToken>,
-        message: impl FnOnce(RequestId) -> M,
+        encode: impl FnOnce(RequestId, &mut BytesMut) -> Result<(), FrameError>,
     ) -> Pending {
         let (id, pending) = match self.inner.dispatch.expect(token) {
             Ok(taken) => taken,
             Err(failed) => return failed,
         };
-        if let Err(e) = self.inner.outgoing.queue(&message(id)) {
+        if let Err(e) = self.inner.outgoing.queue(|frames| encode(id, frames)) {
             self.inner.dispatch.fail_one(id, e);
         }
         pending

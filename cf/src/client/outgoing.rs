@@ -5,13 +5,12 @@
 use std::sync::{Mutex, MutexGuard};
 
 use bytes::BytesMut;
-use serde::Serialize;
 use tokio::io::AsyncWriteExt;
 use tokio::net::tcp::OwnedWriteHalf;
 use tokio::sync::Notify;
 
 use crate::Error;
-use crate::wire::{DEFAULT_MAX_FRAME, encode_frame};
+use crate::wire::FrameError;
 
 /// A write buffer grown beyond this is not kept for reuse.
 const KEEP_CAPACITY: usize = 1024 * 1024;
@@ -37,14 +36,17 @@ impl Outgoing {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Encodes `message` into the buffer and makes sure the writer will send it.
-    pub(super) fn queue(&self, message: &impl Serialize) -> Result<(), Error> {
+    /// Has `encode` append a frame to the buffer and makes sure the writer will send it.
+    pub(super) fn queue(
+        &self,
+        encode: impl FnOnce(&mut BytesMut) -> Result<(), FrameError>,
+    ) -> Result<(), Error> {
         let mut state = self.state();
         if state.closed {
             return Err(Error::LinkLost);
         }
         let was_empty = state.frames.is_empty();
-        encode_frame(message, &mut state.frames, DEFAULT_MAX_FRAME)?;
+        encode(&mut state.frames)?;
         drop(state);
         if was_empty {
             self.ready.notify_one();

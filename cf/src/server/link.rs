@@ -59,7 +59,7 @@ impl Writer {
 
     /// Adds the reply to request `id` to the output (a refusal if it is too large for a frame).
     fn queue_reply(&mut self, id: RequestId, reply: &Reply) {
-        if let Err(e) = encode_frame(&ReplyFrame { id, reply }, &mut self.out, self.max_frame) {
+        if let Err(e) = (ReplyFrame { id, reply }).encode(&mut self.out, self.max_frame) {
             tracing::warn!("cannot send a reply: {e}");
             let refusal = CfMessage::Refused {
                 id,

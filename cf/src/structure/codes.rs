@@ -52,6 +52,9 @@ macro_rules! reasons {
         }
 
         impl Reason {
+            /// Every reason in the order of its declaration, which numbers it on the wire.
+            pub(crate) const ALL: &'static [Reason] = &[$(Self::$name,)*];
+
             /// The reason code's low halfword, as in `xxxx0409`.
             pub fn value(self) -> u16 {
                 match self { $(Self::$name => $value,)* }

@@ -65,9 +65,21 @@ pub fn encode_frame<T: Serialize>(
     dst: &mut BytesMut,
     max: usize,
 ) -> Result<(), FrameError> {
+    encode_frame_with(dst, max, |out| {
+        postcard::serialize_with_flavor(message, out)
+    })
+}
+
+/// Appends a frame whose body `body` appends through the [`Appender`] it is given (and
+/// finalizes); refuses a body larger than `max`, leaving `dst` as it was.
+pub(super) fn encode_frame_with(
+    dst: &mut BytesMut,
+    max: usize,
+    body: impl FnOnce(Appender<'_>) -> postcard::Result<()>,
+) -> Result<(), FrameError> {
     let start = dst.len();
     dst.put_u32(0);
-    let written = postcard::serialize_with_flavor(message, Appender::new(dst));
+    let written = body(Appender::new(dst));
     let len = dst.len() - start - HEADER_LEN;
     let checked = written.map_err(FrameError::from).and_then(|()| {
         u32::try_from(len)
@@ -93,8 +105,9 @@ const STAGE: usize = 128;
 /// Postcard output appended to a `BytesMut` (through `io::Write` every field would cost a call
 /// of its own). Postcard writes fixed arrays such as LEIDs and small integers a byte at a time,
 /// and a single byte appended to a `BytesMut` costs a `memmove` call: bytes are gathered in a
-/// small buffer and appended together.
-struct Appender<'a> {
+/// small buffer and appended together. The hand-written encoders of [`super::fast`] write
+/// through it too.
+pub(super) struct Appender<'a> {
     dst: &'a mut BytesMut,
     staged: [u8; STAGE],
     len: usize,
@@ -113,13 +126,20 @@ impl<'a> Appender<'a> {
         self.dst.extend_from_slice(&self.staged[..self.len]);
         self.len = 0;
     }
-}
 
-impl Flavor for Appender<'_> {
-    type Output = ();
+    /// Appends one byte.
+    #[inline(always)]
+    pub(super) fn push(&mut self, byte: u8) {
+        if self.len == STAGE {
+            self.append_staged();
+        }
+        self.staged[self.len] = byte;
+        self.len += 1;
+    }
 
+    /// Appends bytes.
     #[inline]
-    fn try_extend(&mut self, data: &[u8]) -> postcard::Result<()> {
+    pub(super) fn extend(&mut self, data: &[u8]) {
         match self.staged.get_mut(self.len..self.len + data.len()) {
             Some(room) => {
                 room.copy_from_slice(data);
@@ -130,16 +150,21 @@ impl Flavor for Appender<'_> {
                 self.dst.extend_from_slice(data);
             }
         }
+    }
+}
+
+impl Flavor for Appender<'_> {
+    type Output = ();
+
+    #[inline]
+    fn try_extend(&mut self, data: &[u8]) -> postcard::Result<()> {
+        self.extend(data);
         Ok(())
     }
 
     #[inline(always)]
     fn try_push(&mut self, data: u8) -> postcard::Result<()> {
-        if self.len == STAGE {
-            self.append_staged();
-        }
-        self.staged[self.len] = data;
-        self.len += 1;
+        self.push(data);
         Ok(())
     }
 

@@ -7,8 +7,12 @@
 
 use std::fmt;
 
+use bytes::BytesMut;
+use postcard::ser_flavors::Flavor;
 use serde::{Deserialize, Serialize};
 
+use super::codec::{FrameError, encode_frame, encode_frame_with};
+use super::fast::{self, Input};
 use crate::auth::{Nonce, Proof};
 use crate::structure::{ConToken, Event, LinkId, Reply, Request, StrName, Ticket};
 
@@ -68,6 +72,21 @@ pub struct RequestFrame<'a> {
     pub request: &'a Request,
 }
 
+impl RequestFrame<'_> {
+    /// Appends the frame of this request to `dst` (the bytes of its message), by hand for the
+    /// hot requests; refuses a body larger than `max`.
+    pub fn encode(&self, dst: &mut BytesMut, max: usize) -> Result<(), FrameError> {
+        if !fast::takes_request(self.request) {
+            return encode_frame(self, dst, max);
+        }
+        encode_frame_with(dst, max, |mut out| {
+            fast::put_head(&mut out, REQUEST_VARIANT, self.id.0);
+            fast::put_request(&mut out, self.request);
+            out.finalize()
+        })
+    }
+}
+
 impl Serialize for RequestFrame<'_> {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let variant = ("ConnectorMessage", REQUEST_VARIANT, "Request");
@@ -90,20 +109,46 @@ fn serialize_with_id<S: serde::Serializer, T: Serialize>(
     variant.end()
 }
 
-/// Decodes a connector message from a frame body; for a request, also hands back the bytes its
-/// [`Request`] was decoded from, which decode to exactly that request again (what the CF logs
-/// instead of encoding the request anew).
+/// Decodes a connector message from a frame body (a request of a hot shape by hand, see
+/// [`super::fast`]; the same as `postcard::from_bytes`); for a request, also hands back the
+/// bytes its [`Request`] was decoded from, which decode to exactly that request again (what
+/// the CF logs instead of encoding the request anew).
 pub fn decode_connector_message(
     body: &[u8],
 ) -> Result<(ConnectorMessage, Option<&[u8]>), postcard::Error> {
-    let (variant, rest) = postcard::take_from_bytes::<u32>(body)?;
-    if variant != REQUEST_VARIANT {
-        return Ok((postcard::from_bytes(body)?, None));
+    let mut input = Input::new(body);
+    if input.variant() == Some(REQUEST_VARIANT)
+        && let Some(id) = input.u64()
+    {
+        let rest = input.rest();
+        let (request, after) = match input.request() {
+            Some(request) => (request, input.rest()),
+            None => postcard::take_from_bytes::<Request>(rest)?,
+        };
+        let used = rest.len() - after.len();
+        let message = ConnectorMessage::Request {
+            id: RequestId(id),
+            request,
+        };
+        return Ok((message, rest.get(..used)));
     }
-    let (id, rest) = postcard::take_from_bytes::<RequestId>(rest)?;
-    let (request, after) = postcard::take_from_bytes::<Request>(rest)?;
-    let used = rest.len() - after.len();
-    Ok((ConnectorMessage::Request { id, request }, rest.get(..used)))
+    Ok((postcard::from_bytes(body)?, None))
+}
+
+/// Decodes a CF message from a frame body (a reply of a hot shape by hand, see
+/// [`super::fast`]); the same as `postcard::from_bytes`.
+pub fn decode_cf_message(body: &[u8]) -> Result<CfMessage, postcard::Error> {
+    let mut input = Input::new(body);
+    if input.variant() == Some(REPLY_VARIANT)
+        && let Some(id) = input.u64()
+        && let Some(reply) = input.reply()
+    {
+        return Ok(CfMessage::Reply {
+            id: RequestId(id),
+            reply,
+        });
+    }
+    postcard::from_bytes(body)
 }
 
 /// A message from the CF to a connector.
@@ -176,6 +221,21 @@ pub struct ReplyFrame<'a> {
     pub id: RequestId,
     /// Its reply.
     pub reply: &'a Reply,
+}
+
+impl ReplyFrame<'_> {
+    /// Appends the frame of this reply to `dst` (the bytes of its message), by hand for the
+    /// hot replies; refuses a body larger than `max`.
+    pub fn encode(&self, dst: &mut BytesMut, max: usize) -> Result<(), FrameError> {
+        if !fast::takes_reply(self.reply) {
+            return encode_frame(self, dst, max);
+        }
+        encode_frame_with(dst, max, |mut out| {
+            fast::put_head(&mut out, REPLY_VARIANT, self.id.0);
+            fast::put_reply(&mut out, self.reply);
+            out.finalize()
+        })
+    }
 }
 
 impl Serialize for ReplyFrame<'_> {

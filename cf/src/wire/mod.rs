@@ -5,6 +5,7 @@
 //! and answered out of order; events and deferred completions arrive on the same link.
 
 pub mod codec;
+mod fast;
 pub mod message;
 pub mod reader;
 
