@@ -142,10 +142,13 @@ pub(super) async fn serve(
         now: now(),
     };
 
+    // One wait for the shutdown, kept across wake-ups (a new one would register anew each time).
+    let stopping = shutdown.wait_for(|stop| *stop);
+    tokio::pin!(stopping);
     let failure = loop {
         let wakeup = tokio::select! {
             biased;
-            _ = shutdown.wait_for(|stop| *stop) => Wakeup::Shutdown,
+            _ = &mut stopping => Wakeup::Shutdown,
             Some(message) = queue.recv() => Wakeup::Pushed(message),
             ready = reader.ready() => Wakeup::Frame(ready),
         };

@@ -1,5 +1,6 @@
 //! A list entry: its controls (LEID, list, key, name, version), data and adjunct.
 
+use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
 use super::ids::{EntryKey, EntryName, Leid, ListNumber};
@@ -20,9 +21,8 @@ pub struct Entry {
     pub version: u64,
     /// Data elements it occupies.
     pub elements: u32,
-    /// The data entry.
-    #[serde(with = "serde_bytes")]
-    pub data: Vec<u8>,
+    /// The data entry (shared with the answers that read it).
+    pub data: Bytes,
     /// The adjunct area (structures with ADJUNCT).
     #[serde(with = "serde_bytes")]
     pub adjunct: Option<Vec<u8>>,

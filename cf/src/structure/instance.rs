@@ -253,7 +253,7 @@ impl ListStructure {
         };
         let old = entry.elements;
         entry.elements = elements;
-        entry.data = data;
+        entry.data = data.into();
         if adjunct.is_some() {
             entry.adjunct = adjunct;
         }

@@ -123,7 +123,7 @@ impl ListStructure {
             name,
             version,
             elements,
-            data: w.data,
+            data: w.data.into(),
             adjunct,
         });
         let answer = self.answer(&entry, false);

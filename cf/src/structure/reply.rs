@@ -1,6 +1,7 @@
 //! What applying a request gives back: the reply to the requester and the deliveries (events
 //! and completions) the server pushes to connectors.
 
+use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
 use super::attrs::StructureAttrs;
@@ -139,9 +140,8 @@ pub struct Connected {
 pub struct EntryAnswer {
     /// The entry's controls.
     pub controls: EntryControls,
-    /// The data entry, when read.
-    #[serde(with = "serde_bytes")]
-    pub data: Option<Vec<u8>>,
+    /// The data entry, when read (the CF's own copy, shared rather than copied).
+    pub data: Option<Bytes>,
     /// The adjunct, when read from a structure with adjuncts.
     #[serde(with = "serde_bytes")]
     pub adjunct: Option<Vec<u8>>,
@@ -275,5 +275,14 @@ mod tests {
         assert_eq!(Reply::refused(Reason::StrFull).rc, ReturnCode::EnvError);
         assert!(!Reply::refused(Reason::NoEntry).is_success());
         assert!(Reply::warning(Reason::Timeout, ReplyBody::None).is_success());
+    }
+
+    #[test]
+    fn shared_entry_data_encodes_as_the_byte_strings_logs_and_snapshots_hold() {
+        let data = vec![0, 1, 0x80, 0xFF];
+        assert_eq!(
+            postcard::to_allocvec(&Some(Bytes::from(data.clone()))).unwrap(),
+            postcard::to_allocvec(&Some(serde_bytes::ByteBuf::from(data))).unwrap()
+        );
     }
 }

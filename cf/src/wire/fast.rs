@@ -8,6 +8,8 @@
 //! so on every input the result is postcard's (a proptest here and the `cf_frame` fuzz target
 //! hold both directions to it).
 
+use bytes::Bytes;
+
 use super::codec::Appender;
 use crate::structure::{
     ConToken, Conditions, CursorUpdate, DeleteEntry, End, EntryAnswer, EntryControls, EntryKey,
@@ -425,7 +427,7 @@ impl<'a> Input<'a> {
             BODY_NONE => ReplyBody::None,
             BODY_ENTRY => ReplyBody::Entry(EntryAnswer {
                 controls: self.entry_controls()?,
-                data: self.option(Self::bytes)?,
+                data: self.option(|input| input.bytes().map(Bytes::from))?,
                 adjunct: self.option(Self::bytes)?,
             }),
             _ => return None,
@@ -638,7 +640,7 @@ mod tests {
         )
             .prop_map(|(controls, data, adjunct)| EntryAnswer {
                 controls,
-                data,
+                data: data.map(Bytes::from),
                 adjunct,
             });
         let body = prop_oneof![

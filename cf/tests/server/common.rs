@@ -171,7 +171,7 @@ pub async fn read_all(connection: &Connection, list: u32) -> Vec<Vec<u8>> {
             batch
                 .entries
                 .into_iter()
-                .map(|e| e.data.unwrap_or_default()),
+                .map(|e| e.data.unwrap_or_default().into()),
         );
         match batch.restart {
             Some(token) => restart = Some(token),

@@ -1,5 +1,7 @@
 //! List entries: ordering, identity, data, conditions, cursors, keys, limits.
 
+use bytes::Bytes;
+
 use super::*;
 
 fn unkeyed() -> StructureAttrs {
@@ -49,7 +51,7 @@ fn unkeyed_lists_are_fifo_at_the_tail_and_lifo_at_the_head() {
             conditions: Conditions::default(),
         }),
     );
-    assert_eq!(entry_answer(&head).data, Some(b"z".to_vec()));
+    assert_eq!(entry_answer(&head).data, Some(Bytes::from_static(b"z")));
 }
 
 #[test]
@@ -91,15 +93,15 @@ fn keyed_lists_order_by_key_with_head_and_tail_in_each_sublist() {
     };
     assert_eq!(
         read(&mut h, locate(KeyCompare::Equal, 5, End::Tail)),
-        Some(b"5b".to_vec())
+        Some(Bytes::from_static(b"5b"))
     );
     assert_eq!(
         read(&mut h, locate(KeyCompare::LessOrEqual, 4, End::Head)),
-        Some(b"3a".to_vec())
+        Some(Bytes::from_static(b"3a"))
     );
     assert_eq!(
         read(&mut h, locate(KeyCompare::GreaterOrEqual, 4, End::Head)),
-        Some(b"5z".to_vec())
+        Some(Bytes::from_static(b"5z"))
     );
     let none = h.op(
         c,
@@ -333,7 +335,7 @@ fn move_with_read_and_write_changes_list_and_resets_the_cursor() {
             conditions: Conditions::default(),
         }),
     );
-    assert_eq!(entry_answer(&back).data, Some(b"new".to_vec()));
+    assert_eq!(entry_answer(&back).data, Some(Bytes::from_static(b"new")));
 }
 
 #[test]

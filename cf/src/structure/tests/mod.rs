@@ -153,7 +153,7 @@ impl Harness {
         s.lists()[usize::try_from(n).expect("small")]
             .order
             .values()
-            .filter_map(|leid| s.entry(*leid).map(|e| e.data.clone()))
+            .filter_map(|leid| s.entry(*leid).map(|e| e.data.to_vec()))
             .collect()
     }
 }

@@ -112,7 +112,7 @@ fn contents(h: &Harness) -> BTreeMap<u32, Vec<(u8, Vec<u8>)>> {
                 .order
                 .values()
                 .filter_map(|leid| s.entry(*leid))
-                .map(|e| (e.position.key.0[15], e.data.clone()))
+                .map(|e| (e.position.key.0[15], e.data.to_vec()))
                 .collect();
             (n, entries)
         })
@@ -191,7 +191,7 @@ fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
                 );
                 match m.end_index(from, tail) {
                     Some(i) => prop_assert_eq!(
-                        entry_answer(&o).data,
+                        entry_answer(&o).data.map(Vec::from),
                         m.lists.get(&from).map(|l| l[i].1.clone())
                     ),
                     None => prop_assert_eq!(o.reply.reason, Reason::NoEntry),
@@ -212,7 +212,7 @@ fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
                 match m.end_index(from, tail) {
                     Some(i) => {
                         let (_, data) = m.lists.entry(from).or_default().remove(i);
-                        prop_assert_eq!(entry_answer(&o).data, Some(data));
+                        prop_assert_eq!(entry_answer(&o).data.map(Vec::from), Some(data));
                     }
                     None => prop_assert_eq!(o.reply.reason, Reason::NoEntry),
                 }
