@@ -65,10 +65,14 @@ pub async fn open_stream(
         while !finish.load(Ordering::Relaxed) {
             let data = chunk(id, round);
             if let Err(e) = writer.send(Bytes::from(data.clone())).await {
-                return Outcome::Ended {
-                    bytes,
-                    why: format!("send: {e}"),
+                // The stack dropped the connection meanwhile: its reading half says why.
+                let why = loop {
+                    match tokio::time::timeout(PATIENCE, reader.recv()).await {
+                        Ok(Received::Data(_)) => {}
+                        other => break format!("send: {e}, after {other:?}"),
+                    }
                 };
+                return Outcome::Ended { bytes, why };
             }
             let mut back = Vec::with_capacity(CHUNK);
             while back.len() < CHUNK {
