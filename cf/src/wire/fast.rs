@@ -288,12 +288,15 @@ impl<'a> Input<'a> {
         Some(bytes.to_vec())
     }
 
+    /// A fieldless enum's value: `variants` lists them in declaration order.
+    fn one_of<T: Copy>(&mut self, variants: &[T]) -> Option<T> {
+        variants
+            .get(usize::try_from(self.variant()?).ok()?)
+            .copied()
+    }
+
     fn end(&mut self) -> Option<End> {
-        match self.variant()? {
-            0 => Some(End::Head),
-            1 => Some(End::Tail),
-            _ => None,
-        }
+        self.one_of(&[End::Head, End::Tail])
     }
 
     fn list(&mut self) -> Option<ListNumber> {
@@ -323,12 +326,11 @@ impl<'a> Input<'a> {
             4 => Locator::Key {
                 list: self.list()?,
                 key: EntryKey(self.array()?),
-                compare: match self.variant()? {
-                    0 => KeyCompare::Equal,
-                    1 => KeyCompare::LessOrEqual,
-                    2 => KeyCompare::GreaterOrEqual,
-                    _ => return None,
-                },
+                compare: self.one_of(&[
+                    KeyCompare::Equal,
+                    KeyCompare::LessOrEqual,
+                    KeyCompare::GreaterOrEqual,
+                ])?,
                 end: self.end()?,
             },
             _ => return None,
@@ -342,12 +344,7 @@ impl<'a> Input<'a> {
 
     fn write_entry(&mut self) -> Option<WriteEntry> {
         Some(WriteEntry {
-            entry_type: match self.variant()? {
-                0 => EntryType::New,
-                1 => EntryType::Old,
-                2 => EntryType::Any,
-                _ => return None,
-            },
+            entry_type: self.one_of(&[EntryType::New, EntryType::Old, EntryType::Any])?,
             list: self.list()?,
             locator: self.option(Self::locator)?,
             name: self.option(|input| input.array().map(EntryName))?,
@@ -382,11 +379,8 @@ impl<'a> Input<'a> {
             0 => ListOp::Write(self.write_entry()?),
             1 => ListOp::Read(ReadEntry {
                 locator: self.locator()?,
-                cursor: self.option(|input| match input.variant()? {
-                    0 => Some(CursorUpdate::Next),
-                    1 => Some(CursorUpdate::Current),
-                    _ => None,
-                })?,
+                cursor: self
+                    .option(|input| input.one_of(&[CursorUpdate::Next, CursorUpdate::Current]))?,
                 conditions: self.no_conditions()?,
             }),
             2 => ListOp::Move(self.move_entry()?),
@@ -414,15 +408,14 @@ impl<'a> Input<'a> {
 
     /// A reply of a hot shape.
     pub(super) fn reply(&mut self) -> Option<Reply> {
-        let rc = match self.variant()? {
-            0 => ReturnCode::Ok,
-            1 => ReturnCode::Warning,
-            2 => ReturnCode::ParmError,
-            3 => ReturnCode::EnvError,
-            4 => ReturnCode::CompError,
-            _ => return None,
-        };
-        let reason = *Reason::ALL.get(usize::try_from(self.variant()?).ok()?)?;
+        let rc = self.one_of(&[
+            ReturnCode::Ok,
+            ReturnCode::Warning,
+            ReturnCode::ParmError,
+            ReturnCode::EnvError,
+            ReturnCode::CompError,
+        ])?;
+        let reason = self.one_of(Reason::ALL)?;
         let body = match self.variant()? {
             BODY_NONE => ReplyBody::None,
             BODY_ENTRY => ReplyBody::Entry(EntryAnswer {

@@ -11,7 +11,7 @@ use bytes::BytesMut;
 use postcard::ser_flavors::Flavor;
 use serde::{Deserialize, Serialize};
 
-use super::codec::{FrameError, encode_frame, encode_frame_with};
+use super::codec::{Appender, FrameError, encode_frame, encode_frame_with};
 use super::fast::{self, Input};
 use crate::auth::{Nonce, Proof};
 use crate::structure::{ConToken, Event, LinkId, Reply, Request, StrName, Ticket};
@@ -76,14 +76,10 @@ impl RequestFrame<'_> {
     /// Appends the frame of this request to `dst` (the bytes of its message), by hand for the
     /// hot requests; refuses a body larger than `max`.
     pub fn encode(&self, dst: &mut BytesMut, max: usize) -> Result<(), FrameError> {
-        if !fast::takes_request(self.request) {
-            return encode_frame(self, dst, max);
-        }
-        encode_frame_with(dst, max, |mut out| {
-            fast::put_head(&mut out, REQUEST_VARIANT, self.id.0);
-            fast::put_request(&mut out, self.request);
-            out.finalize()
-        })
+        let hot = fast::takes_request(self.request).then_some(|out: &mut Appender<'_>| {
+            fast::put_request(out, self.request);
+        });
+        encode_with_id(self, (REQUEST_VARIANT, self.id), hot, dst, max)
     }
 }
 
@@ -227,15 +223,30 @@ impl ReplyFrame<'_> {
     /// Appends the frame of this reply to `dst` (the bytes of its message), by hand for the
     /// hot replies; refuses a body larger than `max`.
     pub fn encode(&self, dst: &mut BytesMut, max: usize) -> Result<(), FrameError> {
-        if !fast::takes_reply(self.reply) {
-            return encode_frame(self, dst, max);
-        }
-        encode_frame_with(dst, max, |mut out| {
-            fast::put_head(&mut out, REPLY_VARIANT, self.id.0);
-            fast::put_reply(&mut out, self.reply);
-            out.finalize()
-        })
+        let hot = fast::takes_reply(self.reply).then_some(|out: &mut Appender<'_>| {
+            fast::put_reply(out, self.reply);
+        });
+        encode_with_id(self, (REPLY_VARIANT, self.id), hot, dst, max)
     }
+}
+
+/// Appends the frame of `frame`, a message of variant `index` whose first field is `id`: by
+/// hand with `hot` appending what follows the id, or all of it through postcard.
+fn encode_with_id(
+    frame: &impl Serialize,
+    (index, id): (u32, RequestId),
+    hot: Option<impl FnOnce(&mut Appender<'_>)>,
+    dst: &mut BytesMut,
+    max: usize,
+) -> Result<(), FrameError> {
+    let Some(put) = hot else {
+        return encode_frame(frame, dst, max);
+    };
+    encode_frame_with(dst, max, |mut out| {
+        fast::put_head(&mut out, index, id.0);
+        put(&mut out);
+        out.finalize()
+    })
 }
 
 impl Serialize for ReplyFrame<'_> {
