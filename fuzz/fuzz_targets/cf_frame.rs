@@ -34,7 +34,9 @@ where
 }
 
 /// The frame body `encode` appends to a fresh buffer (`None` if it refuses).
-fn encoded(encode: impl FnOnce(&mut BytesMut) -> Result<(), cf::wire::FrameError>) -> Option<Vec<u8>> {
+fn encoded(
+    encode: impl FnOnce(&mut BytesMut) -> Result<(), cf::wire::FrameError>,
+) -> Option<Vec<u8>> {
     let mut buf = BytesMut::new();
     encode(&mut buf).ok()?;
     Some(buf[cf::wire::HEADER_LEN..].to_vec())

@@ -79,7 +79,7 @@ impl Xcf {
 
     /// Starts XCF on the client's system: connects to the XCF structure (allocating it on
     /// first use), marks the members of systems no longer connected as Failed, records the
-    /// system, makes its first status update and starts the periodic ones.
+    /// system, sends its first heartbeat and starts the periodic status updates.
     pub async fn connect_with(client: &Client, config: XcfConfig) -> Result<Self, Error> {
         let system = SysName::new(client.sysname())
             .ok_or_else(|| XcfError::Corrupt(format!("bad system name {}", client.sysname())))?;
@@ -123,9 +123,10 @@ impl Xcf {
             dispatcher: Mutex::new(None),
             status: Mutex::new(None),
         });
-        // The first status update is part of joining the sysplex: from here on the CF
-        // partitions the system if its updates stop, even if it hangs at once.
-        inner.status_update().await?;
+        // The first heartbeat is part of joining the sysplex (the system record was just
+        // written): from here on the CF partitions the system if its updates stop, even if it
+        // hangs at once.
+        inner.heartbeat().await?;
         // The tasks start once `inner` exists: a task that found its weak handle dead would
         // take that for XCF's end and stop for good.
         let weak = Arc::downgrade(&inner);
@@ -458,8 +459,8 @@ async fn dispatch(xcf: Weak<Inner>, mut events: Events, token: ConToken) {
     }
 }
 
-/// Updates the system's status every `period` (the first one was made on connecting): a CF
-/// heartbeat and the system record.
+/// Updates the system's status every `period` from one period after connecting (which
+/// recorded the system and sent its first heartbeat): a CF heartbeat and the system record.
 async fn update_status(xcf: Weak<Inner>, period: Duration) {
     let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -527,12 +528,18 @@ impl Inner {
         Ok(())
     }
 
-    /// One status update: the CF heartbeat, then the system record's time.
-    async fn status_update(&self) -> Result<(), Error> {
+    /// The CF heartbeat; `Fenced` once the system is partitioned.
+    async fn heartbeat(&self) -> Result<(), Error> {
         let reply = self.cf.connection().client().heartbeat().await?;
         if reply.reason == crate::structure::Reason::Fenced {
             return Err(XcfError::Fenced.into());
         }
+        Ok(())
+    }
+
+    /// One status update: the CF heartbeat, then the system record's time.
+    async fn status_update(&self) -> Result<(), Error> {
+        self.heartbeat().await?;
         let record = SystemRecord {
             system: self.system.clone(),
             connected_at: self.connected_at,
