@@ -42,11 +42,9 @@ impl Redis {
 
     /// Queues a command; [`Redis::flush`] sends everything queued.
     pub fn queue(&mut self, args: &[&[u8]]) {
-        self.out
-            .extend_from_slice(format!("*{}\r\n", args.len()).as_bytes());
+        put_header(&mut self.out, b'*', args.len());
         for arg in args {
-            self.out
-                .extend_from_slice(format!("${}\r\n", arg.len()).as_bytes());
+            put_header(&mut self.out, b'$', arg.len());
             self.out.extend_from_slice(arg);
             self.out.extend_from_slice(b"\r\n");
         }
@@ -91,5 +89,41 @@ impl Redis {
             }
             other => bail!("unexpected RESP type byte {other:#04x}"),
         }
+    }
+}
+
+/// Appends a RESP header: `kind`, `len` in decimal, CRLF (without formatting machinery, as a
+/// tuned client writes it).
+fn put_header(out: &mut Vec<u8>, kind: u8, len: usize) {
+    let mut digits = [0; 20];
+    let mut start = digits.len();
+    let mut rest = len;
+    loop {
+        start -= 1;
+        digits[start] = b'0' + u8::try_from(rest % 10).unwrap_or(0);
+        rest /= 10;
+        if rest == 0 {
+            break;
+        }
+    }
+    out.push(kind);
+    out.extend_from_slice(&digits[start..]);
+    out.extend_from_slice(b"\r\n");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn headers_are_written_in_decimal() {
+        let mut out = Vec::new();
+        for (kind, len) in [(b'*', 0), (b'$', 7), (b'$', 4096), (b'*', usize::MAX)] {
+            put_header(&mut out, kind, len);
+        }
+        assert_eq!(
+            out,
+            format!("*0\r\n$7\r\n$4096\r\n*{}\r\n", usize::MAX).as_bytes()
+        );
     }
 }
