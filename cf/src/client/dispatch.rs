@@ -487,20 +487,21 @@ pub(super) async fn read_loop(mut reader: Reader, dispatch: Arc<Dispatch>) {
             break None;
         }
         let mut state = dispatch.state();
-        loop {
+        let ended = loop {
             let handled = match reader.try_next_body(decode_cf_message) {
                 Ok(Some(Ok(message))) => Dispatch::handle(&mut state, message, &mut wake),
-                Ok(None) => break,
+                Ok(None) => break Ok(()),
                 Ok(Some(Err(_))) | Err(_) => Err(None),
             };
-            if let Err(failure) = handled {
-                drop(state);
-                wake.drain(..).for_each(Waker::wake);
-                break 'link failure;
+            if handled.is_err() {
+                break handled;
             }
-        }
+        };
         drop(state);
         wake.drain(..).for_each(Waker::wake);
+        if let Err(failure) = ended {
+            break 'link failure;
+        }
     };
     if let Some(failure) = &failure {
         tracing::info!("CF closed the link: {failure}");
