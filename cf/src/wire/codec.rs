@@ -70,16 +70,21 @@ pub fn encode_frame<T: Serialize>(
     })
 }
 
-/// Appends a frame whose body `body` appends through the [`Appender`] it is given (and
-/// finalizes); refuses a body larger than `max`, leaving `dst` as it was.
+/// Appends a frame whose body `body` appends through the [`Appender`] it is given; refuses a
+/// body larger than `max`, leaving `dst` as it was.
 pub(super) fn encode_frame_with(
     dst: &mut BytesMut,
     max: usize,
-    body: impl FnOnce(Appender<'_>) -> postcard::Result<()>,
+    body: impl FnOnce(&mut Appender<'_>) -> postcard::Result<()>,
 ) -> Result<(), FrameError> {
     let start = dst.len();
     dst.put_u32(0);
-    let written = body(Appender::new(dst));
+    let written = {
+        let mut out = Appender::new(dst);
+        let written = body(&mut out);
+        out.append_staged();
+        written
+    };
     let len = dst.len() - start - HEADER_LEN;
     let checked = written.map_err(FrameError::from).and_then(|()| {
         u32::try_from(len)
@@ -103,7 +108,7 @@ pub(super) fn encode_frame_with(
 const STAGE: usize = 128;
 
 /// Postcard output appended to a `BytesMut` (through `io::Write` every field would cost a call
-/// of its own). Postcard writes fixed arrays such as LEIDs and small integers a byte at a time,
+/// of its own), lent to the encoder by reference so that its staging buffer is never moved. Postcard writes fixed arrays such as LEIDs and small integers a byte at a time,
 /// and a single byte appended to a `BytesMut` costs a `memmove` call: bytes are gathered in a
 /// small buffer and appended together. The hand-written encoders of [`super::fast`] write
 /// through it too.
@@ -153,7 +158,7 @@ impl<'a> Appender<'a> {
     }
 }
 
-impl Flavor for Appender<'_> {
+impl Flavor for &mut Appender<'_> {
     type Output = ();
 
     #[inline]
@@ -168,8 +173,8 @@ impl Flavor for Appender<'_> {
         Ok(())
     }
 
-    fn finalize(mut self) -> postcard::Result<()> {
-        self.append_staged();
+    /// Nothing to do: [`encode_frame_with`] appends what is staged.
+    fn finalize(self) -> postcard::Result<()> {
         Ok(())
     }
 }

@@ -8,7 +8,6 @@
 use std::fmt;
 
 use bytes::BytesMut;
-use postcard::ser_flavors::Flavor;
 use serde::{Deserialize, Serialize};
 
 use super::codec::{Appender, FrameError, encode_frame, encode_frame_with};
@@ -242,10 +241,10 @@ fn encode_with_id(
     let Some(put) = hot else {
         return encode_frame(frame, dst, max);
     };
-    encode_frame_with(dst, max, |mut out| {
-        fast::put_head(&mut out, index, id.0);
-        put(&mut out);
-        out.finalize()
+    encode_frame_with(dst, max, |out| {
+        fast::put_head(out, index, id.0);
+        put(out);
+        Ok(())
     })
 }
 
