@@ -165,7 +165,7 @@ impl Client {
         match reply.body {
             ReplyBody::Connected(connected) if reply.is_success() => Ok(Ok(Connection::new(
                 self.clone(),
-                connected,
+                *connected,
                 reply.rc,
                 reply.reason,
             ))),

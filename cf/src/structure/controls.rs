@@ -48,7 +48,9 @@ impl ListStructure {
         if let Some(cursor) = w.cursor {
             controls.cursor = cursor;
         }
-        Ok(Reply::ok(ReplyBody::ListControls(controls.clone())))
+        Ok(Reply::ok(ReplyBody::ListControls(Box::new(
+            controls.clone(),
+        ))))
     }
 
     /// MONITOR_LIST: binds the list to a vector bit (set to the list's current state) or stops.

@@ -59,7 +59,7 @@ impl ListStructure {
             ListOp::Lock(l) => Ok(self.lock_only(conid, l)),
             ListOp::ReadListControls { list } => self
                 .list(list)
-                .map(|l| Reply::ok(ReplyBody::ListControls(l.controls.clone())))
+                .map(|l| Reply::ok(ReplyBody::ListControls(Box::new(l.controls.clone()))))
                 .map_err(Refused::from),
             ListOp::WriteListControls(w) => self.write_list_controls(w),
             ListOp::MonitorList(m) => self.monitor_list(conid, m),

@@ -140,9 +140,12 @@ impl Facility {
         };
         self.next_connection = sequence;
         let reply = if reconnect {
-            Reply::warning(Reason::ConaReconnected, ReplyBody::Connected(connected))
+            Reply::warning(
+                Reason::ConaReconnected,
+                ReplyBody::Connected(Box::new(connected)),
+            )
         } else {
-            Reply::ok(ReplyBody::Connected(connected))
+            Reply::ok(ReplyBody::Connected(Box::new(connected)))
         };
         Ok(Outcome { reply, deliveries })
     }

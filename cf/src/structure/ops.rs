@@ -246,7 +246,7 @@ impl ListStructure {
         let entry = self.remove(leid).ok_or(Reason::NoEntry)?;
         if d.read {
             answer.data = Some(entry.data);
-            answer.adjunct = entry.adjunct;
+            answer.adjunct = entry.adjunct.map(Vec::into_boxed_slice);
         }
         Ok(Reply::ok(ReplyBody::Entry(answer)))
     }
@@ -430,7 +430,7 @@ impl ListStructure {
             controls: entry.controls(self.attrs.keyed()),
             data: with_data.then(|| entry.data.clone()),
             adjunct: if with_data {
-                entry.adjunct.clone()
+                entry.adjunct.as_deref().map(Box::from)
             } else {
                 None
             },

@@ -87,16 +87,16 @@ impl Reply {
 pub enum ReplyBody {
     /// Nothing to answer.
     None,
-    /// IXLYCONA: the new connection.
-    Connected(Connected),
+    /// IXLYCONA: the new connection (boxed, as it is rare and large: see [`Reply`]'s size).
+    Connected(Box<Connected>),
     /// One entry's controls, with its data and adjunct when read.
     Entry(EntryAnswer),
     /// Entries of a multi-entry request.
     Entries(EntryBatch),
     /// The current list authority (after a failed authority compare).
     Authority(Authority),
-    /// A list's controls.
-    ListControls(ListControls),
+    /// A list's controls (boxed, as they are rare and large).
+    ListControls(Box<ListControls>),
     /// The lock holder (TEST, HELDBY, a refused lock request), if any.
     LockHolder(Option<ConId>),
     /// The request waits in a lock queue; a [`Delivery::Completion`] with this ticket ends it.
@@ -144,8 +144,12 @@ pub struct EntryAnswer {
     pub data: Option<Bytes>,
     /// The adjunct, when read from a structure with adjuncts.
     #[serde(with = "serde_bytes")]
-    pub adjunct: Option<Vec<u8>>,
+    pub adjunct: Option<Box<[u8]>>,
 }
+
+// A reply is moved a few times on its way from the decoder to the caller that awaits it; at
+// 128 bytes or less each move is a few inline copies rather than a call of `memmove`.
+const _: () = assert!(std::mem::size_of::<Reply>() <= 128);
 
 /// Entries of a multi-entry request.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -421,7 +421,7 @@ impl<'a> Input<'a> {
             BODY_ENTRY => ReplyBody::Entry(EntryAnswer {
                 controls: self.entry_controls()?,
                 data: self.option(|input| input.bytes().map(Bytes::from))?,
-                adjunct: self.option(Self::bytes)?,
+                adjunct: self.option(|input| input.bytes().map(Vec::into_boxed_slice))?,
             }),
             _ => return None,
         };
@@ -634,7 +634,7 @@ mod tests {
             .prop_map(|(controls, data, adjunct)| EntryAnswer {
                 controls,
                 data: data.map(Bytes::from),
-                adjunct,
+                adjunct: adjunct.map(Vec::into_boxed_slice),
             });
         let body = prop_oneof![
             Just(ReplyBody::None),

@@ -242,7 +242,7 @@ fn adjuncts_are_64_bytes_and_only_where_allocated() {
             conditions: Conditions::default(),
         }),
     );
-    assert_eq!(entry_answer(&read).adjunct, Some(vec![9; 64]));
+    assert_eq!(entry_answer(&read).adjunct.as_deref(), Some(&[9; 64][..]));
     let (mut h2, c2) = harness_with(StructureAttrs {
         adjunct: false,
         ..StructureAttrs::default()
