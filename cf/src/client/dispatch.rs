@@ -1,10 +1,12 @@
-//! The client's reading side: matches answers to waiting requests, queued lock requests to
+//! The state a CF link's tasks share: the requests in flight and the frames waiting for the
+//! writer. The reading side matches answers to waiting requests, queued lock requests to
 //! their completions, and fans events out to subscribers.
 //!
 //! Each request in flight has a slot in one table (a slab): the request id names the slot and
 //! its generation, the slot holds the answer and the waker of the [`Pending`] handle. So a
-//! request costs no allocation, channel or hashing of its own, and the reader hands out a whole
-//! burst of answers under one hold of the lock.
+//! request costs no allocation, channel or hashing of its own; taking its slot and queueing
+//! its frame cost one hold of the lock, and the reader hands out a whole burst of answers
+//! under one hold of it.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -12,13 +14,15 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
 
+use bytes::BytesMut;
 use futures::Stream;
-use tokio::sync::mpsc;
+use tokio::sync::{Notify, mpsc};
 
 use super::Reader;
+use super::outgoing::{Outgoing, Taken};
 use crate::Error;
 use crate::structure::{ConToken, Event, Reply, ReplyBody, Ticket};
-use crate::wire::{CfMessage, LinkFailure, RequestId, decode_cf_message};
+use crate::wire::{CfMessage, FrameError, LinkFailure, RequestId, decode_cf_message};
 
 /// An event for one of the link's connections: what z/OS passes to the event exit.
 #[derive(Debug, Clone, PartialEq)]
@@ -243,14 +247,18 @@ impl Future for Pending {
     }
 }
 
-/// What the reader shares with the senders.
+/// What the reader, the writer and the senders share.
 #[derive(Debug)]
 pub(super) struct Dispatch {
     state: Mutex<State>,
+    /// Wakes the writer: frames arrived in an empty buffer, or the link closes.
+    outgoing_ready: Notify,
 }
 
 #[derive(Debug)]
 struct State {
+    /// Request frames waiting for the writer.
+    outgoing: Outgoing,
     slots: Vec<Slot>,
     /// Free slots, the last freed first (its memory is the warmest).
     free: Vec<usize>,
@@ -303,6 +311,7 @@ impl Default for Dispatch {
         let (sender, queue) = mpsc::unbounded_channel();
         Self {
             state: Mutex::new(State {
+                outgoing: Outgoing::default(),
                 slots: Vec::new(),
                 free: Vec::new(),
                 queued: HashMap::new(),
@@ -311,6 +320,7 @@ impl Default for Dispatch {
                 first: Some(Events { queue }),
                 closed: None,
             }),
+            outgoing_ready: Notify::new(),
         }
     }
 }
@@ -320,15 +330,18 @@ impl Dispatch {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Takes a slot for a request made under connection `token` (if any): its id, and the
-    /// caller's handle on its answer; a handle failed with LinkLost when the link has closed.
-    pub(super) fn expect(
+    /// Takes a slot for a request made under connection `token` (if any) and has `encode`
+    /// append the request's frame, with the slot's request id, to what the writer sends next;
+    /// returns the caller's handle on the answer (failed at once when the link has closed or
+    /// the frame could not be encoded).
+    pub(super) fn send(
         self: &Arc<Self>,
         token: Option<ConToken>,
-    ) -> Result<(RequestId, Pending), Pending> {
+        encode: impl FnOnce(RequestId, &mut BytesMut) -> Result<(), FrameError>,
+    ) -> Pending {
         let mut state = self.state();
         if state.closed.is_some() {
-            return Err(Pending::failed(Error::LinkLost));
+            return Pending::failed(Error::LinkLost);
         }
         let index = match state.free.pop() {
             Some(index) => index,
@@ -344,34 +357,50 @@ impl Dispatch {
             }
         };
         let Some(slot) = state.slots.get_mut(index) else {
-            return Err(Pending::failed(Error::LinkLost));
+            return Pending::failed(Error::LinkLost);
         };
         slot.generation = slot.generation.wrapping_add(1);
-        slot.token = token;
-        slot.stage = Stage::Waiting;
         let generation = slot.generation;
         let id = request_id(u32::try_from(index).unwrap_or(u32::MAX), generation);
-        let pending = Pending {
-            inner: PendingInner::Slot {
-                dispatch: Arc::clone(self),
-                index,
-                generation,
-            },
-        };
-        Ok((id, pending))
+        match state.outgoing.queue(|frames| encode(id, frames)) {
+            Ok(wake_writer) => {
+                if let Some(slot) = state.slots.get_mut(index) {
+                    slot.token = token;
+                    slot.stage = Stage::Waiting;
+                }
+                drop(state);
+                if wake_writer {
+                    self.outgoing_ready.notify_one();
+                }
+                Pending {
+                    inner: PendingInner::Slot {
+                        dispatch: Arc::clone(self),
+                        index,
+                        generation,
+                    },
+                }
+            }
+            Err(e) => {
+                state.release(index);
+                Pending::failed(e)
+            }
+        }
     }
 
-    /// Fails one waiting request.
-    pub(super) fn fail_one(&self, id: RequestId, error: Error) {
-        let waker = {
-            let mut state = self.state();
-            state
-                .waiting(id)
-                .and_then(|index| state.complete(index, Err(error)))
-        };
-        if let Some(waker) = waker {
-            waker.wake();
-        }
+    /// Waits until the writer has something to do.
+    pub(super) async fn outgoing_ready(&self) {
+        self.outgoing_ready.notified().await;
+    }
+
+    /// Swaps the frames gathered for the writer into `frames`.
+    pub(super) fn take_outgoing(&self, frames: &mut BytesMut) -> Taken {
+        self.state().outgoing.take(frames)
+    }
+
+    /// Refuses further requests; the writer sends what is queued and shuts the socket down.
+    pub(super) fn close_outgoing(&self) {
+        self.state().outgoing.close();
+        self.outgoing_ready.notify_one();
     }
 
     /// A new subscription to the link's events.
@@ -522,6 +551,16 @@ mod tests {
         }
     }
 
+    /// Takes a slot as a request would (queueing no frame): its id and handle.
+    fn expect(dispatch: &Arc<Dispatch>, token: Option<ConToken>) -> (RequestId, Pending) {
+        let mut sent = None;
+        let pending = dispatch.send(token, |id, _| {
+            sent = Some(id);
+            Ok(())
+        });
+        (sent.expect("a slot was taken"), pending)
+    }
+
     fn deliver(dispatch: &Dispatch, message: CfMessage) -> Vec<Waker> {
         let mut wake = Vec::new();
         Dispatch::handle(&mut dispatch.state(), message, &mut wake).unwrap();
@@ -541,8 +580,8 @@ mod tests {
     #[test]
     fn answers_reach_their_requests_in_any_order() {
         let dispatch = Arc::new(Dispatch::default());
-        let (first, mut first_pending) = dispatch.expect(None).unwrap();
-        let (second, mut second_pending) = dispatch.expect(None).unwrap();
+        let (first, mut first_pending) = expect(&dispatch, None);
+        let (second, mut second_pending) = expect(&dispatch, None);
         assert_ne!(first, second);
         assert!(first_pending.test().is_none());
         answer(&dispatch, second, Reason::NoEntry);
@@ -561,10 +600,10 @@ mod tests {
     #[test]
     fn a_dropped_handle_frees_its_slot_and_its_old_id_matches_nothing() {
         let dispatch = Arc::new(Dispatch::default());
-        let (old, pending) = dispatch.expect(None).unwrap();
+        let (old, pending) = expect(&dispatch, None);
         drop(pending);
         answer(&dispatch, old, Reason::NoEntry);
-        let (new, mut pending) = dispatch.expect(None).unwrap();
+        let (new, mut pending) = expect(&dispatch, None);
         assert_eq!(slot_of(new).0, slot_of(old).0, "the freed slot is reused");
         assert_ne!(new, old);
         answer(&dispatch, old, Reason::NoEntry);
@@ -582,7 +621,7 @@ mod tests {
         let token = ConToken([7; 16]);
         for completion_first in [false, true] {
             let dispatch = Arc::new(Dispatch::default());
-            let (id, mut pending) = dispatch.expect(Some(token)).unwrap();
+            let (id, mut pending) = expect(&dispatch, Some(token));
             let queued = CfMessage::Reply {
                 id,
                 reply: Reply::warning(Reason::Asynch, ReplyBody::Queued(Ticket(3))),
@@ -607,22 +646,33 @@ mod tests {
     #[test]
     fn closing_fails_what_waits_and_what_comes_after() {
         let dispatch = Arc::new(Dispatch::default());
-        let (_, mut pending) = dispatch.expect(None).unwrap();
+        let (_, mut pending) = expect(&dispatch, None);
         dispatch.close(Some(LinkFailure::Shutdown));
         assert!(matches!(
             pending.test(),
             Some(Err(Error::LinkClosed(LinkFailure::Shutdown)))
         ));
-        let Err(mut late) = dispatch.expect(None) else {
-            panic!("a slot after the link closed");
-        };
+        let mut late = dispatch.send(None, |_, _| panic!("a frame queued after the link closed"));
         assert!(matches!(late.test(), Some(Err(Error::LinkLost))));
+    }
+
+    #[test]
+    fn a_frame_that_cannot_be_encoded_fails_its_request_and_frees_its_slot() {
+        let dispatch = Arc::new(Dispatch::default());
+        let mut refused = dispatch.send(None, |_, _| Err(FrameError::TooLarge { len: 2, max: 1 }));
+        assert!(matches!(
+            refused.test(),
+            Some(Err(Error::Frame(FrameError::TooLarge { .. })))
+        ));
+        let (_, mut pending) = expect(&dispatch, None);
+        assert_eq!(dispatch.state().slots.len(), 1, "the slot was reused");
+        assert!(pending.test().is_none());
     }
 
     #[tokio::test]
     async fn an_awaited_answer_wakes_its_task() {
         let dispatch = Arc::new(Dispatch::default());
-        let (id, pending) = dispatch.expect(None).unwrap();
+        let (id, pending) = expect(&dispatch, None);
         let waiting = tokio::spawn(pending);
         tokio::task::yield_now().await;
         let wake = deliver(

@@ -29,7 +29,6 @@ use tokio::net::{TcpStream, ToSocketAddrs};
 pub use self::connection::Connection;
 use self::dispatch::Dispatch;
 pub use self::dispatch::{ConnectorEvent, Events, Pending};
-use self::outgoing::Outgoing;
 use crate::Error;
 use crate::auth::{self, Nonce, Secret, Transcript};
 use crate::structure::{ConToken, ConnectRequest, LinkId, Reply, ReplyBody, Request, StrName};
@@ -50,7 +49,6 @@ pub struct Client {
 
 #[derive(Debug)]
 struct Inner {
-    outgoing: Arc<Outgoing>,
     dispatch: Arc<Dispatch>,
     link: LinkId,
     sysname: String,
@@ -62,7 +60,7 @@ struct Inner {
 impl Drop for Inner {
     fn drop(&mut self) {
         self.reader.abort();
-        self.outgoing.close();
+        self.dispatch.close_outgoing();
     }
 }
 
@@ -120,11 +118,9 @@ impl Client {
 
         let dispatch = Arc::new(Dispatch::default());
         let reader = tokio::spawn(dispatch::read_loop(reader, Arc::clone(&dispatch)));
-        let outgoing = Arc::new(Outgoing::default());
-        tokio::spawn(outgoing::write_loop(write, Arc::clone(&outgoing)));
+        tokio::spawn(outgoing::write_loop(write, Arc::clone(&dispatch)));
         Ok(Self {
             inner: Arc::new(Inner {
-                outgoing,
                 dispatch,
                 link,
                 sysname: sysname.to_owned(),
@@ -236,21 +232,14 @@ impl Client {
         self.inner.dispatch.subscribe()
     }
 
-    /// Takes a slot for the answer, then has `encode` append the request's frame (with the
+    /// Takes a slot for the answer and has `encode` append the request's frame (with the
     /// slot's request id) to what the link's writer sends next.
     fn send(
         &self,
         token: Option<ConToken>,
         encode: impl FnOnce(RequestId, &mut BytesMut) -> Result<(), FrameError>,
     ) -> Pending {
-        let (id, pending) = match self.inner.dispatch.expect(token) {
-            Ok(taken) => taken,
-            Err(failed) => return failed,
-        };
-        if let Err(e) = self.inner.outgoing.queue(|frames| encode(id, frames)) {
-            self.inner.dispatch.fail_one(id, e);
-        }
-        pending
+        self.inner.dispatch.send(token, encode)
     }
 }
 

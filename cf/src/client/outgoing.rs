@@ -1,14 +1,16 @@
-//! The client's writing side: callers encode their request frames straight into one shared
-//! buffer, and a single writer task writes whatever has gathered with one `write` call, so a
-//! pipelined burst costs one system call and no allocation per request.
+//! The client's writing side: callers encode their request frames straight into one buffer,
+//! kept under the same lock as the table of requests in flight (so taking a request's slot and
+//! queueing its frame cost one hold of one lock), and a single writer task writes whatever has
+//! gathered with one `write` call: a pipelined burst costs one system call and no allocation
+//! per request.
 
-use std::sync::{Mutex, MutexGuard};
+use std::sync::Arc;
 
 use bytes::BytesMut;
 use tokio::io::AsyncWriteExt;
 use tokio::net::tcp::OwnedWriteHalf;
-use tokio::sync::Notify;
 
+use super::dispatch::Dispatch;
 use crate::Error;
 use crate::wire::FrameError;
 
@@ -18,57 +20,39 @@ const KEEP_CAPACITY: usize = 1024 * 1024;
 /// Request frames waiting for the writer.
 #[derive(Debug, Default)]
 pub(super) struct Outgoing {
-    state: Mutex<State>,
-    /// Wakes the writer: frames arrived in an empty buffer, or the link closes.
-    ready: Notify,
-}
-
-#[derive(Debug, Default)]
-struct State {
     frames: BytesMut,
     /// No more frames are taken (the client is gone or the socket failed).
     closed: bool,
 }
 
 impl Outgoing {
-    fn state(&self) -> MutexGuard<'_, State> {
-        // Every update below leaves the state whole, even if a caller panicked meanwhile.
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// Has `encode` append a frame to the buffer and makes sure the writer will send it.
+    /// Has `encode` append a frame to the buffer; `Ok(true)` when the writer must be woken to
+    /// send it (the buffer was empty).
     pub(super) fn queue(
-        &self,
+        &mut self,
         encode: impl FnOnce(&mut BytesMut) -> Result<(), FrameError>,
-    ) -> Result<(), Error> {
-        let mut state = self.state();
-        if state.closed {
+    ) -> Result<bool, Error> {
+        if self.closed {
             return Err(Error::LinkLost);
         }
-        let was_empty = state.frames.is_empty();
-        encode(&mut state.frames)?;
-        drop(state);
-        if was_empty {
-            self.ready.notify_one();
-        }
-        Ok(())
+        let was_empty = self.frames.is_empty();
+        encode(&mut self.frames)?;
+        Ok(was_empty)
     }
 
     /// Refuses further frames; the writer sends what is queued and shuts the socket down.
-    pub(super) fn close(&self) {
-        self.state().closed = true;
-        self.ready.notify_one();
+    pub(super) fn close(&mut self) {
+        self.closed = true;
     }
 
     /// Swaps the gathered frames into `frames` (whose old contents were written).
-    fn take(&self, frames: &mut BytesMut) -> Taken {
+    pub(super) fn take(&mut self, frames: &mut BytesMut) -> Taken {
         frames.clear();
         if frames.capacity() > KEEP_CAPACITY {
             *frames = BytesMut::new();
         }
-        let mut state = self.state();
-        std::mem::swap(&mut state.frames, frames);
-        match (frames.is_empty(), state.closed) {
+        std::mem::swap(&mut self.frames, frames);
+        match (frames.is_empty(), self.closed) {
             (false, _) => Taken::Frames,
             (true, false) => Taken::Nothing,
             (true, true) => Taken::Closed,
@@ -77,7 +61,7 @@ impl Outgoing {
 }
 
 /// What the writer found.
-enum Taken {
+pub(super) enum Taken {
     /// Frames to write.
     Frames,
     /// Nothing yet: wait for the next wake-up.
@@ -87,12 +71,12 @@ enum Taken {
 }
 
 /// Writes the gathered frames until the client closes or the socket fails.
-pub(super) async fn write_loop(mut socket: OwnedWriteHalf, outgoing: std::sync::Arc<Outgoing>) {
+pub(super) async fn write_loop(mut socket: OwnedWriteHalf, dispatch: Arc<Dispatch>) {
     let mut frames = BytesMut::new();
     loop {
-        outgoing.ready.notified().await;
+        dispatch.outgoing_ready().await;
         loop {
-            match outgoing.take(&mut frames) {
+            match dispatch.take_outgoing(&mut frames) {
                 Taken::Closed => {
                     let _ = socket.shutdown().await;
                     return;
@@ -100,7 +84,7 @@ pub(super) async fn write_loop(mut socket: OwnedWriteHalf, outgoing: std::sync::
                 Taken::Nothing => break,
                 Taken::Frames => {
                     if socket.write_all(&frames).await.is_err() {
-                        outgoing.close();
+                        dispatch.close_outgoing();
                         return;
                     }
                 }
