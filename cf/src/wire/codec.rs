@@ -108,10 +108,10 @@ pub(super) fn encode_frame_with(
 const STAGE: usize = 128;
 
 /// Postcard output appended to a `BytesMut` (through `io::Write` every field would cost a call
-/// of its own), lent to the encoder by reference so that its staging buffer is never moved. Postcard writes fixed arrays such as LEIDs and small integers a byte at a time,
+/// of its own). Postcard writes fixed arrays such as LEIDs and small integers a byte at a time,
 /// and a single byte appended to a `BytesMut` costs a `memmove` call: bytes are gathered in a
 /// small buffer and appended together. The hand-written encoders of [`super::fast`] write
-/// through it too.
+/// through it too. It is lent to the encoder by reference, so its buffer is never moved.
 pub(super) struct Appender<'a> {
     dst: &'a mut BytesMut,
     staged: [u8; STAGE],
