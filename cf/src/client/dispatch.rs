@@ -356,34 +356,38 @@ impl Dispatch {
                 state.slots.len() - 1
             }
         };
-        let Some(slot) = state.slots.get_mut(index) else {
+        let State {
+            slots,
+            free,
+            outgoing,
+            ..
+        } = &mut *state;
+        let Some(slot) = slots.get_mut(index) else {
             return Pending::failed(Error::LinkLost);
         };
-        slot.generation = slot.generation.wrapping_add(1);
-        let generation = slot.generation;
+        let generation = slot.generation.wrapping_add(1);
         let id = request_id(u32::try_from(index).unwrap_or(u32::MAX), generation);
-        match state.outgoing.queue(|frames| encode(id, frames)) {
-            Ok(wake_writer) => {
-                if let Some(slot) = state.slots.get_mut(index) {
-                    slot.token = token;
-                    slot.stage = Stage::Waiting;
-                }
-                drop(state);
-                if wake_writer {
-                    self.outgoing_ready.notify_one();
-                }
-                Pending {
-                    inner: PendingInner::Slot {
-                        dispatch: Arc::clone(self),
-                        index,
-                        generation,
-                    },
-                }
-            }
+        let wake_writer = match outgoing.queue(|frames| encode(id, frames)) {
+            Ok(wake_writer) => wake_writer,
             Err(e) => {
-                state.release(index);
-                Pending::failed(e)
+                // No frame carries the id: the slot goes back as it was.
+                free.push(index);
+                return Pending::failed(e);
             }
+        };
+        slot.generation = generation;
+        slot.token = token;
+        slot.stage = Stage::Waiting;
+        drop(state);
+        if wake_writer {
+            self.outgoing_ready.notify_one();
+        }
+        Pending {
+            inner: PendingInner::Slot {
+                dispatch: Arc::clone(self),
+                index,
+                generation,
+            },
         }
     }
 
