@@ -9,8 +9,9 @@ use tokio::io::{AsyncRead, AsyncReadExt};
 
 use super::codec::{FrameError, HEADER_LEN, decode_frame, frame_body};
 
-/// Room a read always has in the buffer (a burst of small frames fits in it).
-const READ_ROOM: usize = 64 * 1024;
+/// Room a read always has in the buffer: a pipelined burst of 32 entries of 4 KiB (about
+/// 133 KB of frames) fits in it, so the burst takes one `read`, not two or three.
+const READ_ROOM: usize = 256 * 1024;
 
 /// Reads messages of type `In` from `io`, refusing frames larger than the link allows.
 #[derive(Debug)]
