@@ -33,8 +33,8 @@ use crate::Error;
 use crate::auth::{self, Nonce, Secret, Transcript};
 use crate::structure::{ConToken, ConnectRequest, LinkId, Reply, ReplyBody, Request, StrName};
 use crate::wire::{
-    CfMessage, ConnectorMessage, DEFAULT_MAX_FRAME, FrameError, FrameReader, Hello,
-    PROTOCOL_VERSION, RequestFrame, RequestId, encode_frame,
+    CfMessage, ConnectorMessage, DEFAULT_MAX_FRAME, FrameReader, Hello, PROTOCOL_VERSION,
+    RequestFrame, encode_frame,
 };
 
 /// The reading half of a CF link, connector side.
@@ -177,13 +177,15 @@ impl Client {
     /// Sends any request and returns at once (MODE=ASYNCTOKEN); the [`Pending`] answer is
     /// tested with [`Pending::test`] (IXLFCOMP) or awaited.
     pub fn submit(&self, request: Request) -> Pending {
-        self.send(request_token(&request), |id, frames| {
-            RequestFrame {
-                id,
-                request: &request,
-            }
-            .encode(frames, DEFAULT_MAX_FRAME)
-        })
+        self.inner
+            .dispatch
+            .send(request_token(&request), |id, frames| {
+                RequestFrame {
+                    id,
+                    request: &request,
+                }
+                .encode(frames, DEFAULT_MAX_FRAME)
+            })
     }
 
     /// The system is alive: a heartbeat, which must reach the CF more often than
@@ -219,7 +221,7 @@ impl Client {
 
     /// A deterministic dump of a structure (as `cfsrv dump` prints it).
     pub async fn dump(&self, structure: StrName) -> Result<String, Error> {
-        let pending = self.send(None, |id, frames| {
+        let pending = self.inner.dispatch.send(None, |id, frames| {
             let dump = ConnectorMessage::Dump { id, structure };
             encode_frame(&dump, frames, DEFAULT_MAX_FRAME)
         });
@@ -230,16 +232,6 @@ impl Client {
     /// the start of the link). Each call gets its own stream of every event.
     pub fn events(&self) -> Events {
         self.inner.dispatch.subscribe()
-    }
-
-    /// Takes a slot for the answer and has `encode` append the request's frame (with the
-    /// slot's request id) to what the link's writer sends next.
-    fn send(
-        &self,
-        token: Option<ConToken>,
-        encode: impl FnOnce(RequestId, &mut BytesMut) -> Result<(), FrameError>,
-    ) -> Pending {
-        self.inner.dispatch.send(token, encode)
     }
 }
 
