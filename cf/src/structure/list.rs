@@ -136,8 +136,8 @@ impl List {
     /// The entry at `end` of the list.
     pub fn end_entry(&self, end: End) -> Option<Leid> {
         match end {
-            End::Head => self.order.values().next().copied(),
-            End::Tail => self.order.values().next_back().copied(),
+            End::Head => self.order.first_key_value().map(|(_, leid)| *leid),
+            End::Tail => self.order.last_key_value().map(|(_, leid)| *leid),
         }
     }
 

@@ -397,10 +397,9 @@ impl ListStructure {
         {
             l.controls.authority = new;
         }
-        if let (Some(update), Some(entry)) = (
-            c.version_update,
-            leid.and_then(|l| self.entries.get_mut(&l)),
-        ) {
+        if let Some(update) = c.version_update
+            && let Some(entry) = leid.and_then(|l| self.entries.get_mut(&l))
+        {
             entry.version = updated_version(entry.version, update);
         }
     }
