@@ -167,6 +167,9 @@ impl ListStructure {
         let entry = self.entries.get(&leid).ok_or(Reason::NoEntry)?;
         let (list, position) = (entry.list, entry.position);
         self.check_conditions(list, Some(entry), &r.conditions)?;
+        // Only a version update changes what the answer shows of the entry; without one, the
+        // answer comes from the entry already found.
+        let answer = (r.conditions.version_update.is_none()).then(|| self.answer(entry, true));
         self.commit_conditions(list, Some(leid), &r.conditions);
         if let Some(update) = r.cursor {
             let cursor = match update {
@@ -175,7 +178,11 @@ impl ListStructure {
             };
             self.set_cursor(list, cursor);
         }
-        Ok(Reply::ok(ReplyBody::Entry(self.answer_for(leid, true)?)))
+        let answer = match answer {
+            Some(answer) => answer,
+            None => self.answer_for(leid, true)?,
+        };
+        Ok(Reply::ok(ReplyBody::Entry(answer)))
     }
 
     /// IXLLSTE MOVE, with READ or WRITE.

@@ -48,6 +48,7 @@ pub(super) fn takes_reply(reply: &Reply) -> bool {
 // Encoding
 
 /// Appends a LEB128 varint, as postcard encodes every integer wider than a byte.
+#[inline]
 fn put_varint(out: &mut Appender<'_>, mut value: u64) {
     while value >= 0x80 {
         out.push(value.to_le_bytes()[0] | 0x80);
