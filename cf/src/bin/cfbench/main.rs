@@ -11,7 +11,8 @@
 //! Each phase of the CF runs right beside the same phase of redis, which of them first
 //! alternating from round to round, so that a machine whose speed drifts treats both alike;
 //! every figure is the median over `--rounds` rounds (each with a fresh structure and an
-//! emptied redis).
+//! emptied redis). After each write phase both wait `--settle` seconds, so that the log
+//! flush and fsync a write phase leaves behind are not timed in the phase after it.
 //!
 //! Durability is compared like for like. The main table runs the CF structures with `async`
 //! durability (every change is logged, and the log is flushed to disk every interval) against
@@ -52,6 +53,10 @@ struct Cli {
     /// Rounds per cell: each figure is the median of the rounds.
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..))]
     rounds: u32,
+    /// Seconds to wait after each write phase, so that the durability work it leaves behind
+    /// (the CF's log flush, redis's fsync and log rewrite) is not timed in the next phase.
+    #[arg(long, default_value_t = 1.5)]
+    settle: f64,
     /// Requests in flight per connector when pipelining.
     #[arg(long, default_value_t = 32)]
     depth: usize,
@@ -287,6 +292,7 @@ struct Table<'a> {
 /// that both sides meet the same conditions on a busy machine; over several rounds, every
 /// figure is the median of the rounds.
 async fn run_table(cli: &Cli, table: &Table<'_>, phase: Duration) -> anyhow::Result<()> {
+    let settle = Duration::try_from_secs_f64(cli.settle).context("--settle")?;
     println!(
         "{:<7} {:>5} {:>5} {:>5} | {:>10} {:>8} {:>8} {:>7} | {:>10} {:>8} {:>8} {:>7} | {:>6} {:>6}",
         "op",
@@ -327,10 +333,13 @@ async fn run_table(cli: &Cli, table: &Table<'_>, phase: Duration) -> anyhow::Res
                     for (index, &op) in table.ops.iter().enumerate() {
                         if cf_first {
                             cf_rounds[index].push(cf.run(op, &cf_cpu).await?);
+                            settle_after(op, settle).await;
                         }
                         redis_rounds[index].push(redis.run(op, &redis_cpu).await?);
+                        settle_after(op, settle).await;
                         if !cf_first {
                             cf_rounds[index].push(cf.run(op, &cf_cpu).await?);
+                            settle_after(op, settle).await;
                         }
                     }
                     cf.close().await?;
@@ -367,6 +376,15 @@ async fn run_table(cli: &Cli, table: &Table<'_>, phase: Duration) -> anyhow::Res
         verdict.faster, verdict.cells, verdict.quicker, verdict.cells
     );
     Ok(())
+}
+
+/// Waits `settle` after a write phase: the log flush and fsync it left behind would otherwise
+/// run in (and be timed as part of) whichever phase comes next, the other side's or the next
+/// operation's.
+async fn settle_after(op: Op, settle: Duration) {
+    if op == Op::Write {
+        tokio::time::sleep(settle).await;
+    }
 }
 
 /// How many cells of a table meet the goal: throughput at least redis's, p50 no higher.
