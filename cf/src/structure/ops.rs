@@ -169,7 +169,11 @@ impl ListStructure {
         self.check_conditions(list, Some(entry), &r.conditions)?;
         // Only a version update changes what the answer shows of the entry; without one, the
         // answer comes from the entry already found.
-        let answer = (r.conditions.version_update.is_none()).then(|| self.answer(entry, true));
+        let answer = r
+            .conditions
+            .version_update
+            .is_none()
+            .then(|| self.answer(entry, true));
         self.commit_conditions(list, Some(leid), &r.conditions);
         if let Some(update) = r.cursor {
             let cursor = match update {
