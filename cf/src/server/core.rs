@@ -132,6 +132,7 @@ impl Core {
     /// `received` is the encoding the request was decoded from, if it came that way unchanged:
     /// the log record then takes those bytes instead of encoding the request again (a record
     /// is the context's encoding followed by the request's, see [`Record`]).
+    #[inline]
     pub(super) fn apply(
         &mut self,
         ctx: &Ctx,

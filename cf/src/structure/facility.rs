@@ -149,6 +149,7 @@ impl Facility {
 
     /// Applies one request. Deterministic: the same requests in the same order from the same
     /// state give the same outcomes.
+    #[inline]
     pub fn apply(&mut self, ctx: &Ctx, request: Request) -> Outcome {
         let server_issued = matches!(
             request,
@@ -171,6 +172,7 @@ impl Facility {
         outcome
     }
 
+    #[inline]
     fn dispatch(&mut self, ctx: &Ctx, request: Request) -> Outcome {
         match request {
             Request::Connect(connect) => self.connect(ctx, connect),
@@ -264,6 +266,7 @@ impl Facility {
 
     /// A list operation changes only its own structure, so only that one's usage is checked
     /// against its full threshold afterwards.
+    #[inline]
     fn list_op(&mut self, ctx: &Ctx, token: ConToken, op: ListOp) -> Outcome {
         let mutating = !op.is_read_only();
         let cfname = &self.cf.name;
