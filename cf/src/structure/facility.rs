@@ -149,6 +149,8 @@ impl Facility {
 
     /// Applies one request. Deterministic: the same requests in the same order from the same
     /// state give the same outcomes.
+    // Inlined, with `dispatch` and `list_op`, into the server's request path: a request moves
+    // down to `run` without a copy at each layer.
     #[inline]
     pub fn apply(&mut self, ctx: &Ctx, request: Request) -> Outcome {
         let server_issued = matches!(
