@@ -1,6 +1,6 @@
 //! A connection to one structure (what IXLCONN returns), and the list services under it.
 
-use super::{Client, Pending};
+use super::{Batch, Client, Pending};
 use crate::Error;
 use crate::structure::{
     ConId, ConName, ConToken, Connected, DeleteEntry, ListNumber, ListOp, LockRequest, MonitorList,
@@ -80,6 +80,14 @@ impl Connection {
             token: self.token(),
             op,
         })
+    }
+
+    /// Submits several list operations under this connection at once; the [`Batch`] hands
+    /// out their final replies in order.
+    pub fn submit_all(&self, ops: impl IntoIterator<Item = ListOp>) -> Batch {
+        let token = self.token();
+        self.client
+            .submit_all(ops.into_iter().map(|op| Request::List { token, op }))
     }
 
     /// Runs a list operation under this connection and waits for its final reply.

@@ -8,7 +8,7 @@
 //! its frame cost one hold of the lock, and the reader hands out a whole burst of answers
 //! under one hold of it.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -170,32 +170,7 @@ impl Pending {
                 dispatch,
                 index,
                 generation,
-            } => {
-                let mut state = dispatch.state();
-                let Some(slot) = state
-                    .slots
-                    .get_mut(*index)
-                    .filter(|s| s.generation == *generation)
-                else {
-                    // Cannot happen: a slot is reused only after its handle let go of it.
-                    drop(state);
-                    self.inner = PendingInner::Taken;
-                    return Some(Err(Error::LinkLost));
-                };
-                if !matches!(slot.stage, Stage::Done(_)) {
-                    if let Some(cx) = cx
-                        && !slot.waker.as_ref().is_some_and(|w| w.will_wake(cx.waker()))
-                    {
-                        slot.waker = Some(cx.waker().clone());
-                    }
-                    return None;
-                }
-                let Stage::Done(answer) = std::mem::replace(&mut slot.stage, Stage::Free) else {
-                    return None;
-                };
-                state.release(*index);
-                answer
-            }
+            } => dispatch.state().take(*index, *generation, cx)?,
         };
         self.inner = PendingInner::Taken;
         Some(answer)
@@ -210,25 +185,7 @@ impl Drop for Pending {
             generation,
         } = &self.inner
         {
-            let mut state = dispatch.state();
-            let Some(slot) = state
-                .slots
-                .get_mut(*index)
-                .filter(|s| s.generation == *generation)
-            else {
-                return;
-            };
-            match slot.stage {
-                Stage::Done(_) => {
-                    slot.stage = Stage::Free;
-                    state.release(*index);
-                }
-                Stage::Waiting | Stage::Queued => {
-                    slot.abandoned = true;
-                    slot.waker = None;
-                }
-                Stage::Free => {}
-            }
+            dispatch.state().abandon(*index, *generation);
         }
     }
 }
@@ -243,6 +200,93 @@ impl Future for Pending {
         match self.take(Some(cx)) {
             Some(answer) => Poll::Ready(answer.and_then(Answer::into_reply)),
             None => Poll::Pending,
+        }
+    }
+}
+
+/// The answers to requests sent together ([`Client::submit_all`]), handed out in the order
+/// the requests were made: a series of MODE=ASYNCTOKEN requests and their IXLFCOMPs.
+///
+/// The requests take their slots under one hold of the link's lock, and each wake-up takes
+/// every answer that has come under one more, where separate [`Pending`] handles take the
+/// lock once per request each way.
+///
+/// [`Client::submit_all`]: super::Client::submit_all
+#[derive(Debug)]
+pub struct Batch {
+    dispatch: Arc<Dispatch>,
+    /// The requests whose answers were not handed out yet, first to last.
+    members: VecDeque<Member>,
+}
+
+/// One request of a [`Batch`].
+#[derive(Debug)]
+enum Member {
+    /// Waits in slot `index` of the link's table.
+    Waiting { index: usize, generation: u32 },
+    /// Its answer, taken from the table (or its failure before it was sent).
+    Answered(Result<Answer, Error>),
+}
+
+impl Batch {
+    /// The final reply to the next request, once it comes; `None` after the last.
+    pub async fn next(&mut self) -> Option<Result<Reply, Error>> {
+        std::future::poll_fn(|cx| self.poll_answer(cx)).await
+    }
+
+    fn poll_answer(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Reply, Error>>> {
+        if matches!(self.members.front(), Some(Member::Waiting { .. })) {
+            let mut state = self.dispatch.state();
+            // Only the first waiting request needs the waker: nothing is handed out before it.
+            let mut cx = Some(cx);
+            for member in &mut self.members {
+                let Member::Waiting { index, generation } = *member else {
+                    continue;
+                };
+                match state.take(index, generation, cx.take()) {
+                    Some(answer) => *member = Member::Answered(answer),
+                    None => break,
+                }
+            }
+        }
+        match self.members.pop_front() {
+            None => Poll::Ready(None),
+            Some(Member::Answered(answer)) => {
+                Poll::Ready(Some(answer.and_then(Answer::into_reply)))
+            }
+            Some(waiting) => {
+                self.members.push_front(waiting);
+                Poll::Pending
+            }
+        }
+    }
+}
+
+impl Stream for Batch {
+    type Item = Result<Reply, Error>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        self.poll_answer(cx)
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        (self.members.len(), Some(self.members.len()))
+    }
+}
+
+impl Drop for Batch {
+    fn drop(&mut self) {
+        if self
+            .members
+            .iter()
+            .any(|m| matches!(m, Member::Waiting { .. }))
+        {
+            let mut state = self.dispatch.state();
+            for member in &self.members {
+                if let Member::Waiting { index, generation } = *member {
+                    state.abandon(index, generation);
+                }
+            }
         }
     }
 }
@@ -274,6 +318,101 @@ struct State {
 }
 
 impl State {
+    /// Takes a free slot for a request made under connection `token` (if any) and has
+    /// `encode` append the request's frame, with the slot's request id, to what the writer
+    /// sends next. Returns the slot, its generation, and whether the writer must be woken.
+    fn open(
+        &mut self,
+        token: Option<ConToken>,
+        encode: impl FnOnce(RequestId, &mut BytesMut) -> Result<(), FrameError>,
+    ) -> Result<(usize, u32, bool), Error> {
+        if self.closed.is_some() {
+            return Err(Error::LinkLost);
+        }
+        let index = self.free.pop().unwrap_or_else(|| {
+            self.slots.push(Slot {
+                generation: 0,
+                token: None,
+                stage: Stage::Free,
+                waker: None,
+                abandoned: false,
+            });
+            self.slots.len() - 1
+        });
+        let Some(slot) = self.slots.get_mut(index) else {
+            return Err(Error::LinkLost);
+        };
+        let generation = slot.generation.wrapping_add(1);
+        let id = request_id(u32::try_from(index).unwrap_or(u32::MAX), generation);
+        match self.outgoing.queue(|frames| encode(id, frames)) {
+            Ok(wake_writer) => {
+                slot.generation = generation;
+                slot.token = token;
+                slot.stage = Stage::Waiting;
+                Ok((index, generation, wake_writer))
+            }
+            Err(e) => {
+                // No frame carries the id: the slot goes back as it was.
+                self.free.push(index);
+                Err(e)
+            }
+        }
+    }
+
+    /// The answer of the request in slot `index` of `generation` if it has come (and frees
+    /// the slot); otherwise remembers the waker of `cx` for when it comes.
+    fn take(
+        &mut self,
+        index: usize,
+        generation: u32,
+        cx: Option<&mut Context<'_>>,
+    ) -> Option<Result<Answer, Error>> {
+        let Some(slot) = self
+            .slots
+            .get_mut(index)
+            .filter(|s| s.generation == generation)
+        else {
+            // Cannot happen: a slot is reused only after its handle let go of it.
+            return Some(Err(Error::LinkLost));
+        };
+        if !matches!(slot.stage, Stage::Done(_)) {
+            if let Some(cx) = cx
+                && !slot.waker.as_ref().is_some_and(|w| w.will_wake(cx.waker()))
+            {
+                slot.waker = Some(cx.waker().clone());
+            }
+            return None;
+        }
+        let Stage::Done(answer) = std::mem::replace(&mut slot.stage, Stage::Free) else {
+            return None;
+        };
+        self.release(index);
+        Some(answer)
+    }
+
+    /// Nobody waits for the request in slot `index` of `generation` any more: its slot is
+    /// freed now if it was answered, or else when the answer comes.
+    fn abandon(&mut self, index: usize, generation: u32) {
+        let Some(slot) = self
+            .slots
+            .get_mut(index)
+            .filter(|s| s.generation == generation)
+        else {
+            return;
+        };
+        match slot.stage {
+            Stage::Done(_) => {
+                slot.stage = Stage::Free;
+                self.release(index);
+            }
+            Stage::Waiting | Stage::Queued => {
+                slot.abandoned = true;
+                slot.waker = None;
+            }
+            Stage::Free => {}
+        }
+    }
+
     /// Returns a slot whose stage is already `Free` to the free list.
     fn release(&mut self, index: usize) {
         if let Some(slot) = self.slots.get_mut(index) {
@@ -330,64 +469,60 @@ impl Dispatch {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Takes a slot for a request made under connection `token` (if any) and has `encode`
-    /// append the request's frame, with the slot's request id, to what the writer sends next;
-    /// returns the caller's handle on the answer (failed at once when the link has closed or
-    /// the frame could not be encoded).
+    /// Sends one request made under connection `token` (if any): `encode` appends its frame
+    /// with the request id it is given. The handle fails at once when the link has closed or
+    /// the frame could not be encoded.
     pub(super) fn send(
         self: &Arc<Self>,
         token: Option<ConToken>,
         encode: impl FnOnce(RequestId, &mut BytesMut) -> Result<(), FrameError>,
     ) -> Pending {
-        let mut state = self.state();
-        if state.closed.is_some() {
-            return Pending::failed(Error::LinkLost);
+        let opened = self.state().open(token, encode);
+        match opened {
+            Ok((index, generation, wake_writer)) => {
+                if wake_writer {
+                    self.outgoing_ready.notify_one();
+                }
+                Pending {
+                    inner: PendingInner::Slot {
+                        dispatch: Arc::clone(self),
+                        index,
+                        generation,
+                    },
+                }
+            }
+            Err(e) => Pending::failed(e),
         }
-        let index = match state.free.pop() {
-            Some(index) => index,
-            None => {
-                state.slots.push(Slot {
-                    generation: 0,
-                    token: None,
-                    stage: Stage::Free,
-                    waker: None,
-                    abandoned: false,
-                });
-                state.slots.len() - 1
-            }
+    }
+
+    /// Sends several requests as [`Dispatch::send`] does, under one hold of the lock.
+    pub(super) fn send_all<E>(
+        self: &Arc<Self>,
+        requests: impl IntoIterator<Item = (Option<ConToken>, E)>,
+    ) -> Batch
+    where
+        E: FnOnce(RequestId, &mut BytesMut) -> Result<(), FrameError>,
+    {
+        let mut wake_writer = false;
+        let members = {
+            let mut state = self.state();
+            requests
+                .into_iter()
+                .map(|(token, encode)| match state.open(token, encode) {
+                    Ok((index, generation, wake)) => {
+                        wake_writer |= wake;
+                        Member::Waiting { index, generation }
+                    }
+                    Err(e) => Member::Answered(Err(e)),
+                })
+                .collect()
         };
-        let State {
-            slots,
-            free,
-            outgoing,
-            ..
-        } = &mut *state;
-        let Some(slot) = slots.get_mut(index) else {
-            return Pending::failed(Error::LinkLost);
-        };
-        let generation = slot.generation.wrapping_add(1);
-        let id = request_id(u32::try_from(index).unwrap_or(u32::MAX), generation);
-        let wake_writer = match outgoing.queue(|frames| encode(id, frames)) {
-            Ok(wake_writer) => wake_writer,
-            Err(e) => {
-                // No frame carries the id: the slot goes back as it was.
-                free.push(index);
-                return Pending::failed(e);
-            }
-        };
-        slot.generation = generation;
-        slot.token = token;
-        slot.stage = Stage::Waiting;
-        drop(state);
         if wake_writer {
             self.outgoing_ready.notify_one();
         }
-        Pending {
-            inner: PendingInner::Slot {
-                dispatch: Arc::clone(self),
-                index,
-                generation,
-            },
+        Batch {
+            dispatch: Arc::clone(self),
+            members,
         }
     }
 
@@ -544,6 +679,8 @@ pub(super) async fn read_loop(mut reader: Reader, dispatch: Arc<Dispatch>) {
 
 #[cfg(test)]
 mod tests {
+    use futures::{FutureExt, StreamExt};
+
     use super::*;
     use crate::structure::{Reason, ReturnCode};
 
@@ -671,6 +808,101 @@ mod tests {
         let (_, mut pending) = expect(&dispatch, None);
         assert_eq!(dispatch.state().slots.len(), 1, "the slot was reused");
         assert!(pending.test().is_none());
+    }
+
+    /// Sends `n` requests as one batch (queueing no frames); the encoder of request
+    /// `refused` (if any) fails. The ids of the requests sent, and the batch.
+    fn expect_all(
+        dispatch: &Arc<Dispatch>,
+        n: usize,
+        refused: Option<usize>,
+    ) -> (Vec<RequestId>, Batch) {
+        let sent = std::cell::RefCell::new(Vec::new());
+        let batch = dispatch.send_all((0..n).map(|i| {
+            let sent = &sent;
+            let encode = move |id, _: &mut BytesMut| {
+                if Some(i) == refused {
+                    return Err(FrameError::TooLarge { len: 2, max: 1 });
+                }
+                sent.borrow_mut().push(id);
+                Ok(())
+            };
+            (None, encode)
+        }));
+        (sent.into_inner(), batch)
+    }
+
+    #[test]
+    fn a_batch_hands_out_answers_in_the_order_of_its_requests() {
+        let dispatch = Arc::new(Dispatch::default());
+        let (ids, mut batch) = expect_all(&dispatch, 3, Some(1));
+        let [first, third] = ids[..] else {
+            panic!("two requests sent: {ids:?}");
+        };
+        answer(&dispatch, third, Reason::NoEntry);
+        assert!(
+            batch.next().now_or_never().is_none(),
+            "handed out before the first answer came"
+        );
+        answer(&dispatch, first, Reason::ListFull);
+        let mut next = || batch.next().now_or_never().expect("answered");
+        assert_eq!(next().unwrap().unwrap().reason, Reason::ListFull);
+        assert!(matches!(
+            next(),
+            Some(Err(Error::Frame(FrameError::TooLarge { .. })))
+        ));
+        assert_eq!(next().unwrap().unwrap().reason, Reason::NoEntry);
+        assert!(next().is_none());
+        let state = dispatch.state();
+        assert_eq!(
+            state.free.len(),
+            state.slots.len(),
+            "every slot is free again"
+        );
+    }
+
+    #[test]
+    fn a_dropped_batch_frees_its_slots_as_their_answers_come() {
+        let dispatch = Arc::new(Dispatch::default());
+        let (ids, batch) = expect_all(&dispatch, 2, None);
+        answer(&dispatch, ids[0], Reason::NoEntry);
+        drop(batch);
+        assert_eq!(dispatch.state().free.len(), 1, "the answered slot is free");
+        answer(&dispatch, ids[1], Reason::NoEntry);
+        assert_eq!(
+            dispatch.state().free.len(),
+            2,
+            "and the other once answered"
+        );
+        let (new, _batch) = expect_all(&dispatch, 2, None);
+        assert_eq!(dispatch.state().slots.len(), 2, "the slots were reused");
+        assert!(new.iter().all(|id| !ids.contains(id)), "with new ids");
+    }
+
+    #[tokio::test]
+    async fn an_awaited_batch_wakes_its_task_when_its_next_answer_comes() {
+        let dispatch = Arc::new(Dispatch::default());
+        let (ids, batch) = expect_all(&dispatch, 2, None);
+        let waiting = tokio::spawn(batch.map(|reply| reply.unwrap().reason).collect::<Vec<_>>());
+        tokio::task::yield_now().await;
+        let wake = deliver(
+            &dispatch,
+            CfMessage::Reply {
+                id: ids[1],
+                reply: reply(Reason::NoEntry),
+            },
+        );
+        assert!(wake.is_empty(), "the task waits for the first answer");
+        let wake = deliver(
+            &dispatch,
+            CfMessage::Reply {
+                id: ids[0],
+                reply: reply(Reason::ListFull),
+            },
+        );
+        assert_eq!(wake.len(), 1, "the awaiting task's waker");
+        wake.into_iter().for_each(Waker::wake);
+        assert_eq!(waiting.await.unwrap(), [Reason::ListFull, Reason::NoEntry]);
     }
 
     #[tokio::test]

@@ -736,13 +736,12 @@ async fn cf_worker(
     cap: u64,
 ) -> anyhow::Result<Tally> {
     let mut tally = Tally::default();
-    let mut batch = Vec::with_capacity(depth);
     while Instant::now() < deadline && tally.ops < cap {
         let sent = Instant::now();
-        batch.extend((0..depth).map(|_| connection.submit(cf_op(op, list, &data))));
+        let mut batch = connection.submit_all((0..depth).map(|_| cf_op(op, list, &data)));
         let mut exhausted = false;
-        for pending in batch.drain(..) {
-            let reply = pending.await?;
+        while let Some(reply) = batch.next().await {
+            let reply = reply?;
             let took = sent.elapsed();
             if !reply.is_success() {
                 if op == Op::Delete && reply.reason == Reason::NoEntry {
