@@ -315,6 +315,7 @@ async fn run_table(cli: &Cli, table: &Table<'_>, phase: Duration) -> anyhow::Res
         "ratio",
         "p50"
     );
+    let _alive = SystemsAlive::start(table, cli.conns.iter().copied().max().unwrap_or(0)).await?;
     let mut verdict = Verdict::default();
     let cf_cpu = CpuMeter::new(table.cf.pid());
     let redis_cpu = CpuMeter::new(table.redis.pid());
@@ -613,10 +614,34 @@ fn bench_attrs(durability: Durability) -> StructureAttrs {
     }
 }
 
+/// The system connector `worker` of a cell runs on.
+fn system_name(worker: usize) -> String {
+    format!("SYSB{worker:02}")
+}
+
+/// Heartbeats for the systems the cells connect from, for a whole table. A system whose
+/// heartbeat stops is partitioned after INTERVAL, as XCF does; without these, the systems of
+/// the 16-connector cells would be partitioned in the middle of a later phase.
+struct SystemsAlive {
+    _links: Vec<(Client, cf::client::KeepAlive)>,
+}
+
+impl SystemsAlive {
+    async fn start(table: &Table<'_>, systems: usize) -> anyhow::Result<Self> {
+        let mut links = Vec::new();
+        for worker in 0..systems {
+            let name = system_name(worker);
+            let client = Client::connect(table.cf.addr(), table.secret, &name, "CFBENCH").await?;
+            let keep_alive = client.keep_alive(client.interval() / 3);
+            links.push((client, keep_alive));
+        }
+        Ok(Self { _links: links })
+    }
+}
+
 /// The CF side of one cell: a structure of its own, a connector per worker.
 struct CfCell {
     connections: Vec<Connection>,
-    keep_alives: Vec<cf::client::KeepAlive>,
     data: Arc<Vec<u8>>,
     cell: Cell,
 }
@@ -626,16 +651,14 @@ impl CfCell {
     async fn open(table: &Table<'_>, group: u32, cell: &Cell) -> anyhow::Result<Self> {
         let structure = StrName::new(&format!("CFBENCH{group:04}")).context("structure name")?;
         let mut connections = Vec::new();
-        let mut keep_alives = Vec::new();
         for worker in 0..cell.conns {
             let client = Client::connect(
                 table.cf.addr(),
                 table.secret,
-                &format!("SYSB{worker:02}"),
+                &system_name(worker),
                 "CFBENCH",
             )
             .await?;
-            keep_alives.push(client.keep_alive(client.interval() / 3));
             let connect = ConnectRequest {
                 structure: structure.clone(),
                 conname: None,
@@ -654,7 +677,6 @@ impl CfCell {
         }
         Ok(Self {
             connections,
-            keep_alives,
             data: cell.payload(),
             cell: *cell,
         })
@@ -683,7 +705,6 @@ impl CfCell {
         for connection in self.connections {
             let _ = connection.disconnect().await?;
         }
-        drop(self.keep_alives);
         Ok(())
     }
 }
