@@ -6,7 +6,8 @@
 //! its generation, the slot holds the answer and the waker of the [`Pending`] handle. So a
 //! request costs no allocation, channel or hashing of its own; taking its slot and queueing
 //! its frame cost one hold of the lock, and the reader hands out a whole burst of answers
-//! under one hold of it.
+//! under one hold of it. A [`Batch`] takes the slots of all its requests under one hold, and
+//! its answers under one hold per wake-up.
 
 use std::collections::{HashMap, VecDeque};
 use std::future::Future;
