@@ -47,8 +47,10 @@ use self::resp::{Answer, Redis};
 #[derive(Debug, Parser)]
 #[command(about = "CF list requests against redis")]
 struct Cli {
-    /// Seconds per phase and cell.
-    #[arg(long, default_value_t = 1.0)]
+    /// Seconds per phase and cell: long enough that a phase spans several periods of both
+    /// sides' background durability work (redis fsyncs once a second, the CF syncs its log
+    /// every 500 ms), which a 1 s phase caught or missed by chance.
+    #[arg(long, default_value_t = 3.0)]
     secs: f64,
     /// Rounds per cell: each figure is the median of the rounds.
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..))]
