@@ -19,11 +19,6 @@ use cf::structure::StrName;
 use clap::{Parser, Subcommand};
 use tokio::net::TcpListener;
 
-/// jemalloc, as redis-server bundles it: entry data and request buffers come and go in
-/// bursts, which glibc's per-thread cache (7 chunks per size) does not cover.
-#[global_allocator]
-static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
-
 #[derive(Debug, Parser)]
 #[command(version, about = "Coupling facility server for the emulated sysplex")]
 struct Cli {

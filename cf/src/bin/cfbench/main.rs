@@ -199,11 +199,6 @@ fn figures(tallies: Vec<Tally>, elapsed: Duration, cpu: Option<Duration>) -> Fig
     }
 }
 
-/// The allocator the CF server uses too; the CF client hands out each reply's data in its own
-/// buffer, 32 at a time in a pipelined burst.
-#[global_allocator]
-static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
-
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let runtime = match cli.threads {
