@@ -8,7 +8,7 @@
 
 #![no_main]
 
-use bytes::BytesMut;
+use bytes::{Bytes, BytesMut};
 use cf::structure::Request;
 use cf::wire::{
     CfMessage, ConnectorMessage, ReplyFrame, RequestFrame, decode_cf_message,
@@ -63,7 +63,7 @@ fn decoders_and_encoders_agree(data: &[u8]) {
             );
         }
         let plain = postcard::from_bytes::<CfMessage>(body).ok();
-        assert_eq!(plain, decode_cf_message(body).ok());
+        assert_eq!(plain, decode_cf_message(&Bytes::copy_from_slice(body)).ok());
         if let Some(message @ CfMessage::Reply { id, reply }) = &plain {
             let frame = ReplyFrame { id: *id, reply };
             assert_eq!(

@@ -655,17 +655,17 @@ pub(super) async fn read_loop(mut reader: Reader, dispatch: Arc<Dispatch>) {
         if !matches!(reader.ready().await, Ok(true)) {
             break None;
         }
-        let mut state = dispatch.state();
-        let ended = loop {
-            let handled = match reader.try_next_body(decode_cf_message) {
-                Ok(Some(Ok(message))) => Dispatch::handle(&mut state, message, &mut wake),
-                Ok(None) => break Ok(()),
-                Ok(Some(Err(_))) | Err(_) => Err(None),
-            };
-            if handled.is_err() {
-                break handled;
-            }
+        let Ok(frames) = reader.take_frames() else {
+            break None;
         };
+        let mut state = dispatch.state();
+        let ended = frames
+            .map(|body| match decode_cf_message(&body) {
+                Ok(message) => Dispatch::handle(&mut state, message, &mut wake),
+                Err(_) => Err(None),
+            })
+            .find(Result::is_err)
+            .unwrap_or(Ok(()));
         drop(state);
         wake.drain(..).for_each(Waker::wake);
         if let Err(failure) = ended {

@@ -140,7 +140,9 @@ pub struct Connected {
 pub struct EntryAnswer {
     /// The entry's controls.
     pub controls: EntryControls,
-    /// The data entry, when read (the CF's own copy, shared rather than copied).
+    /// The data entry, when read. In the CF it shares the entry's own bytes; on a connector
+    /// it shares the buffer the reply was read into, with the other replies of its burst, so
+    /// data kept long is best copied out (`Bytes::copy_from_slice`).
     pub data: Option<Bytes>,
     /// The adjunct, when read from a structure with adjuncts.
     #[serde(with = "serde_bytes")]

@@ -17,6 +17,11 @@ use crate::structure::{
     ReadEntry, Reason, Reply, ReplyBody, Request, ReturnCode, WriteEntry,
 };
 
+/// Entry data of at least this many bytes in a reply is decoded as a slice of the reply's
+/// frame; smaller data is copied. Copying a few dozen bytes costs less than counting the
+/// references to a shared slice, and keeps nothing else alive.
+const SHARE_DATA_FROM: usize = 1024;
+
 /// Postcard's variant index of [`Request::List`].
 const REQUEST_LIST: u32 = 3;
 /// Postcard's variant index of [`ReplyBody::None`].
@@ -282,11 +287,16 @@ impl<'a> Input<'a> {
         }
     }
 
-    fn bytes(&mut self) -> Option<Vec<u8>> {
+    /// A length-prefixed byte string, as the slice it is in the input.
+    fn slice(&mut self) -> Option<&'a [u8]> {
         let len = usize::try_from(self.u64()?).ok()?;
         let (bytes, rest) = self.rest.split_at_checked(len)?;
         self.rest = rest;
-        Some(bytes.to_vec())
+        Some(bytes)
+    }
+
+    fn bytes(&mut self) -> Option<Vec<u8>> {
+        self.slice().map(<[u8]>::to_vec)
     }
 
     /// A fieldless enum's value: `variants` lists them in declaration order.
@@ -407,8 +417,9 @@ impl<'a> Input<'a> {
         })
     }
 
-    /// A reply of a hot shape.
-    pub(super) fn reply(&mut self) -> Option<Reply> {
+    /// A reply of a hot shape; its entry data, when large, is a slice of `frame`, the bytes
+    /// this input reads (see [`SHARE_DATA_FROM`]).
+    pub(super) fn reply(&mut self, frame: &Bytes) -> Option<Reply> {
         let rc = self.one_of(&[
             ReturnCode::Ok,
             ReturnCode::Warning,
@@ -421,12 +432,21 @@ impl<'a> Input<'a> {
             BODY_NONE => ReplyBody::None,
             BODY_ENTRY => ReplyBody::Entry(EntryAnswer {
                 controls: self.entry_controls()?,
-                data: self.option(|input| input.bytes().map(Bytes::from))?,
+                data: self.option(|input| input.slice().map(|data| share(frame, data)))?,
                 adjunct: self.option(|input| input.bytes().map(Vec::into_boxed_slice))?,
             }),
             _ => return None,
         };
         Some(Reply { rc, reason, body })
+    }
+}
+
+/// `data`, a part of `frame`, as a slice of it when large, else as a copy.
+fn share(frame: &Bytes, data: &[u8]) -> Bytes {
+    if data.len() >= SHARE_DATA_FROM {
+        frame.slice_ref(data)
+    } else {
+        Bytes::copy_from_slice(data)
     }
 }
 
@@ -754,7 +774,7 @@ mod tests {
             let message = CfMessage::Reply { id, reply };
             let plain = postcard::to_allocvec(&message).unwrap();
             prop_assert_eq!(&frame[HEADER_LEN..], plain.as_slice());
-            prop_assert_eq!(decode_cf_message(&plain).unwrap(), message);
+            prop_assert_eq!(decode_cf_message(&Bytes::from(plain)).unwrap(), message);
         }
 
         /// A hot request or reply with some bytes changed, perhaps cut short: whatever the
@@ -776,8 +796,8 @@ mod tests {
             };
             let request = change(postcard::to_allocvec(&request).unwrap());
             taken_as_postcard_takes(&request, Input::request)?;
-            let reply = change(postcard::to_allocvec(&reply).unwrap());
-            taken_as_postcard_takes(&reply, Input::reply)?;
+            let reply = Bytes::from(change(postcard::to_allocvec(&reply).unwrap()));
+            taken_as_postcard_takes(&reply, |input| input.reply(&reply))?;
         }
     }
 
@@ -785,7 +805,7 @@ mod tests {
     /// leaves the same rest.
     fn taken_as_postcard_takes<'a, T>(
         bytes: &'a [u8],
-        decode: fn(&mut Input<'a>) -> Option<T>,
+        decode: impl FnOnce(&mut Input<'a>) -> Option<T>,
     ) -> Result<(), TestCaseError>
     where
         T: serde::de::DeserializeOwned + PartialEq + std::fmt::Debug,

@@ -7,7 +7,7 @@
 
 use std::fmt;
 
-use bytes::BytesMut;
+use bytes::{Bytes, BytesMut};
 use serde::{Deserialize, Serialize};
 
 use super::codec::{Appender, FrameError, encode_frame, encode_frame_with};
@@ -131,12 +131,13 @@ pub fn decode_connector_message(
 }
 
 /// Decodes a CF message from a frame body (a reply of a hot shape by hand, see
-/// [`super::fast`]); the same as `postcard::from_bytes`.
-pub fn decode_cf_message(body: &[u8]) -> Result<CfMessage, postcard::Error> {
+/// [`super::fast`]); the same as `postcard::from_bytes`. A hot reply's entry data is a slice
+/// of `body`, not a copy.
+pub fn decode_cf_message(body: &Bytes) -> Result<CfMessage, postcard::Error> {
     let mut input = Input::new(body);
     if input.variant() == Some(REPLY_VARIANT)
         && let Some(id) = input.u64()
-        && let Some(reply) = input.reply()
+        && let Some(reply) = input.reply(body)
     {
         return Ok(CfMessage::Reply {
             id: RequestId(id),

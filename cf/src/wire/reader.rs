@@ -1,9 +1,11 @@
 //! Reading frames from a CF link: one buffer per link, refilled with room for a whole
 //! pipelined burst each time, so that a burst the peer wrote at once is read at once.
+//! [`FrameReader::take_frames`] hands a burst's frames out together, without a copy, for what
+//! is decoded from them to share.
 
 use std::marker::PhantomData;
 
-use bytes::{Buf, BytesMut};
+use bytes::{Buf, Bytes, BytesMut};
 use serde::de::DeserializeOwned;
 use tokio::io::{AsyncRead, AsyncReadExt};
 
@@ -58,6 +60,26 @@ impl<R: AsyncRead + Unpin, In: DeserializeOwned> FrameReader<R, In> {
         Ok(Some(decoded))
     }
 
+    /// Every whole frame already read, split off the read buffer without a copy: what is
+    /// decoded from them may keep slices of them (a reply's entry data does). A slice kept
+    /// keeps the whole buffer its burst was read into (up to `READ_ROOM` and a frame) from
+    /// being reused, and the next read takes a new one. Stops before a frame larger than the
+    /// link allows, whose error the next call returns.
+    pub fn take_frames(&mut self) -> Result<Frames, FrameError> {
+        let mut span = 0;
+        while let Some(rest) = self.buf.get(span..) {
+            match frame_body(rest, self.max_frame) {
+                Ok(Some((_, used))) => span += used,
+                Ok(None) => break,
+                Err(error) if span == 0 => return Err(error),
+                Err(_) => break,
+            }
+        }
+        Ok(Frames {
+            rest: self.buf.split_to(span).freeze(),
+        })
+    }
+
     /// Waits until a whole frame is read (it is left in the buffer); `Ok(false)` when the peer
     /// closed between frames. Cancel-safe.
     pub async fn ready(&mut self) -> Result<bool, FrameError> {
@@ -101,6 +123,29 @@ impl<R: AsyncRead + Unpin, In: DeserializeOwned> FrameReader<R, In> {
     }
 }
 
+/// Whole frames taken from a link together ([`FrameReader::take_frames`]): yields each
+/// frame's body, a slice of the buffer they were read into.
+#[derive(Debug)]
+pub struct Frames {
+    rest: Bytes,
+}
+
+impl Iterator for Frames {
+    type Item = Bytes;
+
+    fn next(&mut self) -> Option<Bytes> {
+        let header = self.rest.first_chunk::<HEADER_LEN>()?;
+        let len = usize::try_from(u32::from_be_bytes(*header)).ok()?;
+        let end = HEADER_LEN.checked_add(len)?;
+        if end > self.rest.len() {
+            return None;
+        }
+        let mut frame = self.rest.split_to(end);
+        frame.advance(HEADER_LEN);
+        Some(frame)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use bytes::BytesMut;
@@ -128,6 +173,39 @@ mod tests {
         assert_eq!(reader.try_next().unwrap(), None);
         drop(peer);
         assert_eq!(reader.next().await.unwrap(), None);
+    }
+
+    #[tokio::test]
+    async fn whole_frames_are_taken_together_and_a_partial_one_is_left() {
+        let (mut peer, io) = tokio::io::duplex(1 << 20);
+        let sent = frames(&[1, 2, 3]);
+        peer.write_all(&sent[..sent.len() - 1]).await.unwrap();
+        let mut reader = FrameReader::<_, u32>::new(io, DEFAULT_MAX_FRAME);
+        assert!(reader.ready().await.unwrap());
+        let bodies: Vec<u32> = reader
+            .take_frames()
+            .unwrap()
+            .map(|body| postcard::from_bytes(&body).unwrap())
+            .collect();
+        assert_eq!(bodies, [1, 2]);
+        assert_eq!(reader.take_frames().unwrap().count(), 0);
+        peer.write_all(&sent[sent.len() - 1..]).await.unwrap();
+        assert_eq!(reader.next().await.unwrap(), Some(3));
+    }
+
+    #[tokio::test]
+    async fn frames_before_an_oversized_one_are_taken_and_it_is_refused_next() {
+        let (mut peer, io) = tokio::io::duplex(1 << 20);
+        let mut sent = frames(&[5]);
+        sent.extend_from_slice(&[0, 1, 0, 0]);
+        peer.write_all(&sent).await.unwrap();
+        let mut reader = FrameReader::<_, u32>::new(io, 1024);
+        assert!(reader.ready().await.unwrap());
+        assert_eq!(reader.take_frames().unwrap().count(), 1);
+        assert!(matches!(
+            reader.take_frames(),
+            Err(FrameError::TooLarge { len: 65536, .. })
+        ));
     }
 
     #[tokio::test]
