@@ -167,8 +167,8 @@ impl Core {
         for delivery in outcome.deliveries {
             self.route(delivery);
         }
-        if logged.is_some() && self.snapshots.due() {
-            self.snapshot(flusher)?;
+        if logged.is_some() && self.snapshots.due(flusher.last_image_len()) {
+            self.snapshot(flusher);
         }
         Ok(Applied {
             reply: outcome.reply,
@@ -218,17 +218,17 @@ impl Core {
             .any(|c| c.link == link)
     }
 
-    /// Hands a snapshot of the facility as it is now to the store thread, serialized into the
-    /// last snapshot's buffer (not sized first: that walk of the whole facility cost more
-    /// than the buffer growing now and then).
-    pub(super) fn snapshot(&mut self, flusher: &Flusher) -> Result<(), StoreError> {
-        let encoding =
-            |e: postcard::Error| StoreError::Corrupt(format!("encoding a snapshot: {e}"));
-        let image =
-            postcard::to_extend(&self.facility, flusher.image_buffer()).map_err(encoding)?;
-        self.snapshots.taken(image.len());
-        flusher.save_snapshot(self.seq, image);
-        Ok(())
+    /// Hands a copy of the facility as it is now to the log thread, which serializes and
+    /// saves it while requests go on. The copy shares every entry's data with the facility,
+    /// so it costs the entries' controls, not their bytes.
+    pub(super) fn snapshot(&mut self, flusher: &Flusher) {
+        self.snapshots.taken();
+        flusher.save_snapshot(self.seq, self.facility.clone());
+    }
+
+    /// Hands the facility itself to the log thread as the last snapshot of this run.
+    pub(super) fn last_snapshot(self, flusher: &Flusher) {
+        flusher.save_snapshot(self.seq, self.facility);
     }
 
     fn route(&self, delivery: Delivery) {

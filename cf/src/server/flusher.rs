@@ -1,5 +1,5 @@
 //! The log writer: the one thread that writes log records to the store, in order, flushes
-//! them for `sync` replies (group commit), and saves snapshots.
+//! them for `sync` replies (group commit), and serializes and saves snapshots.
 //!
 //! The facility owner hands each record over with [`Flusher::append`], which encodes it into
 //! the batch being gathered, so no store call sits on the request path. The thread takes
@@ -11,6 +11,7 @@
 //! period instead of one per record: `async` means durable after the store's background sync,
 //! which runs far less often. A `sync` reply, a snapshot or a stop wakes the thread at once.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread;
 use std::time::Duration;
@@ -19,6 +20,7 @@ use serde::Serialize;
 use tokio::sync::{mpsc, watch};
 
 use crate::store::{LogBatch, Store, StoreError};
+use crate::structure::Facility;
 use crate::wire::CfMessage;
 
 /// Longest time an `async` record waits for others before the thread writes it.
@@ -53,10 +55,8 @@ struct State {
     /// The last batch written, whose buffer (grown to a period's records) the next one reuses.
     spare: Option<LogBatch>,
     held: Vec<Held>,
-    snapshot: Option<(u64, Vec<u8>)>,
-    /// The buffer of the last snapshot written, kept for the next one: its pages are mapped
-    /// already, and mapping tens of megabytes anew costs more than serializing into them.
-    spare_image: Vec<u8>,
+    /// A copy of the facility to save as the snapshot at a sequence number.
+    snapshot: Option<(u64, Facility)>,
     /// Every record up to this one is flushed.
     durable: u64,
     activity: Activity,
@@ -90,6 +90,8 @@ struct Shared {
     wake: Condvar,
     /// Set when the store fails; the server then stops.
     failed: watch::Sender<Option<String>>,
+    /// Length of the last snapshot image saved.
+    last_image_len: AtomicU64,
 }
 
 impl Flusher {
@@ -105,13 +107,13 @@ impl Flusher {
                 spare: None,
                 held: Vec::new(),
                 snapshot: None,
-                spare_image: Vec::new(),
                 durable,
                 activity: Activity::Busy,
                 stopping: false,
             }),
             wake: Condvar::new(),
             failed,
+            last_image_len: AtomicU64::new(0),
         });
         let thread_shared = Arc::clone(&shared);
         let thread = thread::Builder::new()
@@ -176,16 +178,17 @@ impl Flusher {
         self.shared.wake(&mut state);
     }
 
-    /// An empty buffer for the next snapshot image, with the capacity of the last one.
-    pub(super) fn image_buffer(&self) -> Vec<u8> {
-        std::mem::take(&mut self.shared.lock().spare_image)
+    /// Saves `facility`, as it was after record `seq`, as a snapshot (a snapshot still
+    /// waiting is dropped).
+    pub(super) fn save_snapshot(&self, seq: u64, facility: Facility) {
+        let mut state = self.shared.lock();
+        state.snapshot = Some((seq, facility));
+        self.shared.wake(&mut state);
     }
 
-    /// Saves a snapshot image taken at `seq`, after the records before it.
-    pub(super) fn save_snapshot(&self, seq: u64, image: Vec<u8>) {
-        let mut state = self.shared.lock();
-        state.snapshot = Some((seq, image));
-        self.shared.wake(&mut state);
+    /// Length of the last snapshot image saved (0 before the first).
+    pub(super) fn last_image_len(&self) -> u64 {
+        self.shared.last_image_len.load(Ordering::Relaxed)
     }
 
     /// Writes and flushes everything queued, saves a pending snapshot, and stops the thread.
@@ -253,6 +256,9 @@ impl Shared {
 fn write_loop(shared: &Shared, store: &dyn Store) {
     // Every record up to this one is in the store (not necessarily flushed).
     let mut written = shared.lock().durable;
+    // The buffer of the last snapshot image, kept for the next one: its pages are mapped
+    // already, and mapping hundreds of megabytes anew costs more than serializing into them.
+    let mut image = Vec::new();
     loop {
         let (records, must_flush, snapshot, stopping) = {
             let mut state = shared.wait_for_work();
@@ -272,12 +278,14 @@ fn write_loop(shared: &Shared, store: &dyn Store) {
                 state.stopping,
             )
         };
-        match write(store, &records, must_flush, snapshot) {
-            Ok(Some(mut image)) => {
-                image.clear();
-                shared.lock().spare_image = image;
+        let snapshot_saved = snapshot.is_some();
+        match write(store, &records, must_flush, snapshot, &mut image) {
+            Ok(()) => {
+                if snapshot_saved {
+                    let len = u64::try_from(image.len()).unwrap_or(u64::MAX);
+                    shared.last_image_len.store(len, Ordering::Relaxed);
+                }
             }
-            Ok(None) => {}
             Err(e) => {
                 tracing::error!("CF store failed: {e}");
                 shared.failed.send_replace(Some(e.to_string()));
@@ -309,24 +317,27 @@ fn write_loop(shared: &Shared, store: &dyn Store) {
     }
 }
 
-/// Writes the records, flushes if asked, saves the snapshot; gives the snapshot's buffer back.
+/// Writes the records, flushes if asked, and saves the snapshot, serialized into `image`.
 fn write(
     store: &dyn Store,
     records: &LogBatch,
     flush: bool,
-    snapshot: Option<(u64, Vec<u8>)>,
-) -> Result<Option<Vec<u8>>, StoreError> {
+    snapshot: Option<(u64, Facility)>,
+    image: &mut Vec<u8>,
+) -> Result<(), StoreError> {
     if !records.is_empty() {
         store.append(records)?;
     }
     if flush {
         store.flush()?;
     }
-    match snapshot {
-        Some((seq, image)) => {
-            store.save_snapshot(seq, &image)?;
-            Ok(Some(image))
-        }
-        None => Ok(None),
+    if let Some((seq, facility)) = snapshot {
+        image.clear();
+        *image = postcard::to_extend(&facility, std::mem::take(image))
+            .map_err(|e| StoreError::Corrupt(format!("encoding a snapshot: {e}")))?;
+        // The copy goes before the image is stored, not after: a lower peak of memory.
+        drop(facility);
+        store.save_snapshot(seq, image)?;
     }
+    Ok(())
 }

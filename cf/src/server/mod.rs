@@ -195,9 +195,9 @@ pub async fn run(
         unreachable!("every task holding the shared state has ended")
     };
     let Shared { core, flusher, .. } = shared;
-    let mut core = core.into_inner().unwrap_or_else(|e| e.into_inner());
+    let core = core.into_inner().unwrap_or_else(|e| e.into_inner());
     if failure.is_none() {
-        core.snapshot(&flusher)?;
+        core.last_snapshot(&flusher);
     }
     tokio::task::spawn_blocking(move || flusher.stop())
         .await

@@ -1,8 +1,9 @@
 //! When to take the next snapshot of the facility.
 //!
-//! A snapshot serializes the whole facility while requests wait, so its cost grows with the
-//! facility. It is due once at least `every` records were logged since the last one *and* those
-//! records take at least [`LOG_PER_IMAGE`] times as many bytes as the last snapshot's image:
+//! A snapshot copies the facility's entry controls while requests wait, and the log thread
+//! serializes and stores the copy, so its cost grows with the facility. It is due once at least
+//! `every` records were logged since the last one *and* those records take at least
+//! [`LOG_PER_IMAGE`] times as many bytes as the last snapshot's image:
 //! snapshots then cost a bounded amount per logged byte however large the facility is, and
 //! recovery replays at most about that many images' worth of log.
 
@@ -18,7 +19,6 @@ pub(super) struct SnapshotSchedule {
     every: u64,
     records: u64,
     log_bytes: u64,
-    image_bytes: u64,
 }
 
 impl SnapshotSchedule {
@@ -28,7 +28,6 @@ impl SnapshotSchedule {
             every: every.max(1),
             records: 0,
             log_bytes: 0,
-            image_bytes: 0,
         }
     }
 
@@ -40,17 +39,15 @@ impl SnapshotSchedule {
             .saturating_add(u64::try_from(bytes).unwrap_or(u64::MAX));
     }
 
-    /// Whether a snapshot is due.
-    pub(super) fn due(&self) -> bool {
-        self.records >= self.every
-            && self.log_bytes >= self.image_bytes.saturating_mul(LOG_PER_IMAGE)
+    /// Whether a snapshot is due, the last image saved having taken `image_bytes`.
+    pub(super) fn due(&self, image_bytes: u64) -> bool {
+        self.records >= self.every && self.log_bytes >= image_bytes.saturating_mul(LOG_PER_IMAGE)
     }
 
-    /// A snapshot of `image_bytes` was taken.
-    pub(super) fn taken(&mut self, image_bytes: usize) {
+    /// A snapshot was taken.
+    pub(super) fn taken(&mut self) {
         self.records = 0;
         self.log_bytes = 0;
-        self.image_bytes = u64::try_from(image_bytes).unwrap_or(u64::MAX);
     }
 }
 
@@ -63,36 +60,36 @@ mod tests {
         let mut schedule = SnapshotSchedule::new(3);
         schedule.logged(10);
         schedule.logged(10);
-        assert!(!schedule.due());
+        assert!(!schedule.due(0));
         schedule.logged(10);
-        assert!(schedule.due());
+        assert!(schedule.due(0));
     }
 
     #[test]
     fn a_large_image_waits_for_its_multiple_of_logged_bytes() {
         let mut schedule = SnapshotSchedule::new(2);
-        schedule.taken(1000);
+        schedule.taken();
         let needed = 10 * LOG_PER_IMAGE;
         for _ in 1..needed {
             schedule.logged(100);
         }
         assert!(
-            !schedule.due(),
+            !schedule.due(1000),
             "one record short of {LOG_PER_IMAGE} images logged"
         );
         schedule.logged(100);
-        assert!(schedule.due());
+        assert!(schedule.due(1000));
     }
 
     #[test]
     fn a_small_image_waits_for_the_record_count() {
         let mut schedule = SnapshotSchedule::new(5);
-        schedule.taken(10);
+        schedule.taken();
         for _ in 0..4 {
             schedule.logged(100);
         }
-        assert!(!schedule.due());
+        assert!(!schedule.due(10));
         schedule.logged(100);
-        assert!(schedule.due());
+        assert!(schedule.due(10));
     }
 }

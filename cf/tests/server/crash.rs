@@ -14,6 +14,9 @@ use crate::common::{PATIENCE, attrs, connect, connect_request, read_all, secret,
 
 const CFSRV: &str = env!("CARGO_BIN_EXE_cfsrv");
 
+/// Starts `cfsrv` on the database in `dir`. It snapshots every 50 records, so that a kill under
+/// load comes after snapshots taken while writes went on, and recovery replays the log on top
+/// of one.
 async fn start_cfsrv(dir: &Path) -> (Child, String) {
     let secret_file = dir.join("secret");
     std::fs::write(&secret_file, b"test-sysplex-secret-0001\n").unwrap();
@@ -24,6 +27,8 @@ async fn start_cfsrv(dir: &Path) -> (Child, String) {
             "127.0.0.1:0",
             "--interval",
             "600",
+            "--snapshot-every",
+            "50",
             "--db",
         ])
         .arg(dir.join("db"))
