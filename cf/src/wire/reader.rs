@@ -1,7 +1,7 @@
 //! Reading frames from a CF link: one buffer per link, refilled with room for a whole
 //! pipelined burst each time, so that a burst the peer wrote at once is read at once.
-//! [`FrameReader::take_frames`] hands a burst's frames out together, without a copy, for what
-//! is decoded from them to share.
+//! [`FrameReader::take_frames`] hands a burst's frames out together, for what is decoded from
+//! them to share.
 
 use std::marker::PhantomData;
 
@@ -10,6 +10,12 @@ use serde::de::DeserializeOwned;
 use tokio::io::{AsyncRead, AsyncReadExt};
 
 use super::codec::{FrameError, HEADER_LEN, decode_frame, frame_body};
+
+/// Whole frames taking at least this many bytes are split off the read buffer when taken;
+/// fewer are copied out of it. A split leaves the buffer shared until the frames are dropped,
+/// so the next read takes a new one: worth it for a burst of large replies, whose copy costs
+/// more, but not for a reply or two.
+const SPLIT_FROM: usize = 64 * 1024;
 
 /// Room a read always has in the buffer: a pipelined burst of 32 entries of 4 KiB (about
 /// 133 KB of frames) fits in it, so the burst takes one `read`, not two or three.
@@ -60,11 +66,11 @@ impl<R: AsyncRead + Unpin, In: DeserializeOwned> FrameReader<R, In> {
         Ok(Some(decoded))
     }
 
-    /// Every whole frame already read, split off the read buffer without a copy: what is
-    /// decoded from them may keep slices of them (a reply's entry data does). A slice kept
-    /// keeps the whole buffer its burst was read into (up to `READ_ROOM` and a frame) from
-    /// being reused, and the next read takes a new one. Stops before a frame larger than the
-    /// link allows, whose error the next call returns.
+    /// Every whole frame already read, taken out of the read buffer together (split off it
+    /// from [`SPLIT_FROM`] bytes, else copied): what is decoded from them may keep slices of
+    /// them (a reply's large entry data does), and a kept slice keeps its burst's buffer
+    /// alive. Stops before a frame larger than the link allows, whose error the next call
+    /// returns.
     pub fn take_frames(&mut self) -> Result<Frames, FrameError> {
         let mut span = 0;
         while let Some(rest) = self.buf.get(span..) {
@@ -75,9 +81,14 @@ impl<R: AsyncRead + Unpin, In: DeserializeOwned> FrameReader<R, In> {
                 Err(_) => break,
             }
         }
-        Ok(Frames {
-            rest: self.buf.split_to(span).freeze(),
-        })
+        let rest = if span >= SPLIT_FROM {
+            self.buf.split_to(span).freeze()
+        } else {
+            let copy = Bytes::copy_from_slice(&self.buf[..span]);
+            self.buf.advance(span);
+            copy
+        };
+        Ok(Frames { rest })
     }
 
     /// Waits until a whole frame is read (it is left in the buffer); `Ok(false)` when the peer
