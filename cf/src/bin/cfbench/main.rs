@@ -11,8 +11,9 @@
 //! Each phase of the CF runs right beside the same phase of redis, which of them first
 //! alternating from round to round, so that a machine whose speed drifts treats both alike;
 //! every figure is the median over `--rounds` rounds (each with a fresh structure and an
-//! emptied redis). After each write phase both wait `--settle` seconds, so that the log
-//! flush and fsync a write phase leaves behind are not timed in the phase after it.
+//! emptied redis). After each write phase both wait `--settle` seconds, and after every phase
+//! until the machine's CPUs are idle again, so that the log flush, fsync, snapshot or log
+//! rewrite a phase leaves behind is not timed in the phase after it.
 //!
 //! Durability is compared like for like. The main table runs the CF structures with `async`
 //! durability (every change is logged, and the log is flushed to disk every interval) against
@@ -22,6 +23,7 @@
 //! flush) compares against redis `appendfsync always`.
 
 mod cpu;
+mod quiet;
 mod resp;
 
 use std::path::PathBuf;
@@ -42,6 +44,7 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
 use self::cpu::CpuMeter;
+use self::quiet::Quiet;
 use self::resp::{Answer, Redis};
 
 #[derive(Debug, Parser)]
@@ -56,7 +59,9 @@ struct Cli {
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..))]
     rounds: u32,
     /// Seconds to wait after each write phase, so that the durability work it leaves behind
-    /// (the CF's log flush, redis's fsync and log rewrite) is not timed in the next phase.
+    /// (the CF's log flush, redis's fsync and log rewrite) is not timed in the next phase;
+    /// after every phase the benchmark also waits until the CPUs are 90% idle over 200 ms
+    /// (at most 20 s), which catches the longer work (a CF snapshot, a redis log rewrite).
     #[arg(long, default_value_t = 1.5)]
     settle: f64,
     /// Requests in flight per connector when pipelining.
@@ -314,6 +319,7 @@ async fn run_table(cli: &Cli, table: &Table<'_>, phase: Duration) -> anyhow::Res
     );
     let _alive = SystemsAlive::start(table, cli.conns.iter().copied().max().unwrap_or(0)).await?;
     let mut verdict = Verdict::default();
+    let mut quiet = Quiet::default();
     let cf_cpu = CpuMeter::new(table.cf.pid());
     let redis_cpu = CpuMeter::new(table.redis.pid());
     let mut group = 0u32;
@@ -336,13 +342,13 @@ async fn run_table(cli: &Cli, table: &Table<'_>, phase: Duration) -> anyhow::Res
                     for (index, &op) in table.ops.iter().enumerate() {
                         if cf_first {
                             cf_rounds[index].push(cf.run(op, &cf_cpu).await?);
-                            settle_after(op, settle).await;
+                            settle_after(op, settle, &mut quiet).await;
                         }
                         redis_rounds[index].push(redis.run(op, &redis_cpu).await?);
-                        settle_after(op, settle).await;
+                        settle_after(op, settle, &mut quiet).await;
                         if !cf_first {
                             cf_rounds[index].push(cf.run(op, &cf_cpu).await?);
-                            settle_after(op, settle).await;
+                            settle_after(op, settle, &mut quiet).await;
                         }
                     }
                     cf.close().await?;
@@ -378,16 +384,19 @@ async fn run_table(cli: &Cli, table: &Table<'_>, phase: Duration) -> anyhow::Res
         "CF at least as fast as redis in {} of {} cells; p50 no higher in {} of {}",
         verdict.faster, verdict.cells, verdict.quicker, verdict.cells
     );
+    println!("{}", quiet.summary());
     Ok(())
 }
 
-/// Waits `settle` after a write phase: the log flush and fsync it left behind would otherwise
-/// run in (and be timed as part of) whichever phase comes next, the other side's or the next
-/// operation's.
-async fn settle_after(op: Op, settle: Duration) {
+/// Waits `settle` after a write phase, then after any phase until the machine is quiet: the
+/// durability work a phase left behind (a log flush, an fsync, a snapshot, an append-only
+/// file rewrite) would otherwise run in (and be timed as part of) whichever phase comes next,
+/// the other side's or the next operation's.
+async fn settle_after(op: Op, settle: Duration, quiet: &mut Quiet) {
     if op == Op::Write {
         tokio::time::sleep(settle).await;
     }
+    quiet.wait().await;
 }
 
 /// How many cells of a table meet the goal: throughput at least redis's, p50 no higher.
