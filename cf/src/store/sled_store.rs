@@ -49,7 +49,7 @@ impl SledStore {
     ///
     /// sled releases its file lock only once its background threads have let go of a closed
     /// database, so a reopen in the same process (a restarted CF) waits up to
-    /// [`LOCK_WAIT`] for the lock before it reports the database as busy.
+    /// `LOCK_WAIT` for the lock before it reports the database as busy.
     pub fn open(dir: &Path, flush_every_ms: u64) -> Result<Self, StoreError> {
         let config = sled::Config::new()
             .path(dir)

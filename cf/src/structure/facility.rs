@@ -60,8 +60,8 @@ pub struct SystemStatus {
 
 /// The coupling facility.
 ///
-/// Its encoding (snapshots) is its fields in order, without [`Facility::fenced_bound`], which is
-/// derived from the systems again when one is decoded ([`FacilityImage`]).
+/// Its encoding (snapshots) is its fields in order, without `fenced_bound`, which is
+/// derived from the systems again when one is decoded (`FacilityImage`).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(from = "FacilityImage")]
 pub struct Facility {

@@ -134,7 +134,7 @@ pub struct ListNumber(pub u32);
 
 /// A list entry identifier (LEID), 12 bytes. System LEIDs are never reused while the structure
 /// lives; user LEIDs (ENTRYIDTYPE=USER) are unique while in use.
-/// Its hash is in [`super::entry_map`].
+/// Its hash is in the `entry_map` module.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct Leid(pub [u8; 12]);
 

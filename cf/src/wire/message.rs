@@ -105,7 +105,7 @@ fn serialize_with_id<S: serde::Serializer, T: Serialize>(
 }
 
 /// Decodes a connector message from a frame body (a request of a hot shape by hand, see
-/// [`super::fast`]; the same as `postcard::from_bytes`); for a request, also hands back the
+/// the `fast` module; the same as `postcard::from_bytes`); for a request, also hands back the
 /// bytes its [`Request`] was decoded from, which decode to exactly that request again (what
 /// the CF logs instead of encoding the request anew).
 pub fn decode_connector_message(
@@ -131,8 +131,8 @@ pub fn decode_connector_message(
 }
 
 /// Decodes a CF message from a frame body (a reply of a hot shape by hand, see
-/// [`super::fast`]); the same as `postcard::from_bytes`. A hot reply's entry data is a slice
-/// of `body`, not a copy.
+/// the `fast` module); the same as `postcard::from_bytes`. A hot reply's entry data of 1 KiB or
+/// more is a slice of `body`, not a copy.
 pub fn decode_cf_message(body: &Bytes) -> Result<CfMessage, postcard::Error> {
     let mut input = Input::new(body);
     if input.variant() == Some(REPLY_VARIANT)

@@ -67,7 +67,7 @@ impl<R: AsyncRead + Unpin, In: DeserializeOwned> FrameReader<R, In> {
     }
 
     /// Every whole frame already read, taken out of the read buffer together (split off it
-    /// from [`SPLIT_FROM`] bytes, else copied): what is decoded from them may keep slices of
+    /// from 64 KiB, else copied): what is decoded from them may keep slices of
     /// them (a reply's large entry data does), and a kept slice keeps its burst's buffer
     /// alive. Stops before a frame larger than the link allows, whose error the next call
     /// returns.
