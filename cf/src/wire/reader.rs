@@ -67,10 +67,9 @@ impl<R: AsyncRead + Unpin, In: DeserializeOwned> FrameReader<R, In> {
     }
 
     /// Every whole frame already read, taken out of the read buffer together (split off it
-    /// from 64 KiB, else copied): what is decoded from them may keep slices of
-    /// them (a reply's large entry data does), and a kept slice keeps its burst's buffer
-    /// alive. Stops before a frame larger than the link allows, whose error the next call
-    /// returns.
+    /// from 64 KiB, else copied): what is decoded from them may keep slices of them (a
+    /// reply's large entry data does), and a kept slice keeps its burst's buffer alive. Stops
+    /// before a frame larger than the link allows, whose error the next call returns.
     pub fn take_frames(&mut self) -> Result<Frames, FrameError> {
         let mut span = 0;
         while let Some(rest) = self.buf.get(span..) {
@@ -135,7 +134,7 @@ impl<R: AsyncRead + Unpin, In: DeserializeOwned> FrameReader<R, In> {
 }
 
 /// Whole frames taken from a link together ([`FrameReader::take_frames`]): yields each
-/// frame's body, a slice of the buffer they were read into.
+/// frame's body, a slice of the one buffer that holds them all.
 #[derive(Debug)]
 pub struct Frames {
     rest: Bytes,
