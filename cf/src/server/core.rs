@@ -221,7 +221,7 @@ impl Core {
     /// Hands a copy of the facility as it is now to the log thread, which serializes and
     /// saves it while requests go on. The copy shares every entry's data with the facility,
     /// so it costs the entries' controls, not their bytes.
-    pub(super) fn snapshot(&mut self, flusher: &Flusher) {
+    fn snapshot(&mut self, flusher: &Flusher) {
         self.snapshots.taken();
         flusher.save_snapshot(self.seq, self.facility.clone());
     }

@@ -144,13 +144,9 @@ impl Iterator for Frames {
     type Item = Bytes;
 
     fn next(&mut self) -> Option<Bytes> {
-        let header = self.rest.first_chunk::<HEADER_LEN>()?;
-        let len = usize::try_from(u32::from_be_bytes(*header)).ok()?;
-        let end = HEADER_LEN.checked_add(len)?;
-        if end > self.rest.len() {
-            return None;
-        }
-        let mut frame = self.rest.split_to(end);
+        // Every frame here was checked against the link's maximum when it was taken.
+        let (_, used) = frame_body(&self.rest, usize::MAX).ok()??;
+        let mut frame = self.rest.split_to(used);
         frame.advance(HEADER_LEN);
         Some(frame)
     }
