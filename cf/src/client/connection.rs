@@ -90,9 +90,15 @@ impl Connection {
             .submit_all(ops.into_iter().map(|op| Request::List { token, op }))
     }
 
-    /// Runs a list operation under this connection and waits for its final reply.
+    /// Runs a list operation under this connection and waits for its final reply
+    /// (MODE=SYNCSUSPEND: completed synchronously when it is the only request in flight).
     pub async fn call(&self, op: ListOp) -> Result<Reply, Error> {
-        self.submit(op).await
+        self.client
+            .call(Request::List {
+                token: self.token(),
+                op,
+            })
+            .await
     }
 
     /// IXLLSTE REQUEST=WRITE: creates or replaces an entry.

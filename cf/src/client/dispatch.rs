@@ -14,13 +14,18 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
+use std::time::Duration;
 
 use bytes::BytesMut;
 use futures::Stream;
+use tokio::net::tcp::OwnedWriteHalf;
 use tokio::sync::{Notify, mpsc};
 
 use super::Reader;
-use super::outgoing::{Outgoing, Taken};
+use super::outgoing::{Outgoing, SpinTarget, Taken};
+use super::spin::{
+    CompletionCounts, Conversion, DEFAULT_SYNC_THRESHOLD, SpinEnd, SpinGroup, spin_for_input,
+};
 use crate::Error;
 use crate::structure::{ConToken, Event, Reply, ReplyBody, Ticket};
 use crate::wire::{CfMessage, FrameError, LinkFailure, RequestId, decode_cf_message};
@@ -316,17 +321,31 @@ struct State {
     first: Option<Events>,
     /// Why the link closed, once it has.
     closed: Option<Option<LinkFailure>>,
+    /// The links whose requests in flight keep a synchronous request from spinning.
+    group: SpinGroup,
+    /// Which synchronous requests spin, and how they completed.
+    conversion: Conversion,
+}
+
+/// A request given its slot.
+struct Opened {
+    index: usize,
+    generation: u32,
+    /// The writer must be woken to send it.
+    wake_writer: bool,
+    /// Requests in flight in the link's spin group, this one included.
+    in_flight: usize,
 }
 
 impl State {
     /// Takes a free slot for a request made under connection `token` (if any) and has
     /// `encode` append the request's frame, with the slot's request id, to what the writer
-    /// sends next. Returns the slot, its generation, and whether the writer must be woken.
+    /// sends next.
     fn open(
         &mut self,
         token: Option<ConToken>,
         encode: impl FnOnce(RequestId, &mut BytesMut) -> Result<(), FrameError>,
-    ) -> Result<(usize, u32, bool), Error> {
+    ) -> Result<Opened, Error> {
         if self.closed.is_some() {
             return Err(Error::LinkLost);
         }
@@ -350,7 +369,12 @@ impl State {
                 slot.generation = generation;
                 slot.token = token;
                 slot.stage = Stage::Waiting;
-                Ok((index, generation, wake_writer))
+                Ok(Opened {
+                    index,
+                    generation,
+                    wake_writer,
+                    in_flight: self.group.sent(),
+                })
             }
             Err(e) => {
                 // No frame carries the id: the slot goes back as it was.
@@ -420,7 +444,18 @@ impl State {
             slot.waker = None;
             slot.abandoned = false;
             self.free.push(index);
+            self.group.finished(1);
         }
+    }
+
+    /// Whether the request in slot `index` of `generation` no longer waits for its reply
+    /// (it was answered, perhaps taken, or queued by the CF), or the link has closed.
+    fn answered(&self, index: usize, generation: u32) -> bool {
+        self.closed.is_some()
+            || self
+                .slots
+                .get(index)
+                .is_none_or(|s| s.generation != generation || !matches!(s.stage, Stage::Waiting))
     }
 
     /// The slot of request `id` if it waits for its reply.
@@ -447,7 +482,22 @@ impl State {
 }
 
 impl Default for Dispatch {
+    /// A link in a spin group of its own, spinning up to the default threshold.
     fn default() -> Self {
+        Self::new(SpinGroup::new(), DEFAULT_SYNC_THRESHOLD)
+    }
+}
+
+impl Drop for Dispatch {
+    fn drop(&mut self) {
+        let state = self.state();
+        state.group.finished(state.slots.len() - state.free.len());
+    }
+}
+
+impl Dispatch {
+    /// A link in spin group `group` whose synchronous requests spin up to `sync_threshold`.
+    pub(super) fn new(group: SpinGroup, sync_threshold: Duration) -> Self {
         let (sender, queue) = mpsc::unbounded_channel();
         Self {
             state: Mutex::new(State {
@@ -459,36 +509,53 @@ impl Default for Dispatch {
                 subscribers: vec![sender],
                 first: Some(Events { queue }),
                 closed: None,
+                group,
+                conversion: Conversion::new(sync_threshold),
             }),
             outgoing_ready: Notify::new(),
         }
     }
-}
 
-impl Dispatch {
     fn state(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Sends one request made under connection `token` (if any): `encode` appends its frame
     /// with the request id it is given. The handle fails at once when the link has closed or
-    /// the frame could not be encoded.
+    /// the frame could not be encoded. A synchronous request (`sync`: the caller waits for
+    /// it) spins for its answer if the link's heuristic lets it.
     pub(super) fn send(
         self: &Arc<Self>,
         token: Option<ConToken>,
+        sync: bool,
         encode: impl FnOnce(RequestId, &mut BytesMut) -> Result<(), FrameError>,
     ) -> Pending {
-        let opened = self.state().open(token, encode);
+        let opened = {
+            let mut state = self.state();
+            let opened = state.open(token, encode);
+            if let Ok(opened) = &opened
+                && sync
+                && state.conversion.try_spin(opened.in_flight)
+            {
+                let threshold = state.conversion.threshold();
+                state.outgoing.spin_for(SpinTarget {
+                    index: opened.index,
+                    generation: opened.generation,
+                    threshold,
+                });
+            }
+            opened
+        };
         match opened {
-            Ok((index, generation, wake_writer)) => {
-                if wake_writer {
+            Ok(opened) => {
+                if opened.wake_writer {
                     self.outgoing_ready.notify_one();
                 }
                 Pending {
                     inner: PendingInner::Slot {
                         dispatch: Arc::clone(self),
-                        index,
-                        generation,
+                        index: opened.index,
+                        generation: opened.generation,
                     },
                 }
             }
@@ -510,9 +577,12 @@ impl Dispatch {
             requests
                 .into_iter()
                 .map(|(token, encode)| match state.open(token, encode) {
-                    Ok((index, generation, wake)) => {
-                        wake_writer |= wake;
-                        Member::Waiting { index, generation }
+                    Ok(opened) => {
+                        wake_writer |= opened.wake_writer;
+                        Member::Waiting {
+                            index: opened.index,
+                            generation: opened.generation,
+                        }
                     }
                     Err(e) => Member::Answered(Err(e)),
                 })
@@ -535,6 +605,28 @@ impl Dispatch {
     /// Swaps the frames gathered for the writer into `frames`.
     pub(super) fn take_outgoing(&self, frames: &mut BytesMut) -> Taken {
         self.state().outgoing.take(frames)
+    }
+
+    /// Spins until the request `target` names has its answer, the link has input, other
+    /// requests go into flight in the link's group, or the target's threshold has passed; the
+    /// link's heuristic learns which.
+    pub(super) fn spin_for_answer(&self, socket: &OwnedWriteHalf, target: SpinTarget) {
+        let end = spin_for_input(socket, target.threshold, || {
+            let state = self.state();
+            if state.answered(target.index, target.generation) {
+                Some(SpinEnd::Answered)
+            } else if state.group.in_flight() > 1 {
+                Some(SpinEnd::OtherWork)
+            } else {
+                None
+            }
+        });
+        self.state().conversion.spun(end);
+    }
+
+    /// How the link's synchronous requests completed.
+    pub(super) fn completion_counts(&self) -> CompletionCounts {
+        self.state().conversion.counts()
     }
 
     /// Refuses further requests; the writer sends what is queued and shuts the socket down.
@@ -696,7 +788,7 @@ mod tests {
     /// Takes a slot as a request would (queueing no frame): its id and handle.
     fn expect(dispatch: &Arc<Dispatch>, token: Option<ConToken>) -> (RequestId, Pending) {
         let mut sent = None;
-        let pending = dispatch.send(token, |id, _| {
+        let pending = dispatch.send(token, false, |id, _| {
             sent = Some(id);
             Ok(())
         });
@@ -794,14 +886,18 @@ mod tests {
             pending.test(),
             Some(Err(Error::LinkClosed(LinkFailure::Shutdown)))
         ));
-        let mut late = dispatch.send(None, |_, _| panic!("a frame queued after the link closed"));
+        let mut late = dispatch.send(None, false, |_, _| {
+            panic!("a frame queued after the link closed")
+        });
         assert!(matches!(late.test(), Some(Err(Error::LinkLost))));
     }
 
     #[test]
     fn a_frame_that_cannot_be_encoded_fails_its_request_and_frees_its_slot() {
         let dispatch = Arc::new(Dispatch::default());
-        let mut refused = dispatch.send(None, |_, _| Err(FrameError::TooLarge { len: 2, max: 1 }));
+        let mut refused = dispatch.send(None, false, |_, _| {
+            Err(FrameError::TooLarge { len: 2, max: 1 })
+        });
         assert!(matches!(
             refused.test(),
             Some(Err(Error::Frame(FrameError::TooLarge { .. })))

@@ -11,6 +11,10 @@
 //! [`Client::submit_all`] sends several requests at once and hands out their answers in order.
 //! A lock request queued behind a held lock completes when the CF grants it; both forms wait.
 //!
+//! A waited-for request that is the only one in flight completes synchronously, as on z/OS:
+//! the link spins for its answer instead of sleeping, up to the sync threshold, and is
+//! converted to asynchronous after that ([`LinkOptions`], [`Client::completion_counts`]).
+//!
 //! Events for the link's connections (the event exit's input) arrive on [`Client::events`].
 //! Errors are nested, as in sled: the outer `Result` says whether the CF link worked, the
 //! [`Reply`] inside carries the CF's return and reason codes.
@@ -18,6 +22,7 @@
 mod connection;
 mod dispatch;
 mod outgoing;
+mod spin;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -30,6 +35,7 @@ use tokio::net::{TcpStream, ToSocketAddrs};
 pub use self::connection::Connection;
 use self::dispatch::Dispatch;
 pub use self::dispatch::{Batch, ConnectorEvent, Events, Pending};
+pub use self::spin::{CompletionCounts, DEFAULT_SYNC_THRESHOLD, SpinGroup};
 use crate::Error;
 use crate::auth::{self, Nonce, Secret, Transcript};
 use crate::structure::{ConToken, ConnectRequest, LinkId, Reply, ReplyBody, Request, StrName};
@@ -65,6 +71,26 @@ impl Drop for Inner {
     }
 }
 
+/// How a link completes synchronous requests.
+#[derive(Debug, Clone)]
+pub struct LinkOptions {
+    /// How long a synchronous request spins for its answer before it is converted to
+    /// asynchronous; zero never spins.
+    pub sync_threshold: Duration,
+    /// The links whose requests in flight keep this link's synchronous requests from
+    /// spinning (by default every link of the process).
+    pub spin_group: SpinGroup,
+}
+
+impl Default for LinkOptions {
+    fn default() -> Self {
+        Self {
+            sync_threshold: DEFAULT_SYNC_THRESHOLD,
+            spin_group: SpinGroup::process(),
+        }
+    }
+}
+
 impl Client {
     /// Opens a CF link to `addr` and authenticates as job `jobname` on system `sysname` with
     /// the sysplex secret (and checks that the CF holds it too).
@@ -73,6 +99,17 @@ impl Client {
         secret: &Secret,
         sysname: &str,
         jobname: &str,
+    ) -> Result<Self, Error> {
+        Self::connect_with(addr, secret, sysname, jobname, LinkOptions::default()).await
+    }
+
+    /// [`Client::connect`] with other [`LinkOptions`] than the default.
+    pub async fn connect_with(
+        addr: impl ToSocketAddrs,
+        secret: &Secret,
+        sysname: &str,
+        jobname: &str,
+        options: LinkOptions,
     ) -> Result<Self, Error> {
         auth::check_name("system", sysname)?;
         auth::check_name("job", jobname)?;
@@ -117,7 +154,7 @@ impl Client {
             return Err(Error::Protocol("expected a welcome".into()));
         };
 
-        let dispatch = Arc::new(Dispatch::default());
+        let dispatch = Arc::new(Dispatch::new(options.spin_group, options.sync_threshold));
         let reader = tokio::spawn(dispatch::read_loop(reader, Arc::clone(&dispatch)));
         tokio::spawn(outgoing::write_loop(write, Arc::clone(&dispatch)));
         Ok(Self {
@@ -170,23 +207,33 @@ impl Client {
         }
     }
 
-    /// Sends any request and waits for its final reply (MODE=SYNCSUSPEND).
+    /// Sends any request and waits for its final reply (MODE=SYNCSUSPEND); completed
+    /// synchronously when it is the only request in flight.
     pub async fn call(&self, request: Request) -> Result<Reply, Error> {
-        self.submit(request).await
+        self.send(request, true).await
     }
 
     /// Sends any request and returns at once (MODE=ASYNCTOKEN); the [`Pending`] answer is
     /// tested with [`Pending::test`] (IXLFCOMP) or awaited.
     pub fn submit(&self, request: Request) -> Pending {
+        self.send(request, false)
+    }
+
+    fn send(&self, request: Request, sync: bool) -> Pending {
         self.inner
             .dispatch
-            .send(request_token(&request), |id, frames| {
+            .send(request_token(&request), sync, |id, frames| {
                 RequestFrame {
                     id,
                     request: &request,
                 }
                 .encode(frames, DEFAULT_MAX_FRAME)
             })
+    }
+
+    /// How this link's synchronous requests completed: spun for, or converted.
+    pub fn completion_counts(&self) -> CompletionCounts {
+        self.inner.dispatch.completion_counts()
     }
 
     /// Sends several requests at once, as a series of MODE=ASYNCTOKEN requests; the
@@ -235,7 +282,7 @@ impl Client {
 
     /// A deterministic dump of a structure (as `cfsrv dump` prints it).
     pub async fn dump(&self, structure: StrName) -> Result<String, Error> {
-        let pending = self.inner.dispatch.send(None, |id, frames| {
+        let pending = self.inner.dispatch.send(None, false, |id, frames| {
             let dump = ConnectorMessage::Dump { id, structure };
             encode_frame(&dump, frames, DEFAULT_MAX_FRAME)
         });

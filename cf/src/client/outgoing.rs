@@ -2,9 +2,11 @@
 //! kept under the same lock as the table of requests in flight (so taking a request's slot and
 //! queueing its frame cost one hold of one lock), and a single writer task writes whatever has
 //! gathered with one `write` call: a pipelined burst costs one system call and no allocation
-//! per request.
+//! per request. After writing a synchronous request that is to complete synchronously, the
+//! writer spins for its answer (see [`super::spin`]).
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::BytesMut;
 use tokio::io::AsyncWriteExt;
@@ -23,6 +25,17 @@ pub(super) struct Outgoing {
     frames: BytesMut,
     /// No more frames are taken (the client is gone or the socket failed).
     closed: bool,
+    /// The synchronous request among `frames` that is to complete synchronously.
+    spin: Option<SpinTarget>,
+}
+
+/// A synchronous request the writer spins for once it is written: its slot, and how long to
+/// spin.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct SpinTarget {
+    pub(super) index: usize,
+    pub(super) generation: u32,
+    pub(super) threshold: Duration,
 }
 
 impl Outgoing {
@@ -40,6 +53,11 @@ impl Outgoing {
         Ok(was_empty)
     }
 
+    /// The request whose frame was queued last is to complete synchronously.
+    pub(super) fn spin_for(&mut self, target: SpinTarget) {
+        self.spin = Some(target);
+    }
+
     /// Refuses further frames; the writer sends what is queued and shuts the socket down.
     pub(super) fn close(&mut self) {
         self.closed = true;
@@ -53,7 +71,7 @@ impl Outgoing {
         }
         std::mem::swap(&mut self.frames, frames);
         match (frames.is_empty(), self.closed) {
-            (false, _) => Taken::Frames,
+            (false, _) => Taken::Frames(self.spin.take()),
             (true, false) => Taken::Nothing,
             (true, true) => Taken::Closed,
         }
@@ -62,8 +80,8 @@ impl Outgoing {
 
 /// What the writer found.
 pub(super) enum Taken {
-    /// Frames to write.
-    Frames,
+    /// Frames to write, and the request among them to spin for once they are written.
+    Frames(Option<SpinTarget>),
     /// Nothing yet: wait for the next wake-up.
     Nothing,
     /// Nothing, and nothing more will come.
@@ -82,10 +100,13 @@ pub(super) async fn write_loop(mut socket: OwnedWriteHalf, dispatch: Arc<Dispatc
                     return;
                 }
                 Taken::Nothing => break,
-                Taken::Frames => {
+                Taken::Frames(spin) => {
                     if socket.write_all(&frames).await.is_err() {
                         dispatch.close_outgoing();
                         return;
+                    }
+                    if let Some(target) = spin {
+                        dispatch.spin_for_answer(&socket, target);
                     }
                 }
             }

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use cf::auth::Secret;
-use cf::client::{Client, Connection, ConnectorEvent, Events};
+use cf::client::{Client, Connection, ConnectorEvent, Events, LinkOptions};
 use cf::server::{self, Config};
 use cf::store::{MemoryStore, Store};
 use cf::structure::{
@@ -55,7 +55,11 @@ impl TestCf {
     }
 
     pub async fn client(&self, sysname: &str) -> Client {
-        Client::connect(self.addr, &secret(), sysname, "TESTJOB")
+        self.client_with(sysname, LinkOptions::default()).await
+    }
+
+    pub async fn client_with(&self, sysname: &str, options: LinkOptions) -> Client {
+        Client::connect_with(self.addr, &secret(), sysname, "TESTJOB", options)
             .await
             .unwrap()
     }

@@ -6,3 +6,4 @@ mod events;
 mod fencing;
 mod hostile;
 mod restart;
+mod sync_completion;

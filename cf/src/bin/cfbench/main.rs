@@ -33,11 +33,11 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use cf::auth::Secret;
-use cf::client::{Client, Connection};
+use cf::client::{Client, Connection, DEFAULT_SYNC_THRESHOLD, LinkOptions};
 use cf::structure::{
     ConDisp, ConnectRequest, DeleteEntry, Durability, End, EntryType, KeySource, ListNumber,
-    ListOp, Locator, MoveEntry, ReadEntry, Reason, RefOption, StrDisp, StrName, StructureAttrs,
-    WriteEntry,
+    ListOp, Locator, MoveEntry, ReadEntry, Reason, RefOption, Reply, StrDisp, StrName,
+    StructureAttrs, WriteEntry,
 };
 use clap::{Parser, ValueEnum};
 use tokio::io::{AsyncBufReadExt, BufReader};
@@ -91,6 +91,10 @@ struct Cli {
     /// Connector counts.
     #[arg(long, value_delimiter = ',', default_values_t = [1, 16])]
     conns: Vec<usize>,
+    /// Microseconds a CF request that is not pipelined spins for its answer before it is
+    /// converted to asynchronous (0: never spin, every such request sleeps until answered).
+    #[arg(long, default_value_t = DEFAULT_SYNC_THRESHOLD.as_micros() as u64)]
+    sync_threshold_us: u64,
     /// The persistence of the redis the `async` table compares against.
     #[arg(long, value_enum, default_value_t = Persistence::Everysec)]
     redis_async_persistence: Persistence,
@@ -223,6 +227,10 @@ async fn bench(cli: Cli) -> anyhow::Result<()> {
     let secret = Secret::new(SECRET)?;
     let phase = Duration::try_from_secs_f64(cli.secs).context("--secs")?;
 
+    let link = LinkOptions {
+        sync_threshold: Duration::from_micros(cli.sync_threshold_us),
+        ..LinkOptions::default()
+    };
     let cf = CfServer::start(&cli, &dir.path().join("async")).await?;
     let persistence = cli.redis_async_persistence;
     let redis = RedisServer::start(
@@ -232,9 +240,10 @@ async fn bench(cli: Cli) -> anyhow::Result<()> {
     )
     .await?;
     println!(
-        "cfbench: {} s per phase, pipelined depth {}, cfsrv {}, redis {}",
+        "cfbench: {} s per phase, pipelined depth {}, CF sync threshold {} us, cfsrv {}, redis {}",
         cli.secs,
         cli.depth,
+        cli.sync_threshold_us,
         if cli.in_process {
             "in-process"
         } else {
@@ -249,6 +258,7 @@ async fn bench(cli: Cli) -> anyhow::Result<()> {
     let table = Table {
         cf: &cf,
         secret: &secret,
+        link: &link,
         redis: &redis,
         durability: Durability::Async,
         ops: &[Op::Write, Op::Read, Op::Move, Op::Delete],
@@ -273,6 +283,7 @@ async fn bench(cli: Cli) -> anyhow::Result<()> {
         let table = Table {
             cf: &cf,
             secret: &secret,
+            link: &link,
             redis: &redis,
             durability: Durability::Sync,
             ops: &[Op::Write, Op::Delete],
@@ -288,6 +299,7 @@ async fn bench(cli: Cli) -> anyhow::Result<()> {
 struct Table<'a> {
     cf: &'a CfServer,
     secret: &'a Secret,
+    link: &'a LinkOptions,
     redis: &'a RedisServer,
     durability: Durability,
     ops: &'a [Op],
@@ -658,11 +670,12 @@ impl CfCell {
         let structure = StrName::new(&format!("CFBENCH{group:04}")).context("structure name")?;
         let mut connections = Vec::new();
         for worker in 0..cell.conns {
-            let client = Client::connect(
+            let client = Client::connect_with(
                 table.cf.addr(),
                 table.secret,
                 &system_name(worker),
                 "CFBENCH",
+                table.link.clone(),
             )
             .await?;
             let connect = ConnectRequest {
@@ -758,6 +771,8 @@ fn cf_op(op: Op, list: ListNumber, data: &[u8]) -> ListOp {
     }
 }
 
+/// Runs `op` on one connector until the phase ends: `depth` requests at a time, or one
+/// synchronous request at a time when `depth` is 1 (as z/OS issues a request not pipelined).
 async fn cf_worker(
     connection: Connection,
     op: Op,
@@ -770,26 +785,36 @@ async fn cf_worker(
     let mut tally = Tally::default();
     while Instant::now() < deadline && tally.ops < cap {
         let sent = Instant::now();
-        let mut batch = connection.submit_all((0..depth).map(|_| cf_op(op, list, &data)));
         let mut exhausted = false;
-        while let Some(reply) = batch.next().await {
-            let reply = reply?;
-            let took = sent.elapsed();
-            if !reply.is_success() {
-                if op == Op::Delete && reply.reason == Reason::NoEntry {
-                    exhausted = true;
-                    continue;
-                }
-                bail!("{} failed: RC {} {:?}", op.name(), reply.rc, reply.reason);
+        if depth == 1 {
+            let reply = connection.call(cf_op(op, list, &data)).await?;
+            exhausted = tally.count(op, &reply, sent.elapsed())?;
+        } else {
+            let mut batch = connection.submit_all((0..depth).map(|_| cf_op(op, list, &data)));
+            while let Some(reply) = batch.next().await {
+                exhausted |= tally.count(op, &reply?, sent.elapsed())?;
             }
-            tally.ops += 1;
-            tally.latencies.push(took);
         }
         if exhausted {
             break;
         }
     }
     Ok(tally)
+}
+
+impl Tally {
+    /// Counts a CF reply that took `took`; `Ok(true)` when a delete found the list empty.
+    fn count(&mut self, op: Op, reply: &Reply, took: Duration) -> anyhow::Result<bool> {
+        if !reply.is_success() {
+            if op == Op::Delete && reply.reason == Reason::NoEntry {
+                return Ok(true);
+            }
+            bail!("{} failed: RC {} {:?}", op.name(), reply.rc, reply.reason);
+        }
+        self.ops += 1;
+        self.latencies.push(took);
+        Ok(false)
+    }
 }
 
 // ---------------------------------------------------------------------------------------
