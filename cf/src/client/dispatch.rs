@@ -448,6 +448,21 @@ impl State {
         }
     }
 
+    /// Has the writer spin for the `requests` just sent, the last of them `opened`, if they
+    /// are all the requests in flight in the group and the link's heuristic lets them.
+    fn spin_if_alone(&mut self, opened: &Opened, requests: usize) {
+        let others = opened.in_flight.saturating_sub(requests);
+        if self.conversion.try_spin(requests, others) {
+            let target = SpinTarget {
+                index: opened.index,
+                generation: opened.generation,
+                requests,
+                threshold: self.conversion.threshold(),
+            };
+            self.outgoing.spin_for(target);
+        }
+    }
+
     /// Whether the request in slot `index` of `generation` no longer waits for its reply
     /// (it was answered, perhaps taken, or queued by the CF), or the link has closed.
     fn answered(&self, index: usize, generation: u32) -> bool {
@@ -535,14 +550,8 @@ impl Dispatch {
             let opened = state.open(token, encode);
             if let Ok(opened) = &opened
                 && sync
-                && state.conversion.try_spin(opened.in_flight)
             {
-                let threshold = state.conversion.threshold();
-                state.outgoing.spin_for(SpinTarget {
-                    index: opened.index,
-                    generation: opened.generation,
-                    threshold,
-                });
+                state.spin_if_alone(opened, 1);
             }
             opened
         };
@@ -563,7 +572,9 @@ impl Dispatch {
         }
     }
 
-    /// Sends several requests as [`Dispatch::send`] does, under one hold of the lock.
+    /// Sends several requests as [`Dispatch::send`] does, under one hold of the lock; if they
+    /// are all the requests in flight in the link's group, the link spins for their answers
+    /// as for a synchronous request's.
     pub(super) fn send_all<E>(
         self: &Arc<Self>,
         requests: impl IntoIterator<Item = (Option<ConToken>, E)>,
@@ -574,19 +585,31 @@ impl Dispatch {
         let mut wake_writer = false;
         let members = {
             let mut state = self.state();
-            requests
+            let mut last = None;
+            let mut sent = 0;
+            let members = requests
                 .into_iter()
                 .map(|(token, encode)| match state.open(token, encode) {
                     Ok(opened) => {
                         wake_writer |= opened.wake_writer;
-                        Member::Waiting {
+                        sent += 1;
+                        let member = Member::Waiting {
                             index: opened.index,
                             generation: opened.generation,
-                        }
+                        };
+                        last = Some(opened);
+                        member
                     }
                     Err(e) => Member::Answered(Err(e)),
                 })
-                .collect()
+                .collect();
+            // A burst that is all the work in flight completes synchronously if it can.
+            if let Some(last) = last
+                && last.in_flight == sent
+            {
+                state.spin_if_alone(&last, sent);
+            }
+            members
         };
         if wake_writer {
             self.outgoing_ready.notify_one();
@@ -615,13 +638,13 @@ impl Dispatch {
             let state = self.state();
             if state.answered(target.index, target.generation) {
                 Some(SpinEnd::Answered)
-            } else if state.group.in_flight() > 1 {
+            } else if state.group.in_flight() > target.requests {
                 Some(SpinEnd::OtherWork)
             } else {
                 None
             }
         });
-        self.state().conversion.spun(end);
+        self.state().conversion.spun(end, target.requests);
     }
 
     /// How the link's synchronous requests completed.

@@ -2,8 +2,8 @@
 //! kept under the same lock as the table of requests in flight (so taking a request's slot and
 //! queueing its frame cost one hold of one lock), and a single writer task writes whatever has
 //! gathered with one `write` call: a pipelined burst costs one system call and no allocation
-//! per request. After writing a synchronous request that is to complete synchronously, the
-//! writer spins for its answer (see [`super::spin`]).
+//! per request. After writing requests that are to complete synchronously, the writer spins
+//! for their answers (see [`super::spin`]).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -25,16 +25,17 @@ pub(super) struct Outgoing {
     frames: BytesMut,
     /// No more frames are taken (the client is gone or the socket failed).
     closed: bool,
-    /// The synchronous request among `frames` that is to complete synchronously.
+    /// The requests among `frames` that are to complete synchronously.
     spin: Option<SpinTarget>,
 }
 
-/// A synchronous request the writer spins for once it is written: its slot, and how long to
-/// spin.
+/// Requests the writer spins for once they are written: the slot of the last, how many there
+/// are, and how long to spin.
 #[derive(Debug, Clone, Copy)]
 pub(super) struct SpinTarget {
     pub(super) index: usize,
     pub(super) generation: u32,
+    pub(super) requests: usize,
     pub(super) threshold: Duration,
 }
 
@@ -53,7 +54,7 @@ impl Outgoing {
         Ok(was_empty)
     }
 
-    /// The request whose frame was queued last is to complete synchronously.
+    /// The requests whose frames were queued last are to complete synchronously.
     pub(super) fn spin_for(&mut self, target: SpinTarget) {
         self.spin = Some(target);
     }

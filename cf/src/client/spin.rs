@@ -1,7 +1,9 @@
 //! Synchronous completion, as XES does it: a request the caller waits for (MODE=SYNCSUSPEND)
 //! that is the only one in flight is completed synchronously: after sending it, the link's
 //! writer polls the socket for the answer instead of letting the runtime sleep, as a z/OS CPU
-//! spins on a synchronous CF request. A request not answered within the sync threshold is
+//! spins on a synchronous CF request. So is a burst of requests sent together
+//! ([`super::Client::submit_all`]) when it is all the work in flight: XES too may complete a
+//! MODE=ASYNCTOKEN request synchronously. A spin not answered within the sync threshold is
 //! converted to asynchronous (the runtime sleeps until the answer comes), and after a
 //! conversion the link skips spinning for a while (dynamic request conversion), so a slow
 //! structure (one flushed before each reply) costs little spinning.
@@ -21,11 +23,11 @@ use tokio::net::tcp::OwnedWriteHalf;
 /// How long a synchronous request spins by default before it is converted to asynchronous.
 pub const DEFAULT_SYNC_THRESHOLD: Duration = Duration::from_micros(100);
 
-/// Most requests a link converts without trying to spin, after repeated conversions.
+/// Most spins a link skips, after repeated conversions.
 const MAX_SKIP: u32 = 64;
 
-/// Links that share the CPUs a spin would hold: a request spins only while it is the only
-/// request in flight on all of them. The default group is the whole process.
+/// Links that share the CPUs a spin would hold: requests spin only while they are all the
+/// requests in flight on all of them. The default group is the whole process.
 #[derive(Debug, Clone)]
 pub struct SpinGroup {
     in_flight: Arc<AtomicUsize>,
@@ -68,13 +70,15 @@ impl Default for SpinGroup {
     }
 }
 
-/// How a link's synchronous requests completed (RMF's SYNC and changed-to-ASYNC counts).
+/// How a link's requests completed (RMF's SYNC and changed-to-ASYNC counts): every request a
+/// caller waited for, and every request of a burst that was all the work in flight.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct CompletionCounts {
     /// Answered while the link spun for them.
     pub sync: u64,
-    /// Converted to asynchronous: other requests were in flight, the answer did not come
-    /// within the sync threshold, or the link was skipping spins after conversions.
+    /// Converted to asynchronous: a waited-for request made while others were in flight, or
+    /// requests not answered within the sync threshold, or sent while the link was skipping
+    /// spins after conversions.
     pub converted: u64,
 }
 
@@ -83,7 +87,7 @@ pub struct CompletionCounts {
 #[derive(Debug)]
 pub(super) struct Conversion {
     threshold: Duration,
-    /// Sync requests still to convert without trying.
+    /// Spins still to skip.
     skip: u32,
     /// Conversions in a row after a spin; the skip doubles with each.
     streak: u32,
@@ -101,17 +105,17 @@ impl Conversion {
         }
     }
 
-    /// Decides for a synchronous request just sent, with `in_flight` requests (itself
-    /// included) in flight in its group: `true` when it is to spin. A request that is not
-    /// counts as converted.
-    pub(super) fn try_spin(&mut self, in_flight: usize) -> bool {
-        if self.threshold.is_zero() || in_flight > 1 {
-            self.counts.converted += 1;
+    /// Decides for `requests` just sent together that are to complete synchronously if they
+    /// can, with `others` in flight in the group beside them: `true` when the link is to spin
+    /// for them. Requests that are not count as converted.
+    pub(super) fn try_spin(&mut self, requests: usize, others: usize) -> bool {
+        if self.threshold.is_zero() || others > 0 {
+            self.counts.converted += requests as u64;
             return false;
         }
         if self.skip > 0 {
             self.skip -= 1;
-            self.counts.converted += 1;
+            self.counts.converted += requests as u64;
             return false;
         }
         true
@@ -122,16 +126,17 @@ impl Conversion {
         self.threshold
     }
 
-    /// Records how a spin ended.
-    pub(super) fn spun(&mut self, end: SpinEnd) {
+    /// Records how a spin for `requests` ended.
+    pub(super) fn spun(&mut self, end: SpinEnd, requests: usize) {
+        let requests = requests as u64;
         match end {
             SpinEnd::Answered => {
-                self.counts.sync += 1;
+                self.counts.sync += requests;
                 self.streak = 0;
             }
-            SpinEnd::OtherWork => self.counts.converted += 1,
+            SpinEnd::OtherWork => self.counts.converted += requests,
             SpinEnd::TimedOut => {
-                self.counts.converted += 1;
+                self.counts.converted += requests;
                 self.streak = (self.streak + 1).min(MAX_SKIP.ilog2());
                 self.skip = 1 << self.streak;
             }
@@ -186,20 +191,21 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_lone_request_spins_and_one_among_others_is_converted() {
+    fn lone_requests_spin_and_those_among_others_are_converted() {
         let mut conversion = Conversion::new(DEFAULT_SYNC_THRESHOLD);
-        assert!(conversion.try_spin(1));
-        conversion.spun(SpinEnd::Answered);
-        assert!(!conversion.try_spin(2));
-        // One that others joined in flight while it spun is converted, with no backoff.
-        assert!(conversion.try_spin(1));
-        conversion.spun(SpinEnd::OtherWork);
-        assert!(conversion.try_spin(1));
+        assert!(conversion.try_spin(1, 0));
+        conversion.spun(SpinEnd::Answered, 1);
+        assert!(!conversion.try_spin(1, 1));
+        // A burst that others joined in flight while it spun is converted, with no backoff.
+        assert!(conversion.try_spin(4, 0));
+        conversion.spun(SpinEnd::OtherWork, 4);
+        assert!(conversion.try_spin(4, 0));
+        conversion.spun(SpinEnd::Answered, 4);
         assert_eq!(
             conversion.counts(),
             CompletionCounts {
-                sync: 1,
-                converted: 2
+                sync: 5,
+                converted: 5
             }
         );
     }
@@ -207,7 +213,7 @@ mod tests {
     #[test]
     fn a_zero_threshold_never_spins() {
         let mut conversion = Conversion::new(Duration::ZERO);
-        assert!(!conversion.try_spin(1));
+        assert!(!conversion.try_spin(1, 0));
         assert_eq!(conversion.counts().converted, 1);
     }
 
@@ -215,22 +221,22 @@ mod tests {
     fn conversions_in_a_row_skip_ever_more_spins_up_to_a_limit() {
         let mut conversion = Conversion::new(DEFAULT_SYNC_THRESHOLD);
         let mut skipped = Vec::new();
-        assert!(conversion.try_spin(1));
+        assert!(conversion.try_spin(1, 0));
         for _ in 0..9 {
-            conversion.spun(SpinEnd::TimedOut);
+            conversion.spun(SpinEnd::TimedOut, 1);
             let mut skips = 0;
-            while !conversion.try_spin(1) {
+            while !conversion.try_spin(1, 0) {
                 skips += 1;
             }
             skipped.push(skips);
         }
         assert_eq!(skipped, [2, 4, 8, 16, 32, 64, 64, 64, 64]);
         // An answer in time ends the streak: the next conversion skips two again.
-        conversion.spun(SpinEnd::Answered);
-        assert!(conversion.try_spin(1));
-        conversion.spun(SpinEnd::TimedOut);
-        assert!(!conversion.try_spin(1));
-        assert!(!conversion.try_spin(1));
-        assert!(conversion.try_spin(1));
+        conversion.spun(SpinEnd::Answered, 1);
+        assert!(conversion.try_spin(1, 0));
+        conversion.spun(SpinEnd::TimedOut, 1);
+        assert!(!conversion.try_spin(1, 0));
+        assert!(!conversion.try_spin(1, 0));
+        assert!(conversion.try_spin(1, 0));
     }
 }

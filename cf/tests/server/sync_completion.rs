@@ -1,10 +1,11 @@
-//! Synchronous completion: a lone waited-for request spins for its answer, one among others
-//! in flight or one not answered within the sync threshold is converted to asynchronous.
+//! Synchronous completion: a lone waited-for request, or a burst that is all the work in
+//! flight, spins for its answer; a waited-for request among others in flight, or one not
+//! answered within the sync threshold, is converted to asynchronous.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use cf::client::{Client, CompletionCounts, LinkOptions, SpinGroup};
+use cf::client::{Client, CompletionCounts, Connection, LinkOptions, SpinGroup};
 use cf::store::{LogBatch, MemoryStore, Recovered, Store, StoreError};
 use cf::structure::{Durability, ListOp, LockOper, LockRequest, ReplyBody, Request};
 
@@ -46,6 +47,14 @@ async fn counts_of(client: &Client, calls: u64) -> CompletionCounts {
     })
 }
 
+/// Sends `count` reads of list 0 at once and checks their replies.
+async fn read_burst(connection: &Connection, count: usize) {
+    let mut burst = connection.submit_all((0..count).map(|_| read_head(0)));
+    while let Some(reply) = burst.next().await {
+        ok(&reply.unwrap());
+    }
+}
+
 // Two threads: the CF runs beside the one a spinning link holds.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_lone_request_spins_and_one_among_others_is_converted() {
@@ -76,7 +85,16 @@ async fn a_lone_request_spins_and_one_among_others_is_converted() {
     };
     assert_eq!(counts_of(&spinning, 21).await, expected);
 
-    // While another link of the group waits for a lock the CF queued, nothing spins.
+    // So does a burst that is all the work in flight.
+    read_burst(&mine, 8).await;
+    let expected = CompletionCounts {
+        sync: 29,
+        converted: 0,
+    };
+    assert_eq!(counts_of(&spinning, 29).await, expected);
+
+    // While another link of the group waits for a lock the CF queued, nothing spins: waited-for
+    // requests are converted, bursts go as they are.
     ok(&mine.call(lock(LockOper::Set, true)).await.unwrap());
     let mut queued = holder.submit(Request::List {
         token: theirs.token(),
@@ -85,11 +103,12 @@ async fn a_lone_request_spins_and_one_among_others_is_converted() {
     for _ in 0..5 {
         ok(&mine.call(read_head(0)).await.unwrap());
     }
+    read_burst(&mine, 4).await;
     let expected = CompletionCounts {
-        sync: 22,
+        sync: 30,
         converted: 5,
     };
-    assert_eq!(counts_of(&spinning, 27).await, expected);
+    assert_eq!(counts_of(&spinning, 35).await, expected);
 
     // Once that lock is granted and its answer taken, a lone request spins again (the reset
     // that grants it is not alone).
@@ -104,10 +123,10 @@ async fn a_lone_request_spins_and_one_among_others_is_converted() {
     );
     ok(&mine.call(read_head(0)).await.unwrap());
     let expected = CompletionCounts {
-        sync: 23,
+        sync: 31,
         converted: 6,
     };
-    assert_eq!(counts_of(&spinning, 29).await, expected);
+    assert_eq!(counts_of(&spinning, 37).await, expected);
     cf.stop().await;
 }
 
