@@ -321,9 +321,9 @@ struct State {
     first: Option<Events>,
     /// Why the link closed, once it has.
     closed: Option<Option<LinkFailure>>,
-    /// The links whose requests in flight keep a synchronous request from spinning.
+    /// The links whose requests in flight keep this link from spinning.
     group: SpinGroup,
-    /// Which synchronous requests spin, and how they completed.
+    /// Which requests the link spins for, and how they completed.
     conversion: Conversion,
 }
 
@@ -647,7 +647,7 @@ impl Dispatch {
         self.state().conversion.spun(end, target.requests);
     }
 
-    /// How the link's synchronous requests completed.
+    /// How the link's requests that were to complete synchronously completed.
     pub(super) fn completion_counts(&self) -> CompletionCounts {
         self.state().conversion.counts()
     }

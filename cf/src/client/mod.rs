@@ -13,7 +13,8 @@
 //!
 //! A waited-for request that is the only one in flight completes synchronously, as on z/OS:
 //! the link spins for its answer instead of sleeping, up to the sync threshold, and is
-//! converted to asynchronous after that ([`LinkOptions`], [`Client::completion_counts`]).
+//! converted to asynchronous after that. So does a burst from [`Client::submit_all`] that is
+//! all the work in flight ([`LinkOptions`], [`Client::completion_counts`]).
 //!
 //! Events for the link's connections (the event exit's input) arrive on [`Client::events`].
 //! Errors are nested, as in sled: the outer `Result` says whether the CF link worked, the
@@ -71,14 +72,14 @@ impl Drop for Inner {
     }
 }
 
-/// How a link completes synchronous requests.
+/// How a link completes requests synchronously.
 #[derive(Debug, Clone)]
 pub struct LinkOptions {
-    /// How long a synchronous request spins for its answer before it is converted to
-    /// asynchronous; zero never spins.
+    /// How long the link spins for the answer to requests that are to complete synchronously
+    /// before they are converted to asynchronous; zero never spins.
     pub sync_threshold: Duration,
-    /// The links whose requests in flight keep this link's synchronous requests from
-    /// spinning (by default every link of the process).
+    /// The links whose requests in flight keep this link from spinning (by default every
+    /// link of the process).
     pub spin_group: SpinGroup,
 }
 
@@ -231,7 +232,8 @@ impl Client {
             })
     }
 
-    /// How this link's synchronous requests completed: spun for, or converted.
+    /// How this link's requests that were to complete synchronously completed: spun for, or
+    /// converted.
     pub fn completion_counts(&self) -> CompletionCounts {
         self.inner.dispatch.completion_counts()
     }
