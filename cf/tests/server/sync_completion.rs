@@ -26,8 +26,8 @@ fn lock(oper: LockOper, conditional: bool) -> ListOp {
     })
 }
 
-/// The link's counts once all `calls` synchronous requests are counted (a spin is counted
-/// by the writer just after the answer is handed out, perhaps on another thread).
+/// The link's counts once all `calls` requests are counted (a spin is counted by the writer
+/// just after the answer is handed out, perhaps on another thread).
 async fn counts_of(client: &Client, calls: u64) -> CompletionCounts {
     tokio::time::timeout(PATIENCE, async {
         loop {
@@ -45,6 +45,12 @@ async fn counts_of(client: &Client, calls: u64) -> CompletionCounts {
             client.completion_counts()
         )
     })
+}
+
+/// Checks the link's counts, once they are all in.
+async fn expect_counts(client: &Client, sync: u64, converted: u64) {
+    let counts = counts_of(client, sync + converted).await;
+    assert_eq!(counts, CompletionCounts { sync, converted });
 }
 
 /// Sends `count` reads of list 0 at once and checks their replies.
@@ -79,19 +85,11 @@ async fn a_lone_request_spins_and_one_among_others_is_converted() {
         ok(&mine.call(read_head(0)).await.unwrap());
     }
     // IXLCONN and the 20 list requests, each the only one in flight.
-    let expected = CompletionCounts {
-        sync: 21,
-        converted: 0,
-    };
-    assert_eq!(counts_of(&spinning, 21).await, expected);
+    expect_counts(&spinning, 21, 0).await;
 
     // So does a burst that is all the work in flight.
     read_burst(&mine, 8).await;
-    let expected = CompletionCounts {
-        sync: 29,
-        converted: 0,
-    };
-    assert_eq!(counts_of(&spinning, 29).await, expected);
+    expect_counts(&spinning, 29, 0).await;
 
     // While another link of the group waits for a lock the CF queued, nothing spins: waited-for
     // requests are converted, bursts go as they are.
@@ -104,11 +102,7 @@ async fn a_lone_request_spins_and_one_among_others_is_converted() {
         ok(&mine.call(read_head(0)).await.unwrap());
     }
     read_burst(&mine, 4).await;
-    let expected = CompletionCounts {
-        sync: 30,
-        converted: 5,
-    };
-    assert_eq!(counts_of(&spinning, 35).await, expected);
+    expect_counts(&spinning, 30, 5).await;
 
     // Once that lock is granted and its answer taken, a lone request spins again (the reset
     // that grants it is not alone).
@@ -122,11 +116,7 @@ async fn a_lone_request_spins_and_one_among_others_is_converted() {
         "{granted:?}"
     );
     ok(&mine.call(read_head(0)).await.unwrap());
-    let expected = CompletionCounts {
-        sync: 31,
-        converted: 6,
-    };
-    assert_eq!(counts_of(&spinning, 37).await, expected);
+    expect_counts(&spinning, 31, 6).await;
     cf.stop().await;
 }
 
@@ -174,9 +164,7 @@ async fn answers_slower_than_the_threshold_are_converted() {
     }
     // Each write is answered after a flush: spun for 1 ms and converted, or converted at once
     // while the link skips spinning after conversions.
-    let after = counts_of(&client, before.sync + before.converted + 8).await;
-    assert_eq!(after.sync, before.sync);
-    assert_eq!(after.converted, before.converted + 8);
+    expect_counts(&client, before.sync, before.converted + 8).await;
     assert_eq!(read_all(&connection, 0).await.len(), 8);
 
     // A zero threshold never spins.
@@ -184,12 +172,6 @@ async fn answers_slower_than_the_threshold_are_converted() {
         .client_with("SYS2", options(&SpinGroup::new(), Duration::ZERO))
         .await;
     never.heartbeat().await.unwrap();
-    assert_eq!(
-        never.completion_counts(),
-        CompletionCounts {
-            sync: 0,
-            converted: 1
-        }
-    );
+    expect_counts(&never, 0, 1).await;
     cf.stop().await;
 }
