@@ -457,7 +457,6 @@ impl State {
                 index: opened.index,
                 generation: opened.generation,
                 requests,
-                threshold: self.conversion.threshold(),
             };
             self.outgoing.spin_for(target);
         }
@@ -499,7 +498,7 @@ impl State {
 impl Default for Dispatch {
     /// A link in a spin group of its own, spinning up to the default threshold.
     fn default() -> Self {
-        Self::new(SpinGroup::new(), DEFAULT_SYNC_THRESHOLD)
+        Self::new(SpinGroup::isolated(), DEFAULT_SYNC_THRESHOLD)
     }
 }
 
@@ -631,10 +630,11 @@ impl Dispatch {
     }
 
     /// Spins until the request `target` names has its answer, the link has input, other
-    /// requests go into flight in the link's group, or the target's threshold has passed; the
+    /// requests go into flight in the link's group, or the sync threshold has passed; the
     /// link's heuristic learns which.
     pub(super) fn spin_for_answer(&self, socket: &OwnedWriteHalf, target: SpinTarget) {
-        let end = spin_for_input(socket, target.threshold, || {
+        let threshold = self.state().conversion.threshold();
+        let end = spin_for_input(socket, threshold, || {
             let state = self.state();
             if state.answered(target.index, target.generation) {
                 Some(SpinEnd::Answered)

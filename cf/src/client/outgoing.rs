@@ -6,7 +6,6 @@
 //! for their answers (see [`super::spin`]).
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use bytes::BytesMut;
 use tokio::io::AsyncWriteExt;
@@ -29,14 +28,13 @@ pub(super) struct Outgoing {
     spin: Option<SpinTarget>,
 }
 
-/// Requests the writer spins for once they are written: the slot of the last, how many there
-/// are, and how long to spin.
+/// Requests the writer spins for once they are written: the slot of the last, and how many
+/// there are.
 #[derive(Debug, Clone, Copy)]
 pub(super) struct SpinTarget {
     pub(super) index: usize,
     pub(super) generation: u32,
     pub(super) requests: usize,
-    pub(super) threshold: Duration,
 }
 
 impl Outgoing {
@@ -81,7 +79,7 @@ impl Outgoing {
 
 /// What the writer found.
 pub(super) enum Taken {
-    /// Frames to write, and the request among them to spin for once they are written.
+    /// Frames to write, and the requests among them to spin for once they are written.
     Frames(Option<SpinTarget>),
     /// Nothing yet: wait for the next wake-up.
     Nothing,

@@ -33,11 +33,11 @@ pub struct SpinGroup {
     in_flight: Arc<AtomicUsize>,
 }
 
-static PROCESS: LazyLock<SpinGroup> = LazyLock::new(SpinGroup::new);
+static PROCESS: LazyLock<SpinGroup> = LazyLock::new(SpinGroup::isolated);
 
 impl SpinGroup {
     /// A group of its own (links in it do not see the process's other requests).
-    pub fn new() -> Self {
+    pub fn isolated() -> Self {
         Self {
             in_flight: Arc::new(AtomicUsize::new(0)),
         }
@@ -61,12 +61,6 @@ impl SpinGroup {
     /// `count` requests of the group were answered or given up.
     pub(super) fn finished(&self, count: usize) {
         self.in_flight.fetch_sub(count, Ordering::Relaxed);
-    }
-}
-
-impl Default for SpinGroup {
-    fn default() -> Self {
-        Self::process()
     }
 }
 

@@ -65,7 +65,7 @@ async fn read_burst(connection: &Connection, count: usize) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_lone_request_spins_and_one_among_others_is_converted() {
     let (cf, _store) = TestCf::in_memory().await;
-    let group = SpinGroup::new();
+    let group = SpinGroup::isolated();
     // A threshold no loopback answer misses.
     let spinning = cf.client_with("SYS1", options(&group, PATIENCE)).await;
     let holder = cf.client_with("SYS2", options(&group, PATIENCE)).await;
@@ -151,7 +151,10 @@ impl Store for SlowFlush {
 async fn answers_slower_than_the_threshold_are_converted() {
     let cf = TestCf::start(Arc::new(SlowFlush(MemoryStore::new())), |_| {}).await;
     let client = cf
-        .client_with("SYS1", options(&SpinGroup::new(), Duration::from_millis(1)))
+        .client_with(
+            "SYS1",
+            options(&SpinGroup::isolated(), Duration::from_millis(1)),
+        )
         .await;
     let connection = connect(
         &client,
@@ -169,7 +172,7 @@ async fn answers_slower_than_the_threshold_are_converted() {
 
     // A zero threshold never spins.
     let never = cf
-        .client_with("SYS2", options(&SpinGroup::new(), Duration::ZERO))
+        .client_with("SYS2", options(&SpinGroup::isolated(), Duration::ZERO))
         .await;
     never.heartbeat().await.unwrap();
     expect_counts(&never, 0, 1).await;

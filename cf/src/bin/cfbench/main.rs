@@ -91,8 +91,9 @@ struct Cli {
     /// Connector counts.
     #[arg(long, value_delimiter = ',', default_values_t = [1, 16])]
     conns: Vec<usize>,
-    /// Microseconds a CF request that is not pipelined spins for its answer before it is
-    /// converted to asynchronous (0: never spin, every such request sleeps until answered).
+    /// Microseconds the CF client spins for the answers to a request or burst that is all the
+    /// work in flight before it is converted to asynchronous (0: never spin, every request
+    /// sleeps until answered).
     #[arg(long, default_value_t = DEFAULT_SYNC_THRESHOLD.as_micros() as u64)]
     sync_threshold_us: u64,
     /// The persistence of the redis the `async` table compares against.
