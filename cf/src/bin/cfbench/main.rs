@@ -6,7 +6,9 @@
 //! few seconds each: write (IXLLSTE WRITE at the list head / LPUSH), read (READ of the head
 //! entry / LINDEX 0), move (MOVE tail to head of the same list / LMOVE RIGHT LEFT) and
 //! delete (read-and-delete of the head entry / LPOP). Prints ops/s, p50 and p99 per cell for
-//! both and the CF/redis throughput ratio.
+//! both, the CF/redis throughput ratio, and how the single rounds compared (the lowest and
+//! highest ratio of a CF round to the redis round beside it, and in how many rounds the CF's
+//! p50 was no higher).
 //!
 //! Each phase of the CF runs right beside the same phase of redis, which of them first
 //! alternating from round to round, so that a machine whose speed drifts treats both alike;
@@ -164,6 +166,44 @@ struct Figures {
     cpu_per_op: Option<Duration>,
 }
 
+/// How the rounds of a cell compared, each CF round with the redis round beside it: the
+/// lowest and highest throughput ratio, and in how many rounds the CF's p50 was no higher.
+/// On a busy machine a cell's single rounds can differ by more than its two sides do; this
+/// says how far the median is to be trusted.
+#[derive(Debug, Clone, Copy)]
+struct RoundSpread {
+    lowest_ratio: f64,
+    highest_ratio: f64,
+    p50_no_higher: usize,
+    rounds: usize,
+}
+
+impl RoundSpread {
+    fn of(cf: &[Figures], redis: &[Figures]) -> Self {
+        let ratios: Vec<f64> = cf
+            .iter()
+            .zip(redis)
+            .map(|(c, r)| c.ops_per_sec / r.ops_per_sec)
+            .collect();
+        Self {
+            lowest_ratio: ratios.iter().copied().fold(f64::INFINITY, f64::min),
+            highest_ratio: ratios.iter().copied().fold(f64::NEG_INFINITY, f64::max),
+            p50_no_higher: cf.iter().zip(redis).filter(|(c, r)| c.p50 <= r.p50).count(),
+            rounds: ratios.len(),
+        }
+    }
+}
+
+impl std::fmt::Display for RoundSpread {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{:.2}-{:.2} {}/{}",
+            self.lowest_ratio, self.highest_ratio, self.p50_no_higher, self.rounds
+        )
+    }
+}
+
 impl Figures {
     /// Each figure's median over the rounds (the upper one of an even count).
     fn median(rounds: &[Figures]) -> Figures {
@@ -314,7 +354,7 @@ struct Table<'a> {
 async fn run_table(cli: &Cli, table: &Table<'_>, phase: Duration) -> anyhow::Result<()> {
     let settle = Duration::try_from_secs_f64(cli.settle).context("--settle")?;
     println!(
-        "{:<7} {:>5} {:>5} {:>5} | {:>10} {:>8} {:>8} {:>7} | {:>10} {:>8} {:>8} {:>7} | {:>6} {:>6}",
+        "{:<7} {:>5} {:>5} {:>5} | {:>10} {:>8} {:>8} {:>7} | {:>10} {:>8} {:>8} {:>7} | {:>6} {:>6} | {:>15}",
         "op",
         "size",
         "conns",
@@ -328,7 +368,8 @@ async fn run_table(cli: &Cli, table: &Table<'_>, phase: Duration) -> anyhow::Res
         "p99",
         "cpu/op",
         "ratio",
-        "p50"
+        "p50",
+        "rounds: ratio p50"
     );
     let _alive = SystemsAlive::start(table, cli.conns.iter().copied().max().unwrap_or(0)).await?;
     let mut verdict = Verdict::default();
@@ -373,7 +414,7 @@ async fn run_table(cli: &Cli, table: &Table<'_>, phase: Duration) -> anyhow::Res
                     let r = Figures::median(redis_rounds);
                     verdict.count(&c, &r);
                     println!(
-                        "{:<7} {:>5} {:>5} {:>5} | {:>10.0} {:>8} {:>8} {:>7} | {:>10.0} {:>8} {:>8} {:>7} | {:>6.2} {:>6}",
+                        "{:<7} {:>5} {:>5} {:>5} | {:>10.0} {:>8} {:>8} {:>7} | {:>10.0} {:>8} {:>8} {:>7} | {:>6.2} {:>6} | {:>15}",
                         op.name(),
                         size,
                         conns,
@@ -388,6 +429,7 @@ async fn run_table(cli: &Cli, table: &Table<'_>, phase: Duration) -> anyhow::Res
                         r.cpu_per_op.map_or_else(|| "-".into(), micros),
                         c.ops_per_sec / r.ops_per_sec,
                         if c.p50 <= r.p50 { "<=" } else { ">" },
+                        RoundSpread::of(cf_rounds, redis_rounds).to_string(),
                     );
                 }
             }
