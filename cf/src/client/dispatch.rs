@@ -22,7 +22,7 @@ use tokio::net::tcp::OwnedWriteHalf;
 use tokio::sync::{Notify, mpsc};
 
 use super::Reader;
-use super::outgoing::{Outgoing, SpinTarget, Taken};
+use super::outgoing::{Outgoing, SpinTarget, Taken, try_write};
 use super::spin::{
     CompletionCounts, Conversion, DEFAULT_SYNC_THRESHOLD, SpinEnd, SpinGroup, spin_for_input,
 };
@@ -303,6 +303,9 @@ pub(super) struct Dispatch {
     state: Mutex<State>,
     /// Wakes the writer: frames arrived in an empty buffer, or the link closes.
     outgoing_ready: Notify,
+    /// The link's socket, for callers to write their frames themselves (none in unit tests,
+    /// where the frames stay in the buffer).
+    socket: Option<Arc<OwnedWriteHalf>>,
 }
 
 #[derive(Debug)]
@@ -331,7 +334,7 @@ struct State {
 struct Opened {
     index: usize,
     generation: u32,
-    /// The writer must be woken to send it.
+    /// The writer task must be woken to send it, unless the caller does.
     wake_writer: bool,
     /// Requests in flight in the link's spin group, this one included.
     in_flight: usize,
@@ -496,9 +499,9 @@ impl State {
 }
 
 impl Default for Dispatch {
-    /// A link in a spin group of its own, spinning up to the default threshold.
+    /// A link with no socket in a spin group of its own, spinning up to the default threshold.
     fn default() -> Self {
-        Self::new(SpinGroup::isolated(), DEFAULT_SYNC_THRESHOLD)
+        Self::new(None, SpinGroup::isolated(), DEFAULT_SYNC_THRESHOLD)
     }
 }
 
@@ -510,8 +513,13 @@ impl Drop for Dispatch {
 }
 
 impl Dispatch {
-    /// A link in spin group `group` whose synchronous requests spin up to `sync_threshold`.
-    pub(super) fn new(group: SpinGroup, sync_threshold: Duration) -> Self {
+    /// A link over `socket` in spin group `group` whose synchronous requests spin up to
+    /// `sync_threshold`.
+    pub(super) fn new(
+        socket: Option<Arc<OwnedWriteHalf>>,
+        group: SpinGroup,
+        sync_threshold: Duration,
+    ) -> Self {
         let (sender, queue) = mpsc::unbounded_channel();
         Self {
             state: Mutex::new(State {
@@ -527,6 +535,7 @@ impl Dispatch {
                 conversion: Conversion::new(sync_threshold),
             }),
             outgoing_ready: Notify::new(),
+            socket,
         }
     }
 
@@ -544,7 +553,7 @@ impl Dispatch {
         sync: bool,
         encode: impl FnOnce(RequestId, &mut BytesMut) -> Result<(), FrameError>,
     ) -> Pending {
-        let opened = {
+        let (opened, direct) = {
             let mut state = self.state();
             let opened = state.open(token, encode);
             if let Ok(opened) = &opened
@@ -552,21 +561,17 @@ impl Dispatch {
             {
                 state.spin_if_alone(opened, 1);
             }
-            opened
+            (opened, self.take_for_caller(&mut state))
         };
+        self.write_or_wake(direct, opened.as_ref().is_ok_and(|o| o.wake_writer));
         match opened {
-            Ok(opened) => {
-                if opened.wake_writer {
-                    self.outgoing_ready.notify_one();
-                }
-                Pending {
-                    inner: PendingInner::Slot {
-                        dispatch: Arc::clone(self),
-                        index: opened.index,
-                        generation: opened.generation,
-                    },
-                }
-            }
+            Ok(opened) => Pending {
+                inner: PendingInner::Slot {
+                    dispatch: Arc::clone(self),
+                    index: opened.index,
+                    generation: opened.generation,
+                },
+            },
             Err(e) => Pending::failed(e),
         }
     }
@@ -582,7 +587,7 @@ impl Dispatch {
         E: FnOnce(RequestId, &mut BytesMut) -> Result<(), FrameError>,
     {
         let mut wake_writer = false;
-        let members = {
+        let (members, direct) = {
             let mut state = self.state();
             let mut last = None;
             let mut sent = 0;
@@ -608,14 +613,36 @@ impl Dispatch {
             {
                 state.spin_if_alone(&last, sent);
             }
-            members
+            (members, self.take_for_caller(&mut state))
         };
-        if wake_writer {
-            self.outgoing_ready.notify_one();
-        }
+        self.write_or_wake(direct, wake_writer);
         Batch {
             dispatch: Arc::clone(self),
             members,
+        }
+    }
+
+    /// The gathered frames, if the caller is to write them itself (see
+    /// [`Outgoing::take_for_caller`]).
+    fn take_for_caller(&self, state: &mut State) -> Option<BytesMut> {
+        self.socket.as_ref()?;
+        state.outgoing.take_for_caller()
+    }
+
+    /// After frames were queued: writes `direct` (from [`Dispatch::take_for_caller`]) from the
+    /// calling task, with one non-blocking write, and leaves what the socket did not take to
+    /// the writer task; or wakes the writer task if `wake_writer`.
+    fn write_or_wake(&self, direct: Option<BytesMut>, wake_writer: bool) {
+        let (Some(frames), Some(socket)) = (direct, &self.socket) else {
+            if wake_writer {
+                self.outgoing_ready.notify_one();
+            }
+            return;
+        };
+        // A failed socket leaves everything to the writer task, which closes the link.
+        let written = try_write(socket, &frames).unwrap_or(0);
+        if self.state().outgoing.written_by_caller(frames, written) {
+            self.outgoing_ready.notify_one();
         }
     }
 

@@ -155,7 +155,12 @@ impl Client {
             return Err(Error::Protocol("expected a welcome".into()));
         };
 
-        let dispatch = Arc::new(Dispatch::new(options.spin_group, options.sync_threshold));
+        let write = Arc::new(write);
+        let dispatch = Arc::new(Dispatch::new(
+            Some(Arc::clone(&write)),
+            options.spin_group,
+            options.sync_threshold,
+        ));
         let reader = tokio::spawn(dispatch::read_loop(reader, Arc::clone(&dispatch)));
         tokio::spawn(outgoing::write_loop(write, Arc::clone(&dispatch)));
         Ok(Self {
