@@ -10,12 +10,14 @@
 //! highest ratio of a CF round to the redis round beside it, and in how many rounds the CF's
 //! p50 was no higher).
 //!
-//! Each phase of the CF runs right beside the same phase of redis, which of them first
-//! alternating from round to round, so that a machine whose speed drifts treats both alike;
-//! every figure is the median over `--rounds` rounds (each with a fresh structure and an
-//! emptied redis). After each write phase both wait `--settle` seconds, and after every phase
-//! until the machine's CPUs are idle again, so that the log flush, fsync, snapshot or log
-//! rewrite a phase leaves behind is not timed in the phase after it.
+//! Each phase of the CF is interleaved with the same phase of redis: both are cut into
+//! `--slices` slices that take turns (which side first alternating from round to round), so
+//! that a machine whose speed changes from second to second treats both alike, and each
+//! slice first runs `--warmup-ms` unmeasured; every figure is the median over `--rounds`
+//! rounds (each with a fresh structure and an emptied redis).
+//! After every slice the benchmark waits until the machine's CPUs are idle again, and after
+//! each write phase both sides also rest `--settle` seconds, so that the log flush, fsync,
+//! snapshot or log rewrite a slice leaves behind is not timed in the slice after it.
 //!
 //! Durability is compared like for like. The main table runs the CF structures with `async`
 //! durability (every change is logged, and the log is flushed to disk every interval) against
@@ -44,6 +46,7 @@ use cf::structure::{
 use clap::{Parser, ValueEnum};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
+use tokio::task::JoinSet;
 
 use self::cpu::CpuMeter;
 use self::quiet::Quiet;
@@ -52,17 +55,28 @@ use self::resp::{Answer, Redis};
 #[derive(Debug, Parser)]
 #[command(about = "CF list requests against redis")]
 struct Cli {
-    /// Seconds per phase and cell: long enough that a phase spans several periods of both
-    /// sides' background durability work (redis fsyncs once a second, the CF syncs its log
-    /// every 500 ms), which a 1 s phase caught or missed by chance.
+    /// Measured seconds per phase, side and cell (over all its slices): long enough that a
+    /// phase spans several periods of both sides' background durability work (redis fsyncs
+    /// once a second, the CF syncs its log every 500 ms), which a 1 s phase caught or missed
+    /// by chance.
     #[arg(long, default_value_t = 3.0)]
     secs: f64,
+    /// Slices each phase is cut into, the CF's and redis's taking turns: a machine whose
+    /// speed changes between two levels every few seconds (as small VMs do) then runs both
+    /// sides at both levels alike, where whole phases side by side could each catch one.
+    #[arg(long, default_value_t = 6, value_parser = clap::value_parser!(u32).range(1..))]
+    slices: u32,
+    /// Milliseconds at the start of every slice that are run but not measured. A side that
+    /// comes back after idling starts slowly for a while: redis at half speed for about
+    /// 50 ms while the scheduler spreads its processes over the CPUs again.
+    #[arg(long, default_value_t = 100)]
+    warmup_ms: u64,
     /// Rounds per cell: each figure is the median of the rounds.
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..))]
     rounds: u32,
     /// Seconds to wait after each write phase, so that the durability work it leaves behind
     /// (the CF's log flush, redis's fsync and log rewrite) is not timed in the next phase;
-    /// after every phase the benchmark also waits until the CPUs are 90% idle over 200 ms
+    /// after every slice the benchmark also waits until the CPUs are 90% idle over 200 ms
     /// (at most 20 s), which catches the longer work (a CF snapshot, a redis log rewrite).
     #[arg(long, default_value_t = 1.5)]
     settle: f64,
@@ -221,11 +235,34 @@ impl Figures {
     }
 }
 
-/// What one worker measured.
+/// What one worker measured over the slices of a phase so far.
 #[derive(Debug, Default)]
 struct Tally {
+    /// Operations sent after their slice's warm-up (counted and timed).
     ops: u64,
     latencies: Vec<Duration>,
+    /// Every operation run, warm-ups included.
+    run: u64,
+    /// A delete found the worker's list empty: it has nothing left to do in this phase.
+    exhausted: bool,
+}
+
+impl Tally {
+    /// Whether the worker goes on until its slice ends: its list still has entries and it
+    /// has run fewer operations than the phase allows.
+    fn goes_on(&self, window: &Window) -> bool {
+        !self.exhausted && self.run < window.cap
+    }
+
+    /// Notes an operation sent at `sent` and answered now; it counts when it was sent after
+    /// the warm-up of `window`.
+    fn record(&mut self, sent: Instant, window: &Window) {
+        self.run += 1;
+        if sent >= window.counts_from {
+            self.ops += 1;
+            self.latencies.push(sent.elapsed());
+        }
+    }
 }
 
 fn figures(tallies: Vec<Tally>, elapsed: Duration, cpu: Option<Duration>) -> Figures {
@@ -348,11 +385,12 @@ struct Table<'a> {
 }
 
 /// Runs every cell of a table and prints a line per cell and operation. Each phase of the CF
-/// runs right beside the same phase of redis (which goes first alternates round by round), so
-/// that both sides meet the same conditions on a busy machine; over several rounds, every
-/// figure is the median of the rounds.
+/// takes turns slice by slice with the same phase of redis (which goes first alternates round
+/// by round), so that both sides meet the same conditions on a busy machine; over several
+/// rounds, every figure is the median of the rounds.
 async fn run_table(cli: &Cli, table: &Table<'_>, phase: Duration) -> anyhow::Result<()> {
     let settle = Duration::try_from_secs_f64(cli.settle).context("--settle")?;
+    let warmup = Duration::from_millis(cli.warmup_ms);
     println!(
         "{:<7} {:>5} {:>5} {:>5} | {:>10} {:>8} {:>8} {:>7} | {:>10} {:>8} {:>8} {:>7} | {:>6} {:>6} | {:>15}",
         "op",
@@ -394,15 +432,24 @@ async fn run_table(cli: &Cli, table: &Table<'_>, phase: Duration) -> anyhow::Res
                     let mut redis = RedisCell::open(&table.redis.addr, &cell).await?;
                     let cf_first = round % 2 == 0;
                     for (index, &op) in table.ops.iter().enumerate() {
-                        if cf_first {
-                            cf_rounds[index].push(cf.run(op, &cf_cpu).await?);
-                            settle_after(op, settle, &mut quiet).await;
+                        let mut cf_phase = Phase::new(&cell, op, cli.slices, warmup);
+                        let mut redis_phase = Phase::new(&cell, op, cli.slices, warmup);
+                        for _ in 0..cli.slices {
+                            if cf_first {
+                                cf.run(&mut cf_phase, &cf_cpu).await?;
+                                quiet.wait().await;
+                            }
+                            redis.run(&mut redis_phase, &redis_cpu).await?;
+                            quiet.wait().await;
+                            if !cf_first {
+                                cf.run(&mut cf_phase, &cf_cpu).await?;
+                                quiet.wait().await;
+                            }
                         }
-                        redis_rounds[index].push(redis.run(op, &redis_cpu).await?);
-                        settle_after(op, settle, &mut quiet).await;
-                        if !cf_first {
-                            cf_rounds[index].push(cf.run(op, &cf_cpu).await?);
-                            settle_after(op, settle, &mut quiet).await;
+                        cf_rounds[index].push(cf_phase.figures());
+                        redis_rounds[index].push(redis_phase.figures());
+                        if op == Op::Write {
+                            settle_after_writes(settle, &mut quiet).await;
                         }
                     }
                     cf.close().await?;
@@ -443,14 +490,11 @@ async fn run_table(cli: &Cli, table: &Table<'_>, phase: Duration) -> anyhow::Res
     Ok(())
 }
 
-/// Waits `settle` after a write phase, then after any phase until the machine is quiet: the
-/// durability work a phase left behind (a log flush, an fsync, a snapshot, an append-only
-/// file rewrite) would otherwise run in (and be timed as part of) whichever phase comes next,
-/// the other side's or the next operation's.
-async fn settle_after(op: Op, settle: Duration, quiet: &mut Quiet) {
-    if op == Op::Write {
-        tokio::time::sleep(settle).await;
-    }
+/// Waits `settle` after a write phase, then until the machine is quiet: the durability work
+/// the writes left behind (a log flush, an fsync, a snapshot, an append-only file rewrite)
+/// would otherwise run in (and be timed as part of) the next operation's first slice.
+async fn settle_after_writes(settle: Duration, quiet: &mut Quiet) {
+    tokio::time::sleep(settle).await;
     quiet.wait().await;
 }
 
@@ -517,40 +561,91 @@ impl Cell {
     }
 }
 
-/// A phase of one side under way: when it ends, how many operations each worker may run, and
-/// the time and CPU time it started at.
-struct PhaseClock {
-    deadline: Instant,
+/// One side's phase of an operation, run slice by slice in turns with the other side's: its
+/// workers' tallies (kept from slice to slice) and the time and CPU time its slices took.
+struct Phase {
+    op: Op,
+    /// Measured length of a slice.
+    slice: Duration,
+    /// Unmeasured start of every slice.
+    warmup: Duration,
+    /// Most operations a worker runs in the whole phase.
     cap: u64,
-    started: Instant,
-    cpu_at_start: Option<Duration>,
+    tallies: Vec<Tally>,
+    elapsed: Duration,
+    cpu: Option<Duration>,
 }
 
-impl PhaseClock {
-    /// Starts a phase of `op` in `cell`.
-    fn start(cell: &Cell, op: Op, cpu: &CpuMeter) -> Self {
+impl Phase {
+    /// A phase of `op` in `cell`, to be run in `slices` slices of which each first warms up
+    /// for `warmup`.
+    fn new(cell: &Cell, op: Op, slices: u32, warmup: Duration) -> Self {
         let cap = if op == Op::Write {
             write_cap(cell.size) / cell.conns as u64
         } else {
             u64::MAX
         };
-        let started = Instant::now();
         Self {
-            deadline: started + cell.phase,
+            op,
+            slice: cell.phase / slices,
+            warmup,
             cap,
-            started,
-            cpu_at_start: cpu.used(),
+            tallies: (0..cell.conns).map(|_| Tally::default()).collect(),
+            elapsed: Duration::ZERO,
+            cpu: Some(Duration::ZERO),
         }
     }
 
-    /// The phase's figures from what its workers measured.
-    fn figures(self, tallies: Vec<Tally>, cpu: &CpuMeter) -> Figures {
-        figures(
-            tallies,
-            self.started.elapsed(),
-            cpu.since(self.cpu_at_start),
-        )
+    /// The window of a slice that starts now.
+    fn next_window(&self) -> Window {
+        let counts_from = Instant::now() + self.warmup;
+        Window {
+            counts_from,
+            deadline: counts_from + self.slice,
+            cap: self.cap,
+        }
     }
+
+    /// Worker `worker`'s tally, for it to carry on through a slice.
+    fn take_tally(&mut self, worker: usize) -> Tally {
+        std::mem::take(&mut self.tallies[worker])
+    }
+
+    /// Times the slice of `window` whose workers are `tasks`: from the end of its warm-up
+    /// until every worker has given its tally back. Returns what else the workers gave back.
+    async fn time_slice<T: 'static>(
+        &mut self,
+        window: Window,
+        mut tasks: JoinSet<(usize, anyhow::Result<(T, Tally)>)>,
+        cpu: &CpuMeter,
+    ) -> anyhow::Result<Vec<T>> {
+        tokio::time::sleep_until(window.counts_from.into()).await;
+        let cpu_at_start = cpu.used();
+        let mut returned = Vec::new();
+        while let Some(done) = tasks.join_next().await {
+            let (worker, done) = done?;
+            let (value, tally) = done?;
+            self.tallies[worker] = tally;
+            returned.push(value);
+        }
+        self.elapsed += window.counts_from.elapsed();
+        self.cpu = self.cpu.zip(cpu.since(cpu_at_start)).map(|(a, b)| a + b);
+        Ok(returned)
+    }
+
+    /// The phase's figures from what its workers measured over all its slices.
+    fn figures(self) -> Figures {
+        figures(self.tallies, self.elapsed, self.cpu)
+    }
+}
+
+/// A slice of a phase: from when its operations count, when its workers stop, and how many
+/// operations each may run in the whole phase.
+#[derive(Debug, Clone, Copy)]
+struct Window {
+    counts_from: Instant,
+    deadline: Instant,
+    cap: u64,
 }
 
 /// Most entries one write phase creates (memory bound), per payload size.
@@ -744,22 +839,23 @@ impl CfCell {
         })
     }
 
-    /// Runs one phase of `op` on every connector at once.
-    async fn run(&mut self, op: Op, cpu: &CpuMeter) -> anyhow::Result<Figures> {
-        let clock = PhaseClock::start(&self.cell, op, cpu);
-        let (deadline, cap, depth) = (clock.deadline, clock.cap, self.cell.depth);
-        let mut tasks = tokio::task::JoinSet::new();
+    /// Runs one slice of `phase` on every connector at once.
+    async fn run(&mut self, phase: &mut Phase, cpu: &CpuMeter) -> anyhow::Result<()> {
+        let window = phase.next_window();
+        let mut tasks = JoinSet::new();
         for (worker, connection) in self.connections.iter().enumerate() {
-            let connection = connection.clone();
-            let data = Arc::clone(&self.data);
-            let list = ListNumber(u32::try_from(worker)?);
-            tasks.spawn(cf_worker(connection, op, list, data, depth, deadline, cap));
+            let run = CfWorker {
+                connection: connection.clone(),
+                op: phase.op,
+                list: ListNumber(u32::try_from(worker)?),
+                data: Arc::clone(&self.data),
+                depth: self.cell.depth,
+            };
+            let tally = phase.take_tally(worker);
+            tasks.spawn(async move { (worker, run.during(window, tally).await) });
         }
-        let mut tallies = Vec::new();
-        while let Some(tally) = tasks.join_next().await {
-            tallies.push(tally??);
-        }
-        Ok(clock.figures(tallies, cpu))
+        phase.time_slice(window, tasks, cpu).await?;
+        Ok(())
     }
 
     /// Disconnects; the structure goes with its last connector.
@@ -814,49 +910,57 @@ fn cf_op(op: Op, list: ListNumber, data: &[u8]) -> ListOp {
     }
 }
 
-/// Runs `op` on one connector until the phase ends: `depth` requests at a time, or one
+/// What one connector runs: `op` on its own list, `depth` requests at a time, or one
 /// synchronous request at a time when `depth` is 1 (as z/OS issues a request not pipelined).
-async fn cf_worker(
+struct CfWorker {
     connection: Connection,
     op: Op,
     list: ListNumber,
     data: Arc<Vec<u8>>,
     depth: usize,
-    deadline: Instant,
-    cap: u64,
-) -> anyhow::Result<Tally> {
-    let mut tally = Tally::default();
-    while Instant::now() < deadline && tally.ops < cap {
-        let sent = Instant::now();
-        let mut exhausted = false;
-        if depth == 1 {
-            let reply = connection.call(cf_op(op, list, &data)).await?;
-            exhausted = tally.count(op, &reply, sent.elapsed())?;
-        } else {
-            let mut batch = connection.submit_all((0..depth).map(|_| cf_op(op, list, &data)));
-            while let Some(reply) = batch.next().await {
-                exhausted |= tally.count(op, &reply?, sent.elapsed())?;
+}
+
+impl CfWorker {
+    /// Runs through `window`, adding to `tally`, unless the tally says the worker is done.
+    async fn during(self, window: Window, mut tally: Tally) -> anyhow::Result<((), Tally)> {
+        let (op, list, data) = (self.op, self.list, &self.data);
+        while Instant::now() < window.deadline && tally.goes_on(&window) {
+            let sent = Instant::now();
+            if self.depth == 1 {
+                let reply = self.connection.call(cf_op(op, list, data)).await?;
+                tally.count(op, &reply, sent, &window)?;
+            } else {
+                let mut batch = self
+                    .connection
+                    .submit_all((0..self.depth).map(|_| cf_op(op, list, data)));
+                while let Some(reply) = batch.next().await {
+                    tally.count(op, &reply?, sent, &window)?;
+                }
             }
         }
-        if exhausted {
-            break;
-        }
+        Ok(((), tally))
     }
-    Ok(tally)
 }
 
 impl Tally {
-    /// Counts a CF reply that took `took`; `Ok(true)` when a delete found the list empty.
-    fn count(&mut self, op: Op, reply: &Reply, took: Duration) -> anyhow::Result<bool> {
+    /// Notes a CF reply to a request sent at `sent`; a delete that found the list empty marks
+    /// the worker exhausted.
+    fn count(
+        &mut self,
+        op: Op,
+        reply: &Reply,
+        sent: Instant,
+        window: &Window,
+    ) -> anyhow::Result<()> {
         if !reply.is_success() {
             if op == Op::Delete && reply.reason == Reason::NoEntry {
-                return Ok(true);
+                self.exhausted = true;
+                return Ok(());
             }
             bail!("{} failed: RC {} {:?}", op.name(), reply.rc, reply.reason);
         }
-        self.ops += 1;
-        self.latencies.push(took);
-        Ok(false)
+        self.record(sent, window);
+        Ok(())
     }
 }
 
@@ -943,65 +1047,63 @@ impl RedisCell {
         })
     }
 
-    /// Runs one phase of `op` on every client at once.
-    async fn run(&mut self, op: Op, cpu: &CpuMeter) -> anyhow::Result<Figures> {
-        let clock = PhaseClock::start(&self.cell, op, cpu);
-        let (deadline, cap, depth) = (clock.deadline, clock.cap, self.cell.depth);
-        let mut tasks = tokio::task::JoinSet::new();
-        for (worker, client) in self.clients.drain(..).enumerate() {
-            let data = Arc::clone(&self.data);
-            tasks.spawn(redis_worker(client, op, worker, data, depth, deadline, cap));
+    /// Runs one slice of `phase` on every client at once.
+    async fn run(&mut self, phase: &mut Phase, cpu: &CpuMeter) -> anyhow::Result<()> {
+        let window = phase.next_window();
+        let mut tasks = JoinSet::new();
+        for (worker, redis) in self.clients.drain(..).enumerate() {
+            let run = RedisWorker {
+                redis,
+                op: phase.op,
+                key: format!("cfbench:{worker}").into_bytes(),
+                data: Arc::clone(&self.data),
+                depth: self.cell.depth,
+            };
+            let tally = phase.take_tally(worker);
+            tasks.spawn(async move { (worker, run.during(window, tally).await) });
         }
-        let mut tallies = Vec::new();
-        while let Some(done) = tasks.join_next().await {
-            let (client, tally) = done??;
-            self.clients.push(client);
-            tallies.push(tally);
-        }
-        Ok(clock.figures(tallies, cpu))
+        self.clients = phase.time_slice(window, tasks, cpu).await?;
+        Ok(())
     }
 }
 
-async fn redis_worker(
-    mut redis: Redis,
+/// What one redis client runs: `op` on its own key, `depth` commands written at once, then
+/// their answers read.
+struct RedisWorker {
+    redis: Redis,
     op: Op,
-    worker: usize,
+    key: Vec<u8>,
     data: Arc<Vec<u8>>,
     depth: usize,
-    deadline: Instant,
-    cap: u64,
-) -> anyhow::Result<(Redis, Tally)> {
-    let key = format!("cfbench:{worker}");
-    let key = key.as_bytes();
-    let mut tally = Tally::default();
-    while Instant::now() < deadline && tally.ops < cap {
-        let sent = Instant::now();
-        for _ in 0..depth {
-            match op {
-                Op::Write => redis.queue(&[b"LPUSH", key, &data]),
-                Op::Read => redis.queue(&[b"LINDEX", key, b"0"]),
-                Op::Move => redis.queue(&[b"LMOVE", key, key, b"RIGHT", b"LEFT"]),
-                Op::Delete => redis.queue(&[b"LPOP", key]),
-            }
-        }
-        redis.flush().await?;
-        let mut exhausted = false;
-        for _ in 0..depth {
-            let answer = redis.answer().await?;
-            let took = sent.elapsed();
-            if answer == Answer::Nil {
-                if op == Op::Delete {
-                    exhausted = true;
-                    continue;
+}
+
+impl RedisWorker {
+    /// Runs through `window`, adding to `tally`, unless the tally says the worker is done;
+    /// gives the client back for the next slice.
+    async fn during(mut self, window: Window, mut tally: Tally) -> anyhow::Result<(Redis, Tally)> {
+        let (op, key, data, redis) = (self.op, &self.key[..], &self.data[..], &mut self.redis);
+        while Instant::now() < window.deadline && tally.goes_on(&window) {
+            let sent = Instant::now();
+            for _ in 0..self.depth {
+                match op {
+                    Op::Write => redis.queue(&[b"LPUSH", key, data]),
+                    Op::Read => redis.queue(&[b"LINDEX", key, b"0"]),
+                    Op::Move => redis.queue(&[b"LMOVE", key, key, b"RIGHT", b"LEFT"]),
+                    Op::Delete => redis.queue(&[b"LPOP", key]),
                 }
-                bail!("redis {} found nothing", op.name());
             }
-            tally.ops += 1;
-            tally.latencies.push(took);
+            redis.flush().await?;
+            for _ in 0..self.depth {
+                if redis.answer().await? == Answer::Nil {
+                    if op == Op::Delete {
+                        tally.exhausted = true;
+                        continue;
+                    }
+                    bail!("redis {} found nothing", op.name());
+                }
+                tally.record(sent, &window);
+            }
         }
-        if exhausted {
-            break;
-        }
+        Ok((self.redis, tally))
     }
-    Ok((redis, tally))
 }

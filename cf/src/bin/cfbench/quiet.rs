@@ -1,8 +1,8 @@
-//! Waiting for a quiet machine before the next phase. Both servers leave background work
-//! behind a phase that changed data: the CF's log thread may still serialize and store a
+//! Waiting for a quiet machine before the next slice of a phase. Both servers leave background
+//! work behind a slice that changed data: the CF's log thread may still serialize and store a
 //! snapshot of hundreds of megabytes, redis may still rewrite its append-only file in a child,
 //! and the kernel writes back what either wrote. On a small machine that work takes a CPU from
-//! whichever phase comes next, the other side's as often as its own, so each phase starts once
+//! whichever slice comes next, the other side's as often as its own, so each slice starts once
 //! the machine's CPUs are idle again.
 
 use std::time::{Duration, Instant};
@@ -51,7 +51,7 @@ impl Quiet {
     /// One line on the waits, for the end of a table.
     pub fn summary(&self) -> String {
         format!(
-            "waited for a quiet machine after {} phases: background work ran after {}, the longest wait {:.1} s{}",
+            "waited for a quiet machine after {} slices: background work ran after {}, the longest wait {:.1} s{}",
             self.waits,
             self.busy,
             self.longest.as_secs_f64(),
