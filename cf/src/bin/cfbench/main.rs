@@ -265,27 +265,6 @@ impl Tally {
     }
 }
 
-fn figures(tallies: Vec<Tally>, elapsed: Duration, cpu: Option<Duration>) -> Figures {
-    let ops: u64 = tallies.iter().map(|t| t.ops).sum();
-    let cpu_per_op = cpu.and_then(|cpu| cpu.checked_div(u32::try_from(ops).ok()?));
-    let mut latencies: Vec<Duration> = tallies.into_iter().flat_map(|t| t.latencies).collect();
-    latencies.sort_unstable();
-    let at = |percent: usize| {
-        let last = latencies.len().saturating_sub(1);
-        latencies
-            .get(last * percent / 100)
-            .copied()
-            .unwrap_or_default()
-    };
-    Figures {
-        #[allow(clippy::cast_precision_loss)]
-        ops_per_sec: ops as f64 / elapsed.as_secs_f64(),
-        p50: at(50),
-        p99: at(99),
-        cpu_per_op,
-    }
-}
-
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let runtime = match cli.threads {
@@ -435,14 +414,12 @@ async fn run_table(cli: &Cli, table: &Table<'_>, phase: Duration) -> anyhow::Res
                         let mut cf_phase = Phase::new(&cell, op, cli.slices, warmup);
                         let mut redis_phase = Phase::new(&cell, op, cli.slices, warmup);
                         for _ in 0..cli.slices {
-                            if cf_first {
-                                cf.run(&mut cf_phase, &cf_cpu).await?;
-                                quiet.wait().await;
-                            }
-                            redis.run(&mut redis_phase, &redis_cpu).await?;
-                            quiet.wait().await;
-                            if !cf_first {
-                                cf.run(&mut cf_phase, &cf_cpu).await?;
+                            for cf_turn in [cf_first, !cf_first] {
+                                if cf_turn {
+                                    cf.run(&mut cf_phase, &cf_cpu).await?;
+                                } else {
+                                    redis.run(&mut redis_phase, &redis_cpu).await?;
+                                }
                                 quiet.wait().await;
                             }
                         }
@@ -635,7 +612,27 @@ impl Phase {
 
     /// The phase's figures from what its workers measured over all its slices.
     fn figures(self) -> Figures {
-        figures(self.tallies, self.elapsed, self.cpu)
+        let ops: u64 = self.tallies.iter().map(|t| t.ops).sum();
+        let cpu_per_op = self
+            .cpu
+            .and_then(|cpu| cpu.checked_div(u32::try_from(ops).ok()?));
+        let mut latencies: Vec<Duration> =
+            self.tallies.into_iter().flat_map(|t| t.latencies).collect();
+        latencies.sort_unstable();
+        let at = |percent: usize| {
+            let last = latencies.len().saturating_sub(1);
+            latencies
+                .get(last * percent / 100)
+                .copied()
+                .unwrap_or_default()
+        };
+        Figures {
+            #[allow(clippy::cast_precision_loss)]
+            ops_per_sec: ops as f64 / self.elapsed.as_secs_f64(),
+            p50: at(50),
+            p99: at(99),
+            cpu_per_op,
+        }
     }
 }
 
