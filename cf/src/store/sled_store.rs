@@ -36,7 +36,7 @@ const OLD_SNAPSHOT_KEY: &[u8] = b"snapshot";
 pub const LOCK_WAIT: Duration = Duration::from_secs(5);
 
 /// A [`Store`] in a sled database directory. Only one process may open it at a time.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct SledStore {
     db: sled::Db,
     segments: SegmentLog,
