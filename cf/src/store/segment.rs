@@ -10,8 +10,9 @@
 //! segment can be damaged: a frame cut short by the end of the file, a frame whose bytes did
 //! not all reach the disk (its checksum fails and nothing but zeros, space the file system
 //! allocated for writes that never landed, follows it), or a frame that fails its checksum and
-//! ends exactly at the end of the file. Such a torn tail is dropped. A bad frame anywhere else
-//! is corruption: an error, never silently skipped.
+//! ends exactly at the end of the file. Such a torn tail is dropped, and so are the zeros the log
+//! keeps ahead of the frames of the segment it writes. A bad frame anywhere else is
+//! corruption: an error, never silently skipped.
 //!
 //! [`LogBatch`]: super::LogBatch
 
