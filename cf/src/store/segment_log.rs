@@ -9,12 +9,12 @@
 //!
 //! Once the log is flushed, the background thread also keeps the segment being written filled
 //! with zeros up to [`ZERO_AHEAD`] past its frames, and syncs them, so that a batch overwrites
-//! space the file already holds: its `fdatasync` then writes the batch's pages only, where an append would
-//! also have to commit the file's new size and blocks to the file system's journal (on ext4,
-//! 122 against 89 µs per 3 KB batch, and 150 against 98 µs per 16 KB). Space pre-allocated
-//! with `fallocate` would not do: writing into it converts the blocks it touches, a journal
-//! commit again. A batch that finds no zeros left is appended as before. A closed segment is
-//! cut back to its frames.
+//! space the file already holds: its `fdatasync` then writes the batch's pages only, where an
+//! append would also have to commit the file's new size and blocks to the file system's
+//! journal (on ext4, 122 against 89 µs per 3 KB batch, and 150 against 98 µs per 16 KB).
+//! Space pre-allocated with `fallocate` would not do: writing into it converts the blocks it
+//! touches, a journal commit again. A batch that finds no zeros left is appended as before. A
+//! closed segment is cut back to its frames.
 //!
 //! Opening the log drops a torn tail of the newest segment (truncating the file, so that later
 //! frames never follow a bad one), zeros left ahead of its frames included, and starts a new
@@ -50,7 +50,7 @@ pub(super) struct SegmentLog {
 struct Shared {
     chain: Mutex<Chain>,
     /// Wakes the background thread before its period is up: the zeros ahead run low, or the
-    /// log is closed.
+    /// log was dropped.
     wake: Condvar,
 }
 
@@ -397,6 +397,8 @@ fn spawn_background(shared: Weak<Shared>, period: Duration) -> Result<(), StoreE
                     return;
                 }
                 if chain.failed.is_some() {
+                    // Nothing is written any more: the log reports the failure to its callers.
+                    chain.zeros_due = false;
                     next_sync = Instant::now() + period;
                     continue;
                 }
