@@ -97,18 +97,20 @@ impl Current {
         self.written < limit && self.written - self.len < ZERO_AHEAD / 2
     }
 
-    /// Fills the file with zeros to [`ZERO_AHEAD`] past the frames (not past `limit`).
-    fn zero_ahead(&mut self, limit: u64) -> std::io::Result<()> {
+    /// Writes the next piece (64 KiB at most) of the zeros that reach [`ZERO_AHEAD`] past the
+    /// frames (not past `limit`); `false` when they reach that far already.
+    fn zero_piece(&mut self, limit: u64) -> std::io::Result<bool> {
         static ZEROS: [u8; 64 * 1024] = [0; 64 * 1024];
         let target = limit.min(self.len + ZERO_AHEAD);
-        while self.written < target {
-            let piece = usize::try_from(target - self.written)
-                .unwrap_or(usize::MAX)
-                .min(ZEROS.len());
-            self.file.write_all_at(&ZEROS[..piece], self.written)?;
-            self.written += piece as u64;
+        if self.written >= target {
+            return Ok(false);
         }
-        Ok(())
+        let piece = usize::try_from(target - self.written)
+            .unwrap_or(usize::MAX)
+            .min(ZEROS.len());
+        self.file.write_all_at(&ZEROS[..piece], self.written)?;
+        self.written += piece as u64;
+        Ok(true)
     }
 
     /// Cuts the zeros ahead of the frames off the file.
@@ -331,21 +333,6 @@ impl Chain {
         Ok(())
     }
 
-    /// Fills the segment being written with zeros ahead of its frames; returns a handle on
-    /// its file to sync them with, if it wrote any.
-    fn zero_ahead(&mut self) -> std::io::Result<Option<File>> {
-        let limit = self.segment_bytes;
-        let Some(current) = self.current.as_mut() else {
-            return Ok(None);
-        };
-        let before = current.written;
-        current.zero_ahead(limit)?;
-        if current.written == before {
-            return Ok(None);
-        }
-        current.file.try_clone().map(Some)
-    }
-
     fn sync(&mut self) -> Result<(), StoreError> {
         if let Some(current) = self.current.as_mut().filter(|c| c.unsynced) {
             current.file.sync_data()?;
@@ -404,10 +391,8 @@ fn spawn_background(shared: Weak<Shared>, period: Duration) -> Result<(), StoreE
                 }
                 if chain.zeros_due {
                     chain.zeros_due = false;
-                    let zeroed = chain.zero_ahead();
                     drop(chain);
-                    // The zeros are synced without the lock: appends go on meanwhile.
-                    if let Err(e) = zeroed.and_then(|file| file.map_or(Ok(()), |f| f.sync_data())) {
+                    if let Err(e) = zero_ahead(&shared) {
                         tracing::error!("CF log: writing zeros ahead failed: {e}");
                         shared.lock().failed = Some(e.to_string());
                     }
@@ -421,6 +406,34 @@ fn spawn_background(shared: Weak<Shared>, period: Duration) -> Result<(), StoreE
             }
         })?;
     Ok(())
+}
+
+/// Fills the segment being written with zeros ahead of its frames, a piece at a time with the
+/// lock released in between (an append waits for one piece at most), then syncs them without
+/// the lock.
+fn zero_ahead(shared: &Shared) -> std::io::Result<()> {
+    let mut zeroed: Option<(u64, File)> = None;
+    loop {
+        let mut chain = shared.lock();
+        let limit = chain.segment_bytes;
+        if chain.dropped {
+            break;
+        }
+        let Some(current) = chain.current.as_mut() else {
+            break;
+        };
+        if zeroed
+            .as_ref()
+            .is_some_and(|(first, _)| *first != current.span.first)
+            || !current.zero_piece(limit)?
+        {
+            break;
+        }
+        if zeroed.is_none() {
+            zeroed = Some((current.span.first, current.file.try_clone()?));
+        }
+    }
+    zeroed.map_or(Ok(()), |(_, file)| file.sync_data())
 }
 
 /// Cuts a torn tail off the newest segment (starting at `first`); removes the segment when no
