@@ -145,7 +145,9 @@ fn frame_at(bytes: &[u8], at: usize) -> Result<&[u8], BadFrame> {
     Ok(batch)
 }
 
-fn all_zero(bytes: &[u8]) -> bool {
+/// Whether `bytes` are all zeros (space allocated for writes that never landed, or the zeros
+/// the log keeps ahead of its frames).
+pub(super) fn all_zero(bytes: &[u8]) -> bool {
     bytes.iter().all(|b| *b == 0)
 }
 

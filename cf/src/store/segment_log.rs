@@ -448,7 +448,7 @@ fn repair_newest(dir: &Path, first: u64) -> Result<Option<u64>, StoreError> {
             .last()
             .map_or(last, |(seq, _)| *seq);
     }
-    if parsed.torn > 0 && !bytes[parsed.valid_len..].iter().all(|b| *b == 0) {
+    if parsed.torn > 0 && !segment::all_zero(&bytes[parsed.valid_len..]) {
         tracing::warn!(
             "log segment {first}: dropping a torn tail of {} bytes",
             parsed.torn
