@@ -573,41 +573,43 @@ impl Phase {
         }
     }
 
-    /// The window of a slice that starts now.
-    fn next_window(&self) -> Window {
+    /// Runs one slice: `work` for every worker at once, each carrying on with its tally
+    /// from the slice before, timed from the end of the warm-up until every worker has given
+    /// its tally back. Returns what else the workers gave back, in worker order.
+    async fn run_slice<W, T, F>(
+        &mut self,
+        workers: Vec<W>,
+        cpu: &CpuMeter,
+        work: impl Fn(W, Window, Tally) -> F,
+    ) -> anyhow::Result<Vec<T>>
+    where
+        F: Future<Output = anyhow::Result<(T, Tally)>> + Send + 'static,
+        T: Send + 'static,
+    {
         let counts_from = Instant::now() + self.warmup;
-        Window {
+        let window = Window {
             counts_from,
             deadline: counts_from + self.slice,
             cap: self.cap,
+        };
+        let mut tasks = JoinSet::new();
+        for (index, worker) in workers.into_iter().enumerate() {
+            let run = work(worker, window, std::mem::take(&mut self.tallies[index]));
+            tasks.spawn(async move { (index, run.await) });
         }
-    }
-
-    /// Worker `worker`'s tally, for it to carry on through a slice.
-    fn take_tally(&mut self, worker: usize) -> Tally {
-        std::mem::take(&mut self.tallies[worker])
-    }
-
-    /// Times the slice of `window` whose workers are `tasks`: from the end of its warm-up
-    /// until every worker has given its tally back. Returns what else the workers gave back.
-    async fn time_slice<T: 'static>(
-        &mut self,
-        window: Window,
-        mut tasks: JoinSet<(usize, anyhow::Result<(T, Tally)>)>,
-        cpu: &CpuMeter,
-    ) -> anyhow::Result<Vec<T>> {
         tokio::time::sleep_until(window.counts_from.into()).await;
         let cpu_at_start = cpu.used();
         let mut returned = Vec::new();
         while let Some(done) = tasks.join_next().await {
-            let (worker, done) = done?;
+            let (index, done) = done?;
             let (value, tally) = done?;
-            self.tallies[worker] = tally;
-            returned.push(value);
+            self.tallies[index] = tally;
+            returned.push((index, value));
         }
         self.elapsed += window.counts_from.elapsed();
         self.cpu = self.cpu.zip(cpu.since(cpu_at_start)).map(|(a, b)| a + b);
-        Ok(returned)
+        returned.sort_unstable_by_key(|(index, _)| *index);
+        Ok(returned.into_iter().map(|(_, value)| value).collect())
     }
 
     /// The phase's figures from what its workers measured over all its slices.
@@ -838,20 +840,17 @@ impl CfCell {
 
     /// Runs one slice of `phase` on every connector at once.
     async fn run(&mut self, phase: &mut Phase, cpu: &CpuMeter) -> anyhow::Result<()> {
-        let window = phase.next_window();
-        let mut tasks = JoinSet::new();
+        let mut workers = Vec::with_capacity(self.connections.len());
         for (worker, connection) in self.connections.iter().enumerate() {
-            let run = CfWorker {
+            workers.push(CfWorker {
                 connection: connection.clone(),
                 op: phase.op,
                 list: ListNumber(u32::try_from(worker)?),
                 data: Arc::clone(&self.data),
                 depth: self.cell.depth,
-            };
-            let tally = phase.take_tally(worker);
-            tasks.spawn(async move { (worker, run.during(window, tally).await) });
+            });
         }
-        phase.time_slice(window, tasks, cpu).await?;
+        phase.run_slice(workers, cpu, CfWorker::during).await?;
         Ok(())
     }
 
@@ -1046,20 +1045,19 @@ impl RedisCell {
 
     /// Runs one slice of `phase` on every client at once.
     async fn run(&mut self, phase: &mut Phase, cpu: &CpuMeter) -> anyhow::Result<()> {
-        let window = phase.next_window();
-        let mut tasks = JoinSet::new();
-        for (worker, redis) in self.clients.drain(..).enumerate() {
-            let run = RedisWorker {
+        let workers = self
+            .clients
+            .drain(..)
+            .enumerate()
+            .map(|(worker, redis)| RedisWorker {
                 redis,
                 op: phase.op,
                 key: format!("cfbench:{worker}").into_bytes(),
                 data: Arc::clone(&self.data),
                 depth: self.cell.depth,
-            };
-            let tally = phase.take_tally(worker);
-            tasks.spawn(async move { (worker, run.during(window, tally).await) });
-        }
-        self.clients = phase.time_slice(window, tasks, cpu).await?;
+            })
+            .collect();
+        self.clients = phase.run_slice(workers, cpu, RedisWorker::during).await?;
         Ok(())
     }
 }
